@@ -1,0 +1,68 @@
+# cdp-operator: every workflow is one target. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCAL := .localcluster
+export KUBECONFIG ?= $(CURDIR)/$(LOCAL)/kubeconfig
+export PATH := $(CURDIR)/$(LOCAL)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv binaries cluster-up cluster-down crds check-crds install uninstall run demo test test-full lint fmt bench
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with the operator and dev tools
+
+binaries: ## Build (or reuse) kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, helm
+	@hack/controlplane/build.sh >/dev/null
+
+cluster-up: venv ## Start the local control plane on 127.0.0.1 (.localcluster/)
+	@$(PY) hack/localcluster.py up
+
+cluster-down: venv ## Stop the local control plane and remove its state
+	@$(PY) hack/localcluster.py down
+
+crds: venv ## Regenerate crds/ from the pydantic models
+	$(PY) -m cdp_operator.models.crdgen --out crds
+
+check-crds: venv ## Fail when crds/ differs from what the models generate
+	$(PY) -m cdp_operator.models.crdgen --check crds
+
+install: ## Install the CRDs into the current cluster (KUBECONFIG)
+	kubectl apply --server-side -f crds/
+
+uninstall: ## Remove the CRDs (and with them every custom resource)
+	kubectl delete --ignore-not-found -f crds/
+
+run: venv ## Run the operator in the foreground against the current kubeconfig
+	$(PY) -m cdp_operator
+
+demo: venv ## Local control plane + CRDs + samples + operator; shows what appears
+	@hack/demo.sh
+
+test: venv ## The test suite CI runs (starts the local control plane when no cluster is given)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-full: venv ## Every test, slow ones included
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff, mypy and the layering contract
+	$(VENV)/bin/ruff check operator tests hack
+	$(VENV)/bin/ruff format --check operator tests hack
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+fmt: venv ## Format the code
+	$(VENV)/bin/ruff format operator tests hack
+	$(VENV)/bin/ruff check --fix operator tests hack
+
+bench: venv ## Benchmarks on the local control plane (docs/benchmarks.md)
+	$(PY) hack/bench/run.py

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd,
+# kwok and helm from the Go module proxy into a per-version cache directory
+# outside the checkout, and reuses what is already there.
+# Prints the directory holding the binaries on its last line.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache_root=${CDP_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cdp-operator/bin}
+dir="$cache_root/k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-helm-$HELM_VERSION"
+mkdir -p "$dir"
+export GOFLAGS=-mod=mod
+
+log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+have() { for b in "$@"; do [ -x "$dir/$b" ] || return 1; done; }
+
+# build NAME MODULE_DIR LDFLAGS PKG...: go build into a temp dir, then move into
+# the cache so an interrupted build never leaves a half-written binary behind.
+build() {
+  local what=$1 mod=$2 ldflags=$3; shift 3
+  local start tmp
+  start=$(date +%s)
+  tmp=$(mktemp -d "$dir/.tmp.XXXXXX")
+  log "building $what (a cold build on 2 cores takes many minutes; go build -v lists packages as they compile)"
+  (cd "$here/$mod" && go build -v -trimpath -ldflags "$ldflags" -o "$tmp/" "$@" 2>&1 \
+     | awk '{n++; if (n % 100 == 0) printf("[build] %s: %d packages compiled, now %s\n", "'"$what"'", n, $0) > "/dev/stderr"}')
+  [ "${PIPESTATUS[0]}" = 0 ] || { rm -rf "$tmp"; log "FAILED: $what"; exit 1; }
+  mv "$tmp"/* "$dir/" && rmdir "$tmp"
+  log "built $what in $(( $(date +%s) - start ))s"
+}
+
+kminor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
+kver_ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  kver_ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$kminor -X $pkg.gitTreeState=clean"
+done
+
+total_start=$(date +%s)
+have kube-apiserver kube-controller-manager kube-scheduler kubectl || \
+  build "kubernetes $KUBERNETES_VERSION" kubernetes "$kver_ldflags" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+have etcd || build "etcd $ETCD_VERSION" etcd "-s -w" go.etcd.io/etcd/server/v3
+for n in v3 server; do [ -x "$dir/$n" ] && mv "$dir/$n" "$dir/etcd" || true; done
+have kwok || build "kwok $KWOK_VERSION" kwok "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" sigs.k8s.io/kwok/cmd/kwok
+have helm || build "helm $HELM_VERSION" helm "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+# kwok's stage definitions (node and pod lifecycles) ship inside its module.
+if [ ! -d "$dir/kwok-stages" ]; then
+  src=$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  mkdir -p "$dir/kwok-stages" && cp -r "$src/kustomize/stage/." "$dir/kwok-stages/" && chmod -R u+w "$dir/kwok-stages"
+fi
+log "all binaries ready in $dir ($(( $(date +%s) - total_start ))s)"
+echo "$dir"

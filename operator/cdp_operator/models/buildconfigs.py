@@ -1,0 +1,137 @@
+"""The seed's table: component type x buildpack -> required build configurations.
+
+Shared by the CRD's CEL rules, the operator's checks and the CLI, so there is
+exactly one table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ComponentType(StrEnum):
+    SERVICE = "service"
+    WEB_APP = "web-app"
+    WEBHOOK = "webhook"
+    SCHEDULED_TASK = "scheduled-task"
+    MANUAL_TASK = "manual-task"
+
+
+class Buildpack(StrEnum):
+    PYTHON = "python"
+    NODEJS = "nodejs"
+    JAVA = "java"
+    GO = "go"
+    PHP = "php"
+    RUBY = "ruby"
+    DOCKER = "docker"
+    BALLERINA = "ballerina"
+    WSO2_MI = "wso2-mi"
+    DOTNET = "dotnet"
+    STATIC_WEBSITE = "static-website"
+    REACT = "react"
+    ANGULAR = "angular"
+    VUE = "vue"
+
+
+#: What each required key means (the seed's wording), for help texts and errors.
+CONFIG_KEY_DESCRIPTIONS: dict[str, str] = {
+    "buildPackLangVersion": "Language Version",
+    "port": "Port",
+    "dockerFilePath": "Path to the docker file",
+    "buildCommand": "Command to be used for building the component",
+    "outputDirectory": "Output directory for the component build artifacts",
+    "nodeVersion": "Node.js version used",
+}
+
+_LANG = ("buildPackLangVersion",)
+_LANG_PORT = ("buildPackLangVersion", "port")
+_DOCKER = ("dockerFilePath",)
+_DOCKER_PORT = ("dockerFilePath", "port")
+_SPA = ("buildCommand", "outputDirectory", "nodeVersion")
+_NONE: tuple[str, ...] = ()
+
+_T = ComponentType
+_B = Buildpack
+
+#: (component type, buildpack) -> required keys. A pair that is absent is not
+#: a supported combination.
+REQUIRED_BUILD_CONFIGS: dict[tuple[ComponentType, Buildpack], tuple[str, ...]] = {
+    # Service
+    (_T.SERVICE, _B.PYTHON): _LANG,
+    (_T.SERVICE, _B.NODEJS): _LANG,
+    (_T.SERVICE, _B.JAVA): _LANG,
+    (_T.SERVICE, _B.GO): _LANG,
+    (_T.SERVICE, _B.PHP): _LANG,
+    (_T.SERVICE, _B.RUBY): _LANG,
+    (_T.SERVICE, _B.DOCKER): _DOCKER,
+    (_T.SERVICE, _B.BALLERINA): _NONE,
+    (_T.SERVICE, _B.WSO2_MI): _NONE,
+    (_T.SERVICE, _B.DOTNET): _LANG,
+    # Web application
+    (_T.WEB_APP, _B.PYTHON): _LANG_PORT,
+    (_T.WEB_APP, _B.NODEJS): _LANG_PORT,
+    (_T.WEB_APP, _B.GO): _LANG_PORT,
+    (_T.WEB_APP, _B.PHP): _LANG_PORT,
+    (_T.WEB_APP, _B.RUBY): _LANG_PORT,
+    (_T.WEB_APP, _B.DOTNET): _LANG_PORT,
+    (_T.WEB_APP, _B.DOCKER): _DOCKER_PORT,
+    (_T.WEB_APP, _B.STATIC_WEBSITE): _NONE,
+    (_T.WEB_APP, _B.REACT): _SPA,
+    (_T.WEB_APP, _B.ANGULAR): _SPA,
+    (_T.WEB_APP, _B.VUE): _SPA,
+    # Webhook
+    (_T.WEBHOOK, _B.PYTHON): _LANG,
+    (_T.WEBHOOK, _B.NODEJS): _LANG,
+    (_T.WEBHOOK, _B.JAVA): _LANG,
+    (_T.WEBHOOK, _B.GO): _LANG,
+    (_T.WEBHOOK, _B.PHP): _LANG,
+    (_T.WEBHOOK, _B.RUBY): _LANG,
+    (_T.WEBHOOK, _B.DOCKER): _DOCKER,
+    (_T.WEBHOOK, _B.BALLERINA): _NONE,
+    (_T.WEBHOOK, _B.WSO2_MI): _NONE,
+    # Scheduled task
+    (_T.SCHEDULED_TASK, _B.PYTHON): _LANG,
+    (_T.SCHEDULED_TASK, _B.NODEJS): _LANG,
+    (_T.SCHEDULED_TASK, _B.JAVA): _LANG,
+    (_T.SCHEDULED_TASK, _B.GO): _LANG,
+    (_T.SCHEDULED_TASK, _B.DOTNET): _LANG,
+    (_T.SCHEDULED_TASK, _B.PHP): _LANG,
+    (_T.SCHEDULED_TASK, _B.RUBY): _LANG,
+    (_T.SCHEDULED_TASK, _B.DOCKER): _DOCKER,
+    (_T.SCHEDULED_TASK, _B.BALLERINA): _NONE,
+    (_T.SCHEDULED_TASK, _B.WSO2_MI): _NONE,
+    # Manual task
+    (_T.MANUAL_TASK, _B.PYTHON): _LANG,
+    (_T.MANUAL_TASK, _B.NODEJS): _LANG,
+    (_T.MANUAL_TASK, _B.JAVA): _LANG,
+    (_T.MANUAL_TASK, _B.GO): _LANG,
+    (_T.MANUAL_TASK, _B.DOTNET): _LANG,
+    (_T.MANUAL_TASK, _B.PHP): _LANG,
+    (_T.MANUAL_TASK, _B.RUBY): _LANG,
+    (_T.MANUAL_TASK, _B.DOCKER): _DOCKER,
+    (_T.MANUAL_TASK, _B.BALLERINA): _NONE,
+    (_T.MANUAL_TASK, _B.WSO2_MI): _NONE,
+}
+
+
+def buildpacks_for(component_type: ComponentType | str) -> list[Buildpack]:
+    t = ComponentType(component_type)
+    return [b for (ct, b) in REQUIRED_BUILD_CONFIGS if ct == t]
+
+
+def build_config_errors(
+    component_type: ComponentType | str, buildpack: Buildpack | str, configs: dict[str, str]
+) -> list[str]:
+    """Human-readable problems with a build configuration; empty when valid."""
+    t, b = ComponentType(component_type), Buildpack(buildpack)
+    required = REQUIRED_BUILD_CONFIGS.get((t, b))
+    if required is None:
+        allowed = ", ".join(buildpacks_for(t))
+        return [f"buildpack {b.value!r} is not supported for type {t.value!r} (allowed: {allowed})"]
+    return [
+        f"build config {key!r} ({CONFIG_KEY_DESCRIPTIONS[key]}) is required "
+        f"for type {t.value!r} with buildpack {b.value!r}"
+        for key in required
+        if not configs.get(key)
+    ]

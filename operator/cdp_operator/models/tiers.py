@@ -1,0 +1,55 @@
+"""The tier table (seed facts). The only place tier limits live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Tier(StrEnum):
+    DEVELOPER = "developer"  # the free plan
+    PAYG = "payg"
+    ENTERPRISE = "enterprise"
+
+
+@dataclass(frozen=True)
+class TierLimits:
+    #: Components per organization; None means unlimited.
+    max_components: int | None
+    #: Environments per organization, defaults included; None means unlimited.
+    max_environments: int | None
+    #: Only the two default environments (no user-created ones).
+    defaults_only: bool
+    #: May use data planes other than the organization's default.
+    multiple_data_planes: bool
+    #: Undeployed builds retained (seed: 1 on the free tier, 5 otherwise).
+    build_retention: int
+
+
+TIER_LIMITS: dict[Tier, TierLimits] = {
+    Tier.DEVELOPER: TierLimits(
+        max_components=5,
+        max_environments=2,
+        defaults_only=True,
+        multiple_data_planes=False,
+        build_retention=1,
+    ),
+    Tier.PAYG: TierLimits(
+        max_components=None,
+        max_environments=5,
+        defaults_only=False,
+        multiple_data_planes=True,
+        build_retention=5,
+    ),
+    Tier.ENTERPRISE: TierLimits(
+        max_components=None,
+        max_environments=None,
+        defaults_only=False,
+        multiple_data_planes=True,
+        build_retention=5,
+    ),
+}
+
+
+def limits_for(tier: Tier | str) -> TierLimits:
+    return TIER_LIMITS[Tier(tier)]
