@@ -135,3 +135,64 @@ def build_config_errors(
         for key in required
         if not configs.get(key)
     ]
+
+
+# ------------------------------------------------------------ CEL for the CRD
+# The same checks as build_config_errors, generated from REQUIRED_BUILD_CONFIGS
+# for the Component spec's x-kubernetes-validations (`self` is the spec). The
+# messages are built to read exactly like build_config_errors' messages.
+
+
+def _cel_list(values: list[str]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+def _pairs_condition(pairs: list[tuple[ComponentType, Buildpack]]) -> str:
+    """CEL: the spec's (type, buildpack) is one of `pairs` (grouped by type)."""
+    by_type: dict[ComponentType, list[str]] = {}
+    for t, b in pairs:
+        by_type.setdefault(t, []).append(b.value)
+    return " || ".join(
+        f"(self.type == '{t.value}' && self.build.buildpack in {_cel_list(bs)})"
+        for t, bs in by_type.items()
+    )
+
+
+def build_config_cel_rules() -> list[dict[str, str]]:
+    """x-kubernetes-validations for a Component spec, from the one table.
+
+    One rule per component type (its supported buildpacks) and one per config
+    key (the (type, buildpack) pairs that require it). A spec without `build`
+    passes: the image is then built elsewhere.
+    """
+    rules: list[dict[str, str]] = []
+    for t in ComponentType:
+        allowed = [b.value for b in buildpacks_for(t)]
+        rules.append(
+            {
+                "rule": f"self.type != '{t.value}' || !has(self.build) "
+                f"|| self.build.buildpack in {_cel_list(allowed)}",
+                "message": f"buildpack is not supported for type {t.value!r} "
+                f"(allowed: {', '.join(allowed)})",
+                "messageExpression": f'"buildpack \'" + self.build.buildpack + '
+                f"\"' is not supported for type '{t.value}' (allowed: {', '.join(allowed)})\"",
+                "fieldPath": ".build.buildpack",
+            }
+        )
+    for key, description in CONFIG_KEY_DESCRIPTIONS.items():
+        pairs = [pair for pair, required in REQUIRED_BUILD_CONFIGS.items() if key in required]
+        if not pairs:
+            continue
+        rules.append(
+            {
+                "rule": f"!has(self.build) || !({_pairs_condition(pairs)}) "
+                f"|| (has(self.build.configs) && '{key}' in self.build.configs)",
+                "message": f"build config {key!r} ({description}) is required for this type "
+                "and buildpack",
+                "messageExpression": f"\"build config '{key}' ({description}) is required for "
+                'type \'" + self.type + "\' with buildpack \'" + self.build.buildpack + "\'"',
+                "fieldPath": f".build.configs['{key}']",
+                "reason": "FieldValueRequired",
+            }
+        )
+    return rules

@@ -1,23 +1,215 @@
 """Specs of the custom resources: the single source of truth for the CRD schemas.
 
 Models are frozen and use the camelCase field names users write in YAML.
-Descriptions become `kubectl explain` text. CEL rules and other schema
-extras live beside the fields (see crdgen.py for how they are emitted).
+Descriptions become `kubectl explain` text. Rules that span fields are declared
+once as `Rule`s beside the model: each carries the CEL the apiserver runs
+(emitted into the CRD by crdgen.py) and the Python check the operator and the
+CLI run, with one message, so every layer rejects the same input the same way.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
-from .buildconfigs import Buildpack, ComponentType
+from .buildconfigs import (
+    CONFIG_KEY_DESCRIPTIONS,
+    Buildpack,
+    ComponentType,
+    build_config_cel_rules,
+    build_config_errors,
+)
 from .tiers import Tier
 
+# --------------------------------------------------------------------- rules
+#: The reasons a CEL rule may give (apiextensions.k8s.io/v1 ValidationRule.reason).
+Reason = Literal[
+    "FieldValueInvalid", "FieldValueRequired", "FieldValueForbidden", "FieldValueDuplicate"
+]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validation rule with two implementations that must agree.
+
+    `cel` runs in the apiserver (`self` is the object the rule sits on;
+    `field_path` is relative to it and names the field in the error); `holds`
+    runs in Python on the validated model. `message` is the same for both and
+    names the field in the words users write in YAML.
+    """
+
+    cel: str
+    message: str
+    holds: Callable[[Any], bool]
+    field_path: str | None = None
+    reason: Reason = "FieldValueInvalid"
+
+    def schema(self) -> dict[str, str]:
+        out = {"rule": self.cel, "message": self.message}
+        if self.field_path:
+            out["fieldPath"] = self.field_path
+        if self.reason != "FieldValueInvalid":
+            out["reason"] = self.reason
+        return out
+
+
+def cel_validations(*rules: Rule, extra: Iterable[dict[str, str]] = ()) -> dict[str, Any]:
+    """Schema extras that put rules into the CRD (x-kubernetes-validations)."""
+    return {"x-kubernetes-validations": [r.schema() for r in rules] + list(extra)}
+
+
+def rule_errors(model: Any, rules: Sequence[Rule]) -> list[str]:
+    return [r.message for r in rules if not r.holds(model)]
+
+
+def _raise_if(errors: list[str]) -> None:
+    if errors:
+        raise ValueError("; ".join(errors))
+
+
+# ------------------------------------------------------------ names and types
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: RFC 1035 label: starts with a letter (Service names must).
+DNS_1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DNSLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
-CIDR = Annotated[str, StringConstraints(min_length=9, max_length=43)]
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """Bounds on metadata.name of a kind, so every name derived from it fits."""
+
+    max_length: int
+    pattern: str
+    why: str
+
+
+#: metadata.name bounds per kind. Derived names stay within Kubernetes limits:
+#: `cdp-org-<org>` and `<org>-<project>-<environment>` (hashed when over 63),
+#: `development-<dataplane>` (a valid Environment name), and the component's
+#: Deployment, Service, CronJob (52) and Job names.
+NAME_RULES: dict[str, NameRule] = {
+    "DataPlane": NameRule(
+        28, DNS_LABEL_PATTERN, "default environment names, development-<name>, must fit in 40"
+    ),
+    "Organization": NameRule(
+        30, DNS_LABEL_PATTERN, "it is part of the organization and runtime namespace names"
+    ),
+    "Environment": NameRule(40, DNS_LABEL_PATTERN, "it is part of runtime namespace names"),
+    "Project": NameRule(30, DNS_LABEL_PATTERN, "it is part of runtime namespace names"),
+    "Component": NameRule(
+        40,
+        DNS_1035_LABEL_PATTERN,
+        "it names the component's Service, Deployment, CronJob (at most 52) and Jobs",
+    ),
+}
+
+
+def name_description(kind: str) -> str:
+    r = NAME_RULES[kind]
+    shape = (
+        "an RFC 1035 label (starts with a letter)"
+        if r.pattern == DNS_1035_LABEL_PATTERN
+        else "a DNS label"
+    )
+    return f"metadata.name must be {shape} of at most {r.max_length} characters: {r.why}."
+
+
+def name_rules(kind: str) -> list[Rule]:
+    """CEL rules on the root of a kind's schema (where self.metadata.name is visible)."""
+    r = NAME_RULES[kind]
+    return [
+        Rule(
+            cel=f"size(self.metadata.name) <= {r.max_length}",
+            message=f"metadata.name must be at most {r.max_length} characters: {r.why}",
+            holds=_at_most(r.max_length),
+            field_path=".metadata.name",
+        ),
+        Rule(
+            cel=f"self.metadata.name.matches('{r.pattern}')",
+            message=(
+                "metadata.name must consist of lower case letters, digits and '-', "
+                + (
+                    "start with a letter"
+                    if r.pattern == DNS_1035_LABEL_PATTERN
+                    else "start with an alphanumeric"
+                )
+                + " and end with an alphanumeric"
+            ),
+            holds=_matching(r.pattern),
+            field_path=".metadata.name",
+        ),
+    ]
+
+
+def name_errors(kind: str, name: str) -> list[str]:
+    """The same checks the CRD makes on metadata.name, with the same messages."""
+    return rule_errors(name, name_rules(kind))
+
+
+def _at_most(limit: int) -> Callable[[str], bool]:
+    return lambda value: len(value) <= limit
+
+
+def _matching(pattern: str) -> Callable[[str], bool]:
+    return lambda value: re.fullmatch(pattern, value) is not None
+
+
+def _name_ref(kind: str) -> StringConstraints:
+    """Constraints on a reference to a `kind` by name: the bounds of that kind's names."""
+    r = NAME_RULES[kind]
+    return StringConstraints(min_length=1, max_length=r.max_length, pattern=r.pattern)
+
+
+DataPlaneName = Annotated[str, _name_ref("DataPlane"), Field(description="Name of a DataPlane.")]
+EnvironmentName = Annotated[
+    str,
+    _name_ref("Environment"),
+    Field(description="Name of an Environment in the same namespace."),
+]
+ProjectName = Annotated[
+    str, _name_ref("Project"), Field(description="Name of a Project in the same namespace.")
+]
+
+
+def _check_cidr(value: str) -> str:
+    if "/" not in value:
+        raise ValueError(CIDR_MESSAGE)
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(CIDR_MESSAGE) from None
+    return value
+
+
+CIDR_MESSAGE = (
+    "must be a CIDR in canonical form (network address/prefix length), e.g. 20.22.170.144/28"
+)
+_CIDR_RULE = {
+    # isCIDR first: cidr() errors on anything else. masked() == self rejects host bits.
+    "rule": "isCIDR(self) && cidr(self) == cidr(self).masked()",
+    "message": CIDR_MESSAGE,
+}
+CIDR = Annotated[
+    str,
+    StringConstraints(min_length=4, max_length=43),
+    AfterValidator(_check_cidr),
+    Field(json_schema_extra={"x-kubernetes-validations": [_CIDR_RULE]}),
+]
+
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Spec(BaseModel):
@@ -26,60 +218,157 @@ class Spec(BaseModel):
 
 # ----------------------------------------------------------------- DataPlane
 class IngressSettings(Spec):
-    class_name: str = Field("nginx", alias="className", description="IngressClass used for public endpoints.")
+    """How public endpoints are exposed on this data plane."""
+
+    class_name: str = Field(
+        "nginx",
+        alias="className",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="IngressClass used for public endpoints.",
+    )
     base_domain: str = Field(
-        ..., alias="baseDomain", description="Public endpoints get hosts under this domain."
+        ...,
+        alias="baseDomain",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        description="DNS domain of public endpoints: each gets the host "
+        "<component>-<environment>.<organization>.<baseDomain>.",
     )
     gateway_namespace: DNSLabel = Field(
         "ingress-nginx",
         alias="gatewayNamespace",
-        description="Namespace of the ingress gateway: the only source allowed to reach public endpoints.",
+        description="Namespace of the ingress gateway: the only source allowed to reach "
+        "public endpoints.",
     )
 
 
 class DataPlaneSpec(Spec):
-    region: str = Field(..., min_length=1, max_length=63, description="Human-readable region, e.g. 'US East 2'.")
+    """A compute environment in a region: egress CIDRs, ingress settings and limits."""
+
+    region: str = Field(
+        ..., min_length=1, max_length=63, description="Human-readable region, e.g. 'US East 2'."
+    )
     egress_cidrs: list[CIDR] = Field(
         default_factory=list,
         alias="egressCIDRs",
         max_length=32,
-        description="Source CIDRs of traffic leaving this data plane: what third parties must allowlist.",
+        description="Source CIDRs of traffic leaving this data plane: what third parties must "
+        "allowlist. Canonical CIDR notation, e.g. 20.22.170.144/28.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
-    ingress: IngressSettings
+    ingress: IngressSettings = Field(..., description="How public endpoints are exposed.")
     max_request_body_size: str = Field(
         "10m",
         alias="maxRequestBodySize",
+        max_length=16,
         pattern=r"^[0-9]+[kmg]?$",
         description="Largest request body public endpoints accept (nginx size syntax, e.g. 10m).",
     )
 
+    @model_validator(mode="after")
+    def _rules(self) -> DataPlaneSpec:
+        # What the list-type set marker makes the apiserver reject.
+        _raise_if(
+            [
+                f"egressCIDRs must be unique: {dup!r} appears more than once"
+                for dup in _duplicates(self.egress_cidrs)
+            ]
+        )
+        return self
+
+
+# -------------------------------------------------------- immutable references
+#: kind -> spec fields that may not change (nor be removed) once set.
+IMMUTABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Organization": ("defaultDataPlane",),
+    "Environment": ("dataPlane",),
+    "Project": ("dataPlane",),
+}
+
+
+def immutable_rules(kind: str) -> list[Rule]:
+    """Transition rules (they see oldSelf, so the apiserver runs them on update only)."""
+    return [
+        Rule(
+            cel=f"!has(oldSelf.{f}) || (has(self.{f}) && self.{f} == oldSelf.{f})",
+            message=f"{f} is immutable once set",
+            # Checked by transition_errors, which sees both versions.
+            holds=lambda _: True,
+            field_path=f".{f}",
+        )
+        for f in IMMUTABLE_FIELDS.get(kind, ())
+    ]
+
+
+def transition_errors(kind: str, old: Spec, new: Spec) -> list[str]:
+    """What the CRD's transition rules reject when `old` is updated to `new`."""
+    errors = []
+    for f in IMMUTABLE_FIELDS.get(kind, ()):
+        before = old.model_dump(by_alias=True).get(f)
+        if before is not None and new.model_dump(by_alias=True).get(f) != before:
+            errors.append(f"{f} is immutable once set")
+    return errors
+
 
 # -------------------------------------------------------------- Organization
 class OrganizationSpec(Spec):
-    tier: Tier = Field(Tier.DEVELOPER, description="Subscription tier: developer (free), payg or enterprise.")
-    default_data_plane: DNSLabel = Field(
-        ..., alias="defaultDataPlane", description="DataPlane chosen at onboarding; the only one the free tier may use."
+    """A tenant: its tier and the DataPlane chosen at onboarding."""
+
+    model_config = ConfigDict(json_schema_extra=cel_validations(*immutable_rules("Organization")))
+
+    tier: Tier = Field(
+        Tier.DEVELOPER,
+        description="Subscription tier: developer (the free plan), payg or enterprise. Changing it "
+        "moves limits and retention only; running workloads are not restarted.",
     )
-    display_name: str | None = Field(None, alias="displayName", max_length=256)
+    default_data_plane: DataPlaneName = Field(
+        ...,
+        alias="defaultDataPlane",
+        description="DataPlane chosen at onboarding; the only one the developer tier may use. "
+        "Immutable.",
+    )
+    display_name: str | None = Field(
+        None, alias="displayName", max_length=256, description="Human-readable name."
+    )
 
 
 # --------------------------------------------------------------- Environment
 class EnvironmentSpec(Spec):
-    data_plane: DNSLabel = Field(..., alias="dataPlane", description="DataPlane this environment runs on. Immutable.")
-    production: bool = Field(
-        False, description="Production environments run long-lived workloads highly available (>= 2 replicas, PDB)."
+    """A deployment stage bound to one DataPlane."""
+
+    model_config = ConfigDict(json_schema_extra=cel_validations(*immutable_rules("Environment")))
+
+    data_plane: DataPlaneName = Field(
+        ..., alias="dataPlane", description="DataPlane this environment runs on. Immutable."
     )
-    display_name: str | None = Field(None, alias="displayName", max_length=256)
+    production: bool = Field(
+        False,
+        description="Production environments run long-lived workloads highly available "
+        "(at least 2 replicas spread across nodes, with a PodDisruptionBudget).",
+    )
+    display_name: str | None = Field(
+        None, alias="displayName", max_length=256, description="Human-readable name."
+    )
 
 
 # ------------------------------------------------------------------- Project
 class ProjectSpec(Spec):
-    data_plane: DNSLabel | None = Field(
+    """A logical group of components, placed in one DataPlane (region)."""
+
+    model_config = ConfigDict(json_schema_extra=cel_validations(*immutable_rules("Project")))
+
+    data_plane: DataPlaneName | None = Field(
         None,
         alias="dataPlane",
-        description="DataPlane (region) of the project. Defaults to the organization's; immutable once set.",
+        description="DataPlane (region) of the project. Defaults to the organization's "
+        "defaultDataPlane; immutable once set.",
     )
-    display_name: str | None = Field(None, alias="displayName", max_length=256)
+    display_name: str | None = Field(
+        None, alias="displayName", max_length=256, description="Human-readable name."
+    )
 
 
 # ----------------------------------------------------------------- Component
@@ -94,72 +383,314 @@ class Protocol(StrEnum):
     UDP = "UDP"
 
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+#: IANA service name (a Service port name): at most 15 characters, starts with a
+#: letter, no '--'.
+ENDPOINT_NAME_PATTERN = r"^[a-z](-?[a-z0-9])*$"
 
 
 class Endpoint(Spec):
-    name: DNSLabel = Field(..., max_length=15, description="Endpoint name; also the Service port name.")
-    port: Port = Field(..., description="Container port.")
-    protocol: Protocol = Protocol.TCP
+    """A port the component serves, and who may reach it."""
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=15,
+        pattern=ENDPOINT_NAME_PATTERN,
+        description="Endpoint name, unique in the component; also the Service port name "
+        "(at most 15 characters, lower case, starts with a letter).",
+    )
+    port: Port = Field(..., description="Container port (1-65535).")
+    protocol: Protocol = Field(Protocol.TCP, description="TCP or UDP.")
     visibility: Visibility = Field(
         Visibility.PROJECT,
-        description="project: same project and environment; organization: the org's internal API; "
-        "public: external API through the ingress gateway.",
+        description="project: same project and environment only; organization: the "
+        "organization's internal API (same organization and environment); public: external "
+        "API through the DataPlane's ingress gateway.",
     )
-    path: str = Field("/", pattern=r"^/", max_length=256, description="HTTP path prefix for public endpoints.")
+    path: str = Field(
+        "/",
+        pattern=r"^/",
+        max_length=256,
+        description="HTTP path prefix of public endpoints on the Ingress.",
+    )
+
+
+PORT_CONFIG_MESSAGE = "build config 'port' must be a number from 1 to 65535"
+UNKNOWN_CONFIG_MESSAGE = "build config keys must be among: " + ", ".join(CONFIG_KEY_DESCRIPTIONS)
+
+
+def _port_config_ok(value: str) -> bool:
+    return value.isascii() and value.isdigit() and len(value) <= 5 and 1 <= int(value) <= 65535
+
+
+_BUILD_RULES = (
+    Rule(
+        cel="!has(self.configs) || self.configs.all(k, k in ["
+        + ", ".join(f"'{k}'" for k in CONFIG_KEY_DESCRIPTIONS)
+        + "])",
+        message=UNKNOWN_CONFIG_MESSAGE,
+        holds=lambda b: all(k in CONFIG_KEY_DESCRIPTIONS for k in b.configs),
+        field_path=".configs",
+    ),
+    Rule(
+        cel="!has(self.configs) || !('port' in self.configs) "
+        "|| (self.configs['port'].matches('^[0-9]{1,5}$') "
+        "&& int(self.configs['port']) >= 1 && int(self.configs['port']) <= 65535)",
+        message=PORT_CONFIG_MESSAGE,
+        holds=lambda b: "port" not in b.configs or _port_config_ok(b.configs["port"]),
+        field_path=".configs['port']",
+    ),
+)
+
+ConfigValue = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
 class Build(Spec):
-    buildpack: Buildpack
-    configs: dict[str, str] = Field(
-        default_factory=dict,
-        description="Build configurations; required keys depend on type and buildpack (see the seed's table).",
+    """How the component's image is built (the seed's build configurations)."""
+
+    model_config = ConfigDict(json_schema_extra=cel_validations(*_BUILD_RULES))
+
+    buildpack: Buildpack = Field(
+        ..., description="Buildpack; which ones a component type supports is the seed's table."
     )
+    configs: dict[str, ConfigValue] = Field(
+        default_factory=dict,
+        max_length=len(CONFIG_KEY_DESCRIPTIONS),
+        description="Build configurations. Required keys depend on type and buildpack: "
+        + "; ".join(f"{k}: {d}" for k, d in CONFIG_KEY_DESCRIPTIONS.items())
+        + ". Ballerina, WSO2 MI and static websites need none.",
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> Build:
+        _raise_if(rule_errors(self, _BUILD_RULES))
+        return self
 
 
 class EnvVar(Spec):
-    name: str = Field(..., min_length=1, max_length=253, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-    value: str = Field("", max_length=32768)
+    """An environment variable of the container."""
+
+    name: str = Field(
+        ...,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+        description="Variable name, unique in the list.",
+    )
+    value: str = Field("", max_length=32768, description="Variable value.")
 
 
 class Resources(Spec):
-    cpu: str = Field("100m", pattern=r"^[0-9]+(\.[0-9]+)?m?$", description="CPU request and limit.")
-    memory: str = Field("128Mi", pattern=r"^[0-9]+(Ki|Mi|Gi)?$", description="Memory request and limit.")
+    """Compute resources of each container (request = limit)."""
+
+    cpu: str = Field(
+        "100m",
+        max_length=16,
+        pattern=r"^[0-9]+(\.[0-9]+)?m?$",
+        description="CPU request and limit, e.g. 100m or 1.",
+    )
+    memory: str = Field(
+        "128Mi",
+        max_length=16,
+        pattern=r"^[0-9]+(Ki|Mi|Gi)?$",
+        description="Memory request and limit, e.g. 128Mi.",
+    )
 
 
 class EgressRule(Spec):
-    cidr: CIDR = Field(..., description="Destination CIDR this component may reach.")
-    ports: list[Port] = Field(default_factory=list, max_length=16, description="Destination ports; empty means all.")
-    protocol: Protocol = Protocol.TCP
+    """A destination outside the cluster the component may reach."""
+
+    cidr: CIDR = Field(..., description="Destination CIDR, e.g. 203.0.113.0/24.")
+    ports: list[Port] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Destination ports; empty means all.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    protocol: Protocol = Field(Protocol.TCP, description="TCP or UDP.")
+
+
+def _map_list(key: str) -> dict[str, Any]:
+    # A list of objects keyed by `key`: the apiserver rejects duplicate keys
+    # (naming the item) and server-side apply merges items by key.
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]}
+
+
+def _duplicates(values: Iterable[Any]) -> list[Any]:
+    seen: set[Any] = set()
+    dups = []
+    for v in values:
+        if v in seen and v not in dups:
+            dups.append(v)
+        seen.add(v)
+    return dups
+
+
+def _unique_env_names(env: Sequence[EnvVar] | None) -> bool:
+    return not _duplicates(e.name for e in env or ())
 
 
 class Override(Spec):
-    environment: DNSLabel
-    replicas: int | None = Field(None, ge=0, le=100)
-    image: str | None = Field(None, min_length=1, max_length=512)
-    env: list[EnvVar] | None = Field(None, max_length=128)
-    resources: Resources | None = None
+    """Settings for one environment that replace the component's own."""
+
+    environment: EnvironmentName = Field(..., description="Environment these settings apply to.")
+    replicas: int | None = Field(None, ge=0, le=100, description="Replicas in this environment.")
+    image: str | None = Field(
+        None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^\S+$",
+        description="Image in this environment (e.g. a promoted build).",
+    )
+    env: list[EnvVar] | None = Field(
+        None,
+        max_length=128,
+        description="Environment variables in this environment; replaces the component's list.",
+        json_schema_extra=_map_list("name"),
+    )
+    resources: Resources | None = Field(None, description="Compute resources in this environment.")
+
+    @model_validator(mode="after")
+    def _rules(self) -> Override:
+        if not _unique_env_names(self.env):
+            raise ValueError("overrides[].env names must be unique")
+        return self
+
+
+#: Cron: five fields, or one of the macros Kubernetes CronJobs accept.
+CRON_PATTERN = (
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
+    r"|([-0-9A-Za-z*/,?#]+\s+){4}[-0-9A-Za-z*/,?#]+)$"
+)
+_SCHEDULED = ComponentType.SCHEDULED_TASK.value
+_TASKS = (ComponentType.SCHEDULED_TASK.value, ComponentType.MANUAL_TASK.value)
+
+_COMPONENT_RULES = (
+    Rule(
+        cel=f"self.type != '{_SCHEDULED}' || has(self.schedule)",
+        message=f"schedule is required for type {_SCHEDULED}",
+        holds=lambda c: c.type != _SCHEDULED or c.schedule is not None,
+        field_path=".schedule",
+        reason="FieldValueRequired",
+    ),
+    Rule(
+        cel=f"self.type == '{_SCHEDULED}' || !has(self.schedule)",
+        message=f"schedule is only allowed for type {_SCHEDULED}",
+        holds=lambda c: c.type == _SCHEDULED or c.schedule is None,
+        field_path=".schedule",
+        reason="FieldValueForbidden",
+    ),
+    Rule(
+        cel="!(self.type in ["
+        + ", ".join(f"'{t}'" for t in _TASKS)
+        + "]) || !has(self.endpoints) || size(self.endpoints) == 0",
+        message="endpoints are not allowed for types " + " and ".join(_TASKS),
+        holds=lambda c: c.type not in _TASKS or not c.endpoints,
+        field_path=".endpoints",
+        reason="FieldValueForbidden",
+    ),
+    Rule(
+        cel="!has(self.endpoints) || self.endpoints.all(e, "
+        "self.endpoints.exists_one(f, f.port == e.port && f.protocol == e.protocol))",
+        message="endpoints must not share a port and protocol",
+        holds=lambda c: not _duplicates((e.port, e.protocol) for e in c.endpoints),
+        field_path=".endpoints",
+        # Not FieldValueDuplicate: the apiserver drops the message for that reason.
+    ),
+)
 
 
 class ComponentSpec(Spec):
-    project: DNSLabel = Field(..., description="Project (in the same namespace) this component belongs to.")
-    type: ComponentType
-    image: str = Field(..., min_length=1, max_length=512, description="Container image to run.")
-    build: Build | None = Field(None, description="How the image is built (validated against the seed's table).")
-    endpoints: list[Endpoint] = Field(default_factory=list, max_length=16)
+    """A workload of a project: what runs, how it is reached and what it may reach."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_validations(*_COMPONENT_RULES, extra=build_config_cel_rules())
+    )
+
+    project: ProjectName = Field(
+        ..., description="Project (in the same namespace) this component belongs to."
+    )
+    type: ComponentType = Field(
+        ...,
+        description="service, web-app and webhook run as Deployments; scheduled-task as a "
+        "CronJob; manual-task as a Job per run request.",
+    )
+    image: str = Field(
+        ..., min_length=1, max_length=512, pattern=r"^\S+$", description="Container image to run."
+    )
+    build: Build | None = Field(
+        None, description="How the image is built, validated against the seed's table."
+    )
+    endpoints: list[Endpoint] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Ports the component serves; names are unique. Not allowed for tasks.",
+        json_schema_extra=_map_list("name"),
+    )
     schedule: str | None = Field(
-        None, max_length=128, description="Cron schedule; required for scheduled-task, forbidden otherwise."
+        None,
+        max_length=128,
+        pattern=CRON_PATTERN,
+        description="Cron schedule (5 fields, or @hourly, @daily, @weekly, @monthly, @yearly); "
+        "required for scheduled-task, not allowed for other types.",
     )
-    replicas: int = Field(1, ge=0, le=100, description="Replicas of long-running components.")
-    resources: Resources = Field(default_factory=Resources)  # type: ignore[arg-type]
-    env: list[EnvVar] = Field(default_factory=list, max_length=128)
+    replicas: int = Field(
+        1,
+        ge=0,
+        le=100,
+        description="Replicas of long-running components (production environments run at least 2).",
+    )
+    resources: Resources = Field(
+        default_factory=Resources,
+        description="Compute resources of the container.",
+        # An empty object in the CRD, so the apiserver fills in the nested defaults.
+        json_schema_extra={"default": {}},
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        max_length=128,
+        description="Environment variables; names are unique.",
+        json_schema_extra=_map_list("name"),
+    )
     egress: list[EgressRule] = Field(
-        default_factory=list, max_length=32, description="Destinations outside the cluster this component may reach."
+        default_factory=list,
+        max_length=32,
+        description="Destinations outside the cluster this component may reach (all other "
+        "egress but DNS is denied).",
     )
-    environments: list[DNSLabel] | None = Field(
-        None, max_length=32, description="Restrict deployment to these environments (default: all of the data plane)."
+    environments: list[EnvironmentName] | None = Field(
+        None,
+        max_length=32,
+        description="Restrict deployment to these environments (default: every environment of "
+        "the project's data plane).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
-    overrides: list[Override] = Field(default_factory=list, max_length=32, description="Per-environment settings.")
+    overrides: list[Override] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Per-environment settings; one entry per environment.",
+        json_schema_extra=_map_list("environment"),
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> ComponentSpec:
+        errors = rule_errors(self, _COMPONENT_RULES)
+        if self.build is not None:
+            errors += build_config_errors(self.type, self.build.buildpack, self.build.configs)
+        # What the list-type map / set markers make the apiserver reject.
+        for what, values in (
+            ("endpoints[].name", [e.name for e in self.endpoints]),
+            ("env[].name", [e.name for e in self.env]),
+            ("overrides[].environment", [o.environment for o in self.overrides]),
+            ("environments", list(self.environments or ())),
+        ):
+            for dup in _duplicates(values):
+                errors.append(f"{what} must be unique: {dup!r} appears more than once")
+        for i, rule in enumerate(self.egress):
+            for dup in _duplicates(rule.ports):
+                errors.append(f"egress[{i}].ports must be unique: {dup} appears more than once")
+        _raise_if(errors)
+        return self
 
 
 SPEC_MODELS: dict[str, type[Spec]] = {

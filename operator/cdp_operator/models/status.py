@@ -1,0 +1,239 @@
+"""Status of the custom resources: what the reconciler writes and the CRDs declare.
+
+Follows the Kubernetes API conventions and kstatus: `observedGeneration` and
+the conditions `Ready`, `Reconciling` and `Stalled`. The helpers are pure, so
+an unchanged status compares equal and the reconciler can skip the write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+READY = "Ready"
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+#: metav1.Condition's reason: CamelCase, starts with a letter.
+REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+NAME = Annotated[str, Field(max_length=253)]
+
+
+class StatusModel(BaseModel):
+    # Frozen like the specs. Unknown fields are ignored (not rejected): status
+    # written by another operator version must still parse.
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class Condition(StatusModel):
+    """One aspect of the object's state (metav1.Condition)."""
+
+    type: str = Field(
+        ...,
+        min_length=1,
+        max_length=316,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+        description="Condition type: Ready, Reconciling or Stalled.",
+    )
+    status: ConditionStatus = Field(..., description="True, False or Unknown.")
+    reason: str = Field(
+        ...,
+        min_length=1,
+        max_length=1024,
+        pattern=REASON_PATTERN,
+        description="Why the condition has its status, in CamelCase (e.g. ComponentLimitExceeded).",
+    )
+    message: str = Field("", max_length=32768, description="Details for humans.")
+    last_transition_time: str = Field(
+        ...,
+        alias="lastTransitionTime",
+        description="When the status last changed (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    observed_generation: int | None = Field(
+        None,
+        alias="observedGeneration",
+        ge=0,
+        description="metadata.generation the condition was computed from.",
+    )
+
+
+def format_time(now: datetime) -> str:
+    """RFC 3339 in UTC with second precision, as metav1.Time serialises."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def find_condition(conditions: Sequence[Condition], type: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type), None)
+
+
+def set_condition(
+    conditions: Sequence[Condition],
+    type: str,
+    status: ConditionStatus | bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime | str,
+) -> list[Condition]:
+    """A new list with condition `type` set; the others and their order are kept.
+
+    lastTransitionTime moves only when the status changes, so re-setting the
+    same condition yields an equal list (and no status write).
+    """
+    value: ConditionStatus = ("True" if status else "False") if isinstance(status, bool) else status
+    stamp = now if isinstance(now, str) else format_time(now)
+    old = find_condition(conditions, type)
+    new = Condition(
+        type=type,
+        status=value,
+        reason=reason,
+        message=message,
+        last_transition_time=old.last_transition_time if old and old.status == value else stamp,
+        observed_generation=generation,
+    )
+    if old is None:
+        return [*conditions, new]
+    return [new if c.type == type else c for c in conditions]
+
+
+def is_true(conditions: Sequence[Condition], type: str) -> bool:
+    c = find_condition(conditions, type)
+    return c is not None and c.status == "True"
+
+
+# -------------------------------------------------------------------- kinds
+class Status(StatusModel):
+    """Observed state, written by the operator."""
+
+    observed_generation: int | None = Field(
+        None,
+        alias="observedGeneration",
+        ge=0,
+        description="metadata.generation of the spec this status describes.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Ready, Reconciling and Stalled (kstatus).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The status as written to the API (camelCase, unset fields omitted)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class DataPlaneStatus(Status):
+    """Observed state of a DataPlane."""
+
+
+class OrganizationStatus(Status):
+    """Observed state of an Organization."""
+
+    namespace: NAME | None = Field(
+        None, description="The organization's namespace (where its resources live)."
+    )
+    data_planes: list[NAME] | None = Field(
+        None,
+        alias="dataPlanes",
+        max_length=64,
+        description="DataPlanes the organization's projects use.",
+    )
+    components: int | None = Field(None, ge=0, description="Components in the organization.")
+    environments: int | None = Field(None, ge=0, description="Environments in the organization.")
+
+
+class ProjectNamespace(StatusModel):
+    """A runtime namespace of the project."""
+
+    environment: NAME = Field(..., description="Environment name.")
+    namespace: NAME = Field(
+        ..., description="Runtime namespace of the project in that environment."
+    )
+
+
+class ProjectStatus(Status):
+    """Observed state of a Project."""
+
+    data_plane: NAME | None = Field(
+        None, alias="dataPlane", description="DataPlane the project runs on (resolved default)."
+    )
+    namespaces: list[ProjectNamespace] | None = Field(
+        None,
+        max_length=256,
+        description="Runtime namespaces, one per environment of the data plane.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["environment"],
+        },
+    )
+
+
+class EnvironmentStatus(Status):
+    """Observed state of an Environment."""
+
+    namespaces: int | None = Field(
+        None, ge=0, description="Runtime namespaces of this environment (one per project)."
+    )
+
+
+class ComponentEnvironment(StatusModel):
+    """The component in one environment, as its workload reports it."""
+
+    name: NAME = Field(..., description="Environment name.")
+    namespace: NAME = Field(..., description="Runtime namespace.")
+    workload_kind: str | None = Field(
+        None, alias="workloadKind", max_length=63, description="Deployment, CronJob or Job."
+    )
+    workload_name: NAME | None = Field(None, alias="workloadName", description="Workload name.")
+    ready: bool = Field(False, description="Whether the workload is ready.")
+    replicas: int | None = Field(None, ge=0, description="Desired replicas.")
+    ready_replicas: int | None = Field(
+        None, alias="readyReplicas", ge=0, description="Ready replicas."
+    )
+    message: str | None = Field(
+        None, max_length=32768, description="What the workload is waiting for."
+    )
+
+
+class LastRun(StatusModel):
+    """The latest run request of a manual task."""
+
+    token: str = Field(
+        ..., max_length=253, description="Value of the cdp.dev/run-request annotation served."
+    )
+    jobs: list[NAME] = Field(
+        default_factory=list, max_length=256, description="Jobs created for it."
+    )
+
+
+class ComponentStatus(Status):
+    """Observed state of a Component."""
+
+    environments: list[ComponentEnvironment] | None = Field(
+        None,
+        max_length=256,
+        description="Per environment: namespace, workload and readiness.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    last_run: LastRun | None = Field(
+        None, alias="lastRun", description="Manual tasks: the latest run."
+    )
+
+
+STATUS_MODELS: dict[str, type[Status]] = {
+    "DataPlane": DataPlaneStatus,
+    "Organization": OrganizationStatus,
+    "Environment": EnvironmentStatus,
+    "Project": ProjectStatus,
+    "Component": ComponentStatus,
+}

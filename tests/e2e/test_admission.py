@@ -1,0 +1,500 @@
+"""The CRDs against the real apiserver: rules compile, bad input is rejected at
+admission with the field named, good input is accepted and defaulted.
+
+Cluster-scoped objects (DataPlane, Organization) are only created with a
+server-side dry run, so nothing here leaks into other tests; namespaced ones
+live in the per-test namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from cdp_operator.models import crdgen
+from cdp_operator.models.buildconfigs import (
+    REQUIRED_BUILD_CONFIGS,
+    Buildpack,
+    ComponentType,
+    build_config_errors,
+)
+from cdp_operator.models.resources import ComponentSpec
+from cdp_operator.models.status import ComponentEnvironment, ComponentStatus, set_condition
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS = REPO / "crds"
+GROUP, VERSION = "cdp.dev", "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+CONFIG_VALUES = {
+    "buildPackLangVersion": "3.12",
+    "port": "8080",
+    "dockerFilePath": "Dockerfile",
+    "buildCommand": "npm run build",
+    "outputDirectory": "dist",
+    "nodeVersion": "20",
+}
+
+
+def text(value: str | bytes | None) -> str:
+    return value.decode() if isinstance(value, bytes) else (value or "")
+
+
+@pytest.fixture(scope="module")
+def crd_cluster(cluster: Any) -> Any:
+    """Install the committed CRDs; the apiserver compiles and cost-checks every rule here."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        *[f"crd/{info.plural}.{GROUP}" for info in crdgen.KINDS],
+    )
+    return cluster
+
+
+def suffix() -> str:
+    return secrets.token_hex(3)
+
+
+def obj(kind: str, name: str, spec: dict[str, Any] | None, namespace: str | None = None) -> Any:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    out: dict[str, Any] = {"apiVersion": API_VERSION, "kind": kind, "metadata": meta}
+    if spec is not None:
+        out["spec"] = spec
+    return out
+
+
+def component(name: str, namespace: str, **spec: Any) -> Any:
+    return obj(
+        "Component",
+        name,
+        {"project": "shop", "type": "service", "image": "nginx:1.27", **spec},
+        namespace,
+    )
+
+
+def create(
+    cluster: Any, body: Any, *, dry_run: bool = False, check: bool = True
+) -> subprocess.CompletedProcess[Any]:
+    args = ["create", "-f", "-", "-o", "json"]
+    if dry_run:
+        args.append("--dry-run=server")
+    return cluster.kubectl(*args, input=json.dumps(body), check=check)  # type: ignore[no-any-return]
+
+
+def assert_rejected(cluster: Any, body: Any, *fragments: str) -> str:
+    proc = create(cluster, body, dry_run=True, check=False)
+    err = text(proc.stderr)
+    assert proc.returncode != 0, f"accepted: {json.dumps(body)}"
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in: {err}"
+    return err
+
+
+# --------------------------------------------------------------- good input
+def test_crds_are_established_with_names_and_category(crd_cluster: Any) -> None:
+    out = text(crd_cluster.kubectl("api-resources", f"--api-group={GROUP}", "-o", "wide").stdout)
+    for info in crdgen.KINDS:
+        line = next(ln for ln in out.splitlines() if ln.startswith(info.plural + " "))
+        assert info.short_names[0] in line.split()
+        assert "cdp" in line
+        assert ("true" in line.split()) is (info.scope == "Namespaced")
+
+
+def test_samples_of_every_kind_are_accepted_and_defaulted(crd_cluster: Any, namespace: str) -> None:
+    s = suffix()
+    for dp, cidr in (("us", "20.22.170.144/28"), ("eu", "20.166.183.112/28")):
+        spec = {
+            "region": "US East 2",
+            "egressCIDRs": [cidr],
+            "ingress": {"baseDomain": f"{dp}.example.com"},
+        }
+        out = json.loads(
+            create(crd_cluster, obj("DataPlane", f"{dp}-{s}", spec), dry_run=True).stdout
+        )
+        assert out["spec"]["maxRequestBodySize"] == "10m"
+        assert out["spec"]["ingress"]["className"] == "nginx"
+    for tier in ("developer", "payg", "enterprise"):
+        create(
+            crd_cluster,
+            obj("Organization", f"o-{tier}-{s}", {"defaultDataPlane": "us", "tier": tier}),
+            dry_run=True,
+        )
+    out = json.loads(
+        create(
+            crd_cluster, obj("Organization", f"o-{s}", {"defaultDataPlane": "us"}), dry_run=True
+        ).stdout
+    )
+    assert out["spec"]["tier"] == "developer"
+
+    create(crd_cluster, obj("Environment", "staging", {"dataPlane": "us"}, namespace))
+    out = json.loads(create(crd_cluster, obj("Project", "shop", None, namespace)).stdout)
+    assert out["spec"] == {}
+
+    samples = [
+        component("api", namespace, endpoints=[{"name": "http", "port": 8080}]),
+        component(
+            "web",
+            namespace,
+            type="web-app",
+            build={
+                "buildpack": "react",
+                "configs": {
+                    k: CONFIG_VALUES[k]
+                    for k in REQUIRED_BUILD_CONFIGS[(ComponentType.WEB_APP, Buildpack.REACT)]
+                },
+            },
+            endpoints=[{"name": "http", "port": 3000, "visibility": "public", "path": "/app"}],
+            egress=[{"cidr": "203.0.113.0/24", "ports": [443]}, {"cidr": "2001:db8::/32"}],
+        ),
+        component("hook", namespace, type="webhook", build={"buildpack": "ballerina"}),
+        component("nightly", namespace, type="scheduled-task", schedule="0 3 * * *"),
+        component("hourly", namespace, type="scheduled-task", schedule="@hourly"),
+        component(
+            "once",
+            namespace,
+            type="manual-task",
+            build={"buildpack": "docker", "configs": {"dockerFilePath": "Dockerfile"}},
+            env=[{"name": "A", "value": "1"}, {"name": "B"}],
+            overrides=[{"environment": "production", "replicas": 2}],
+        ),
+    ]
+    for sample in samples:
+        ComponentSpec.model_validate(sample["spec"])  # the models accept them too
+        create(crd_cluster, sample)
+    api = json.loads(
+        crd_cluster.kubectl("get", "component", "api", "-n", namespace, "-o", "json").stdout
+    )
+    spec = api["spec"]
+    assert spec["replicas"] == 1
+    assert spec["resources"] == {"cpu": "100m", "memory": "128Mi"}
+    assert spec["endpoints"][0] == {
+        "name": "http",
+        "port": 8080,
+        "protocol": "TCP",
+        "visibility": "project",
+        "path": "/",
+    }
+    listing = text(crd_cluster.kubectl("get", "cdp", "-n", namespace).stdout)
+    for name in ("api", "web", "hook", "nightly", "once", "staging", "shop"):
+        assert name in listing
+    header = text(crd_cluster.kubectl("get", "components", "-n", namespace).stdout).splitlines()[0]
+    for column in ("PROJECT", "TYPE", "READY", "REASON", "AGE"):
+        assert column in header
+
+
+def test_explain_describes_the_fields(crd_cluster: Any) -> None:
+    out = text(crd_cluster.kubectl("explain", "component.spec.build").stdout)
+    assert "buildPackLangVersion" in out and "buildpack" in out
+    out = text(crd_cluster.kubectl("explain", "dataplane.spec.egressCIDRs").stdout)
+    assert "allowlist" in out
+
+
+def test_status_subresource_accepts_what_the_models_write(crd_cluster: Any, namespace: str) -> None:
+    create(crd_cluster, component("api", namespace))
+    conditions = set_condition(
+        [], "Ready", False, "Reconciling", "rolling out", 1, "2025-01-01T00:00:00Z"
+    )
+    status = ComponentStatus(
+        observed_generation=1,
+        conditions=conditions,
+        environments=[
+            ComponentEnvironment(
+                name="development",
+                namespace="acme-shop-development",
+                workload_kind="Deployment",
+                workload_name="api",
+                ready=False,
+                replicas=1,
+                ready_replicas=0,
+            )
+        ],
+    )
+    crd_cluster.kubectl(
+        "patch",
+        "component",
+        "api",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status.to_dict()}),
+    )
+    got = json.loads(
+        crd_cluster.kubectl("get", "component", "api", "-n", namespace, "-o", "json").stdout
+    )
+    assert ComponentStatus.model_validate(got["status"]) == status
+    assert got["metadata"]["generation"] == 1
+    ready = text(
+        crd_cluster.kubectl(
+            "get",
+            "component",
+            "api",
+            "-n",
+            namespace,
+            "-o",
+            'jsonpath={.status.conditions[?(@.type=="Ready")].reason}',
+        ).stdout
+    )
+    assert ready == "Reconciling"
+
+
+# --------------------------------------------------------------- bad input
+BAD_COMPONENTS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
+    (
+        "missing-build-config",
+        {
+            "type": "web-app",
+            "build": {"buildpack": "python", "configs": {"buildPackLangVersion": "3.12"}},
+        },
+        (
+            "spec.build.configs[port]",
+            "build config 'port' (Port) is required for type 'web-app' with buildpack 'python'",
+        ),
+    ),
+    (
+        "unsupported-buildpack",
+        {"type": "web-app", "build": {"buildpack": "java"}},
+        ("spec.build.buildpack", "buildpack 'java' is not supported for type 'web-app'"),
+    ),
+    (
+        "schedule-missing",
+        {"type": "scheduled-task"},
+        ("spec.schedule", "schedule is required for type scheduled-task"),
+    ),
+    (
+        "schedule-forbidden",
+        {"type": "service", "schedule": "@daily"},
+        ("spec.schedule", "schedule is only allowed for type scheduled-task"),
+    ),
+    ("bad-cron", {"type": "scheduled-task", "schedule": "every day"}, ("spec.schedule",)),
+    (
+        "invalid-cidr",
+        {"egress": [{"cidr": "10.0.0.300/24"}]},
+        ("spec.egress[0].cidr", "must be a CIDR"),
+    ),
+    (
+        "non-canonical-cidr",
+        {"egress": [{"cidr": "10.0.0.1/8"}]},
+        ("spec.egress[0].cidr", "canonical form"),
+    ),
+    ("bad-type-enum", {"type": "lambda"}, ("spec.type", "Unsupported value")),
+    (
+        "bad-visibility-enum",
+        {"endpoints": [{"name": "http", "port": 80, "visibility": "world"}]},
+        ("spec.endpoints[0].visibility", "Unsupported value"),
+    ),
+    (
+        "duplicate-endpoint-names",
+        {"endpoints": [{"name": "http", "port": 80}, {"name": "http", "port": 81}]},
+        ("spec.endpoints[1]", "Duplicate value"),
+    ),
+    (
+        "shared-endpoint-port",
+        {"endpoints": [{"name": "a", "port": 80}, {"name": "b", "port": 80}]},
+        ("spec.endpoints", "endpoints must not share a port and protocol"),
+    ),
+    (
+        "endpoint-port-range",
+        {"endpoints": [{"name": "http", "port": 70000}]},
+        ("spec.endpoints[0].port",),
+    ),
+    (
+        "port-config-not-a-number",
+        {
+            "type": "web-app",
+            "build": {
+                "buildpack": "go",
+                "configs": {"buildPackLangVersion": "1.22", "port": "http"},
+            },
+        },
+        ("spec.build.configs[port]", "build config 'port' must be a number from 1 to 65535"),
+    ),
+    (
+        "unknown-build-config",
+        {"build": {"buildpack": "docker", "configs": {"dockerfilePath": "Dockerfile"}}},
+        ("spec.build.configs", "build config keys must be among"),
+    ),
+    (
+        "endpoints-on-a-task",
+        {"type": "manual-task", "endpoints": [{"name": "http", "port": 80}]},
+        ("spec.endpoints", "endpoints are not allowed"),
+    ),
+    (
+        "duplicate-env",
+        {"env": [{"name": "A"}, {"name": "A"}]},
+        ("spec.env[1]", "Duplicate value"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "spec", "fragments"), BAD_COMPONENTS, ids=[c[0] for c in BAD_COMPONENTS]
+)
+def test_bad_component_is_rejected_naming_the_field(
+    crd_cluster: Any, namespace: str, case: str, spec: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
+    assert_rejected(crd_cluster, component("bad", namespace, **spec), *fragments)
+    # The models reject the same input.
+    with pytest.raises(ValueError):
+        ComponentSpec.model_validate(component("bad", namespace, **spec)["spec"])
+
+
+def test_bad_cluster_scoped_objects(crd_cluster: Any) -> None:
+    s = suffix()
+    ingress = {"baseDomain": "example.com"}
+    assert_rejected(
+        crd_cluster,
+        obj(
+            "DataPlane",
+            f"dp-{s}",
+            {"region": "x", "egressCIDRs": ["20.22.170.145/28"], "ingress": ingress},
+        ),
+        "spec.egressCIDRs[0]",
+        "canonical form",
+    )
+    assert_rejected(
+        crd_cluster,
+        obj(
+            "DataPlane",
+            f"dp-{s}",
+            {"region": "x", "egressCIDRs": ["not-a-cidr"], "ingress": ingress},
+        ),
+        "spec.egressCIDRs[0]",
+        "must be a CIDR",
+    )
+    assert_rejected(
+        crd_cluster,
+        obj("Organization", f"o-{s}", {"defaultDataPlane": "us", "tier": "free"}),
+        "spec.tier",
+        "Unsupported value",
+    )
+    assert_rejected(
+        crd_cluster,
+        obj("Organization", "o" * 31, {"defaultDataPlane": "us"}),
+        "metadata.name",
+        "at most 30 characters",
+    )
+    assert_rejected(
+        crd_cluster,
+        obj("DataPlane", "d" * 29, {"region": "x", "ingress": ingress}),
+        "metadata.name",
+        "at most 28 characters",
+    )
+
+
+def test_too_long_and_malformed_names(crd_cluster: Any, namespace: str) -> None:
+    assert_rejected(
+        crd_cluster, component("c" * 41, namespace), "metadata.name", "at most 40 characters"
+    )
+    assert_rejected(
+        crd_cluster, component("1api", namespace), "metadata.name", "start with a letter"
+    )
+    assert_rejected(
+        crd_cluster,
+        obj("Project", "p" * 31, {}, namespace),
+        "metadata.name",
+        "at most 30 characters",
+    )
+
+
+def test_changed_dataplane_is_rejected(crd_cluster: Any, namespace: str) -> None:
+    create(crd_cluster, obj("Environment", "staging", {"dataPlane": "us"}, namespace))
+    proc = crd_cluster.kubectl(
+        "patch",
+        "environment",
+        "staging",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"dataPlane":"eu"}}',
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "spec.dataPlane" in text(proc.stderr) and "immutable" in text(proc.stderr)
+    # Other fields stay editable.
+    crd_cluster.kubectl(
+        "patch",
+        "environment",
+        "staging",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"production":true}}',
+    )
+
+    # A Project may get a dataPlane once, and then keeps it.
+    create(crd_cluster, obj("Project", "shop", {}, namespace))
+    crd_cluster.kubectl(
+        "patch",
+        "project",
+        "shop",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"dataPlane":"us"}}',
+    )
+    for patch in ('{"spec":{"dataPlane":"eu"}}', '{"spec":{"dataPlane":null}}'):
+        proc = crd_cluster.kubectl(
+            "patch", "project", "shop", "-n", namespace, "--type=merge", "-p", patch, check=False
+        )
+        assert proc.returncode != 0, patch
+        assert "spec.dataPlane" in text(proc.stderr) and "immutable" in text(proc.stderr)
+
+
+# ------------------------------------------------ the whole table, CEL == Python
+def api_error(crd_cluster: Any, body: Any, namespace: str) -> str | None:
+    """Create with a server-side dry run; the apiserver's message, or None when accepted."""
+    api = client.CustomObjectsApi(crd_cluster.api_client)
+    try:
+        api.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "components", body, dry_run="All"
+        )
+    except ApiException as e:
+        return str(json.loads(e.body or "{}").get("message", e.body))
+    return None
+
+
+def test_every_table_row_matches_the_models(crd_cluster: Any, namespace: str) -> None:
+    """Each (type, buildpack) row: all keys accepted; each key missing rejected with the
+    message build_config_errors gives; every pair outside the table rejected."""
+    for t in ComponentType:
+        schedule = {"schedule": "@daily"} if t is ComponentType.SCHEDULED_TASK else {}
+        for b in Buildpack:
+            required = REQUIRED_BUILD_CONFIGS.get((t, b))
+            configs = {k: CONFIG_VALUES[k] for k in required or ()}
+            body = component(
+                "row",
+                namespace,
+                type=t.value,
+                build={"buildpack": b.value, "configs": configs},
+                **schedule,
+            )
+            error = api_error(crd_cluster, body, namespace)
+            if required is None:
+                (expected,) = build_config_errors(t, b, configs)
+                assert error is not None and expected in error and "spec.build.buildpack" in error
+                continue
+            assert error is None, (t, b, error)
+            for key in required:
+                partial = {k: v for k, v in configs.items() if k != key}
+                body["spec"]["build"]["configs"] = partial
+                error = api_error(crd_cluster, body, namespace)
+                (expected,) = build_config_errors(t, b, partial)
+                assert error is not None, (t, b, key)
+                assert expected in error and f"spec.build.configs[{key}]" in error, error
