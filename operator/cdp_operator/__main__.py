@@ -1,0 +1,98 @@
+"""`cdp-operator` / `python -m cdp_operator`: run the operator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+import kopf
+from prometheus_client import start_http_server
+
+from . import __version__
+from .handlers import wiring
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="cdp-operator", description=__doc__)
+    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
+    p.add_argument(
+        "--data-plane",
+        action="append",
+        default=None,
+        help="Serve only this DataPlane (repeatable; comma-separated accepted). Default: all.",
+    )
+    p.add_argument("--workers", type=int, default=int(os.environ.get("CDP_WORKERS", "8")))
+    p.add_argument("--concurrency", type=int, default=32, help="Parallel API requests.")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("CDP_METRICS_PORT", "0")),
+        help="Serve Prometheus metrics on this port (0: off).",
+    )
+    p.add_argument("--metrics-address", default=os.environ.get("CDP_METRICS_ADDRESS", "127.0.0.1"))
+    p.add_argument(
+        "--health-endpoint",
+        default=os.environ.get("CDP_HEALTH_ENDPOINT"),
+        help="Liveness endpoint URL, e.g. http://0.0.0.0:8081/healthz",
+    )
+    p.add_argument(
+        "--peering",
+        default=os.environ.get("CDP_PEERING"),
+        help="Kopf peering name for high availability (default: standalone).",
+    )
+    p.add_argument(
+        "--log-format", choices=["text", "json"], default=os.environ.get("CDP_LOG_FORMAT", "text")
+    )
+    p.add_argument("--log-level", default=os.environ.get("CDP_LOG_LEVEL", "INFO"))
+    p.add_argument("--version", action="version", version=f"cdp-operator {__version__}")
+    return p.parse_args(argv)
+
+
+def _configure_logging(fmt: str, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        from .handlers.logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("kopf").setLevel(max(logging.INFO, root.level))
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    _configure_logging(args.log_format, args.log_level)
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # for Kopf's own login
+    scope = None
+    if args.data_plane:
+        scope = sorted(
+            {dp.strip() for item in args.data_plane for dp in item.split(",") if dp.strip()}
+        )
+    options = wiring.Options(
+        kubeconfig=args.kubeconfig, scope=scope, workers=args.workers, concurrency=args.concurrency
+    )
+    if args.metrics_port:
+        start_http_server(
+            args.metrics_port, addr=args.metrics_address, registry=options.metrics.registry
+        )
+    asyncio.run(
+        kopf.operator(
+            clusterwide=True,
+            standalone=args.peering is None,
+            peering_name=args.peering,
+            liveness_endpoint=args.health_endpoint,
+            memo=kopf.Memo(options=options),
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The only layer that talks to the API: cache, diff, server-side apply, prune, status."""

@@ -1,0 +1,677 @@
+"""The level-based reconciler: cache in, plan, minimal writes out.
+
+Work items are keys: ("org", name), ("component", namespace, name) and
+("dataplane", name). Watch events only update the cache and queue keys; a
+worker recomputes the whole desired state of its key from the cache, writes
+only what differs, prunes what it created and no longer wants, and patches
+status only when it changed. With everything converged, a reconcile makes no
+API request at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import logging
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..models import labels as L
+from ..models import naming
+from ..models.resources import (
+    ComponentSpec,
+    DataPlaneSpec,
+    EnvironmentSpec,
+    OrganizationSpec,
+    ProjectSpec,
+)
+from ..models.status import Condition, set_condition
+from ..models.tiers import limits_for
+from ..render import workloads as render_workloads
+from ..render.context import Runtime
+from ..render.plan import (
+    ComponentPlan,
+    OrgPlan,
+    Resource,
+    Verdict,
+    admitted_components,
+    plan_component,
+    plan_organization,
+)
+from . import kinds as K
+from .cache import Cache, Obj, key_of
+from .client import Client
+from .diff import is_subset
+from .events import EventRecorder
+from .metrics import Metrics
+from .queue import WorkQueue
+
+logger = logging.getLogger(__name__)
+
+#: Managed kinds the org-level reconcile owns (everything else belongs to components).
+_ORG_LEVEL_KINDS = {"Namespace", "NetworkPolicy", "Environment"}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _meta(obj: Obj) -> dict[str, Any]:
+    meta: dict[str, Any] = obj.get("metadata") or {}
+    return meta
+
+
+def _resource(obj: Obj, spec: Any) -> Resource[Any]:
+    meta = _meta(obj)
+    return Resource(
+        name=meta["name"],
+        namespace=meta.get("namespace") or "",
+        uid=meta.get("uid") or "",
+        generation=int(meta.get("generation") or 0),
+        created=meta.get("creationTimestamp") or "",
+        labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+        spec=spec,
+    )
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"spec.{loc}: {err['msg']}" if loc else err["msg"])
+    return "; ".join(parts)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        scope: Iterable[str] | None = None,
+        metrics: Metrics | None = None,
+        events: EventRecorder | None = None,
+    ) -> None:
+        self.client = client
+        self.cache = Cache()
+        self.queue = WorkQueue()
+        self.scope = None if scope is None else frozenset(scope)
+        self.metrics = metrics or Metrics()
+        self.events = events
+        self._plans: dict[str, OrgPlan] = {}
+        self._plan_fingerprints: dict[str, str] = {}
+        #: namespace name -> organization that wants it (from the latest plans)
+        self._wanted_namespaces: dict[str, str] = {}
+        self.metrics.queue_depth.set_function(lambda: len(self.queue))
+        for kind in K.CHILD_KINDS:
+            self.metrics.managed.labels(kind.kind).set_function(
+                lambda k=kind.kind: self.cache.count_managed(k)
+            )
+
+    # ------------------------------------------------------------ event intake
+    def observe(self, event_type: str | None, obj: Obj) -> None:
+        """Feed one watch event into the cache and queue the keys it affects."""
+        if not obj.get("metadata") or not obj.get("kind"):
+            return
+        if event_type == "DELETED":
+            self.cache.remove(obj)
+        elif not self.cache.upsert(obj):
+            return
+        for key in self._keys_for(event_type, obj):
+            self.queue.add(key)
+
+    def _org_of_namespace(self, namespace: str) -> str | None:
+        for org in self.cache.all("Organization"):
+            if naming.organization_namespace_name(_meta(org)["name"]) == namespace:
+                return str(_meta(org)["name"])
+        return None
+
+    def _keys_for(self, event_type: str | None, obj: Obj) -> list[Hashable]:
+        kind = obj["kind"]
+        meta = _meta(obj)
+        name = meta["name"]
+        namespace = meta.get("namespace") or ""
+        labels = meta.get("labels") or {}
+        managed = labels.get(L.MANAGED_BY) == L.MANAGED_BY_VALUE
+        if kind == "Organization":
+            return [("org", name)]
+        if kind == "DataPlane":
+            orgs = [("org", _meta(o)["name"]) for o in self.cache.all("Organization")]
+            return [("dataplane", name), *orgs]
+        if kind in ("Environment", "Project"):
+            org = self._org_of_namespace(namespace)
+            return [("org", org)] if org else []
+        if kind == "Component":
+            keys: list[Hashable] = [("component", namespace, name)]
+            org = self._org_of_namespace(namespace)
+            if org and event_type in (None, "ADDED", "DELETED"):
+                plan = self._plans.get(org)
+                if plan and limits_for(plan.tier).max_components is not None:
+                    # Admission is by age: one more or one fewer changes who fits.
+                    keys += [
+                        ("component", namespace, _meta(c)["name"])
+                        for c in self.cache.in_namespace("Component", namespace)
+                    ]
+            return keys
+        if kind == "Namespace" and not managed:
+            org = self._wanted_namespaces.get(name)
+            return [("org", org)] if org else []
+        if not managed or L.ORGANIZATION not in labels:
+            return []
+        org = labels[L.ORGANIZATION]
+        if L.COMPONENT in labels:
+            return [("component", naming.organization_namespace_name(org), labels[L.COMPONENT])]
+        return [("org", org)]
+
+    # ----------------------------------------------------------------- workers
+    async def process(self, key: Hashable) -> float | None:
+        assert isinstance(key, tuple)
+        kind = key[0]
+        with self.metrics.reconcile(kind):
+            if kind == "org":
+                return await self.reconcile_org(key[1])
+            if kind == "component":
+                return await self.reconcile_component(key[1], key[2])
+            if kind == "dataplane":
+                return await self.reconcile_data_plane(key[1])
+        return None
+
+    async def run(self, concurrency: int = 8) -> None:
+        await self.queue.run(self.process, concurrency)
+
+    # ------------------------------------------------------------ data planes
+    def _data_planes(self) -> dict[str, DataPlaneSpec]:
+        result = {}
+        for obj in self.cache.all("DataPlane"):
+            try:
+                result[_meta(obj)["name"]] = DataPlaneSpec.model_validate(obj.get("spec") or {})
+            except ValidationError:
+                continue
+        return result
+
+    async def reconcile_data_plane(self, name: str) -> None:
+        obj = self.cache.get("DataPlane", None, name)
+        if obj is None:
+            return
+        if self.scope is not None and name not in self.scope:
+            return
+        try:
+            spec = DataPlaneSpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:
+            await self._write_verdict(
+                obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
+            )
+            return
+        users = sorted(
+            _meta(o)["name"]
+            for o in self.cache.all("Organization")
+            if (o.get("spec") or {}).get("defaultDataPlane") == name
+            or name in ((o.get("status") or {}).get("dataPlanes") or [])
+        )
+        await self._write_verdict(
+            obj,
+            Verdict(
+                True,
+                "Available",
+                f"region {spec.region}; used by {len(users)} organization(s)",
+            ),
+        )
+
+    # ---------------------------------------------------------- organizations
+    async def reconcile_org(self, name: str) -> float | None:
+        org_obj = self.cache.get("Organization", None, name)
+        if org_obj is None:
+            await self._prune_deleted_org(name)
+            return None
+        try:
+            org_spec = OrganizationSpec.model_validate(org_obj.get("spec") or {})
+        except ValidationError as exc:
+            await self._write_verdict(
+                org_obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
+            )
+            return None
+        org = _resource(org_obj, org_spec)
+        org_ns = naming.organization_namespace_name(name)
+
+        environments, projects = [], []
+        for obj in self.cache.in_namespace("Environment", org_ns):
+            try:
+                environments.append(
+                    _resource(obj, EnvironmentSpec.model_validate(obj.get("spec") or {}))
+                )
+            except ValidationError as exc:
+                await self._write_verdict(
+                    obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
+                )
+        for obj in self.cache.in_namespace("Project", org_ns):
+            try:
+                projects.append(_resource(obj, ProjectSpec.model_validate(obj.get("spec") or {})))
+            except ValidationError as exc:
+                await self._write_verdict(
+                    obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
+                )
+
+        plan = plan_organization(
+            org,
+            self._data_planes(),
+            environments,
+            projects,
+            foreign_namespaces=self._foreign_namespaces(name),
+            scope=self.scope,
+        )
+        self._own_namespaces(plan, org)
+        self._plans[name] = plan
+        for ns in [plan.namespace, *(rt.namespace for rt in plan.runtimes.values())]:
+            self._wanted_namespaces[ns] = name
+
+        # Namespaces first: everything else lives inside them.
+        namespaces = [o for o in plan.desired if o["kind"] == "Namespace"]
+        others = [o for o in plan.desired if o["kind"] != "Namespace"]
+        await self._ensure_all(namespaces)
+        await self._ensure_all(others)
+        if not plan.blocked:
+            await self._prune(
+                self._org_level_children(name),
+                plan.desired,
+                owner=("Organization", None, name),
+            )
+
+        # Statuses (only of what this instance serves).
+        for (kind, ns, obj_name), verdict in plan.verdicts.items():
+            obj = self.cache.get(kind, ns or None, obj_name)
+            if obj is None:
+                continue
+            if kind == "Project" and not self._serves_project(plan, obj_name, obj):
+                continue
+            if kind == "Environment" and not self._serves_env(obj):
+                continue
+            await self._write_verdict(obj, verdict)
+
+        fingerprint = _plan_fingerprint(plan)
+        if self._plan_fingerprints.get(name) != fingerprint:
+            self._plan_fingerprints[name] = fingerprint
+            for comp in self.cache.in_namespace("Component", org_ns):
+                self.queue.add(("component", org_ns, _meta(comp)["name"]))
+        return None
+
+    def _serves_project(self, plan: OrgPlan, name: str, obj: Obj) -> bool:
+        dp = plan.projects.get(name) or (obj.get("spec") or {}).get("dataPlane")
+        return dp is None or plan.serves(dp)
+
+    def _serves_env(self, obj: Obj) -> bool:
+        dp = (obj.get("spec") or {}).get("dataPlane")
+        return self.scope is None or dp is None or dp in self.scope
+
+    def _own_namespaces(self, plan: OrgPlan, org: Resource[OrganizationSpec]) -> None:
+        """Namespaces belong to the Organization: if it goes while we are down, GC cleans up."""
+        owner = {
+            "apiVersion": L.API_VERSION,
+            "kind": "Organization",
+            "name": org.name,
+            "uid": org.uid,
+            "controller": True,
+            "blockOwnerDeletion": False,
+        }
+        for obj in plan.desired:
+            if obj["kind"] == "Namespace" and org.uid:
+                obj["metadata"]["ownerReferences"] = [owner]
+
+    def _foreign_namespaces(self, org: str) -> set[str]:
+        foreign = set()
+        for ns in self.cache.all("Namespace"):
+            labels = _meta(ns).get("labels") or {}
+            ours = (
+                labels.get(L.MANAGED_BY) == L.MANAGED_BY_VALUE and labels.get(L.ORGANIZATION) == org
+            )
+            if not ours:
+                foreign.add(_meta(ns)["name"])
+        return foreign
+
+    def _org_level_children(self, org: str) -> list[Obj]:
+        result = []
+        for obj in self.cache.owned_by(org):
+            labels = _meta(obj).get("labels") or {}
+            if obj["kind"] not in _ORG_LEVEL_KINDS or L.COMPONENT in labels:
+                continue
+            dp = labels.get(L.DATA_PLANE)
+            if (
+                obj["kind"] != "Environment"
+                and dp
+                and self.scope is not None
+                and dp not in self.scope
+            ):
+                continue  # another instance serves that data plane
+            result.append(obj)
+        return result
+
+    async def _prune_deleted_org(self, name: str) -> None:
+        children = [o for o in self.cache.owned_by(name) if o["kind"] in _ORG_LEVEL_KINDS]
+        if not children:
+            return
+        await self._prune(children, [], owner=("Organization", None, name))
+        self._plans.pop(name, None)
+        self._plan_fingerprints.pop(name, None)
+
+    # -------------------------------------------------------------- components
+    async def reconcile_component(self, namespace: str, name: str) -> float | None:
+        org = self._org_of_namespace(namespace)
+        obj = self.cache.get("Component", namespace, name)
+        if obj is None:
+            if org:
+                await self._prune(
+                    self.cache.owned_by(org, name), [], owner=("Component", namespace, name)
+                )
+            return None
+        if org is None:
+            await self._write_verdict(
+                obj,
+                Verdict(
+                    False,
+                    "NotInOrganizationNamespace",
+                    f"namespace {namespace!r} is not the namespace of any Organization; "
+                    "create Components in the namespace cdp-operator created for their organization",
+                    stalled=True,
+                ),
+            )
+            return None
+        plan = self._plans.get(org)
+        if plan is None:
+            self.queue.add(("org", org))
+            return 1.0
+        try:
+            spec = ComponentSpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:
+            await self._write_verdict(
+                obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
+            )
+            return None
+        component = _resource(obj, spec)
+        project_dp = plan.projects.get(spec.project)
+        if project_dp is not None and not plan.serves(project_dp):
+            return None  # another instance serves that data plane
+
+        if limits_for(plan.tier).max_components is None:
+            admitted = True
+        else:
+            siblings = [_resource(c, None) for c in self.cache.in_namespace("Component", namespace)]
+            admitted = name in admitted_components(plan.tier, siblings)
+        cplan = plan_component(plan, component, admitted=admitted)
+
+        run_status = await self._manual_runs(component, spec, cplan)
+        missing_ns = [
+            rt.namespace
+            for rt in cplan.runtimes
+            if self.cache.get("Namespace", None, rt.namespace) is None
+        ]
+        if missing_ns:
+            # The org reconcile creates runtime namespaces; wait for them.
+            self.queue.add(("org", org))
+            await self._write_verdict(
+                obj,
+                Verdict(
+                    False,
+                    "WaitingForNamespace",
+                    f"runtime namespace(s) {', '.join(missing_ns)} not created yet",
+                ),
+            )
+            return 0.5
+        await self._ensure_all(cplan.desired)
+        await self._prune(
+            self.cache.owned_by(org, name),
+            cplan.desired,
+            owner=("Component", namespace, name),
+            keep=lambda o: o["kind"] == "Job",
+        )
+        if spec.type == "manual-task":
+            await self._prune_runs(org, name, plan)
+        verdict = cplan.verdict or self._component_readiness(component, spec, cplan, run_status)
+        await self._write_verdict(obj, verdict)
+        return None
+
+    async def _manual_runs(
+        self, component: Resource[ComponentSpec], spec: ComponentSpec, cplan: ComponentPlan
+    ) -> dict[str, Any] | None:
+        """Add a Job per runtime for a new run request; return the lastRun status to write."""
+        if spec.type != "manual-task" or cplan.verdict is not None:
+            return None
+        token = component.annotations.get(L.RUN_REQUEST)
+        obj = self.cache.get("Component", component.namespace, component.name) or {}
+        last = (obj.get("status") or {}).get("lastRun") or {}
+        if not token:
+            return last or None
+        if last.get("token") == token:
+            return dict(last)
+        jobs = []
+        for rt in cplan.runtimes:
+            job = render_workloads.manual_run_job(rt, component.name, spec, token)
+            cplan.desired.append(job)
+            jobs.append(f"{rt.namespace}/{job['metadata']['name']}")
+        if self.events:
+            self.events.normal(obj, "RunRequested", f"run {token!r}: {len(jobs)} Job(s)")
+        return {"token": token, "jobs": jobs}
+
+    async def _prune_runs(self, org: str, component: str, plan: OrgPlan) -> None:
+        """Keep the newest runs per namespace: the tier's build retention."""
+        retention = limits_for(plan.tier).build_retention
+        by_ns: dict[str, list[Obj]] = {}
+        for job in self.cache.owned_by(org, component):
+            if job["kind"] == "Job":
+                by_ns.setdefault(_meta(job)["namespace"], []).append(job)
+        for jobs in by_ns.values():
+            jobs.sort(key=lambda j: (_meta(j).get("creationTimestamp") or "", _meta(j)["name"]))
+            for old in jobs[: max(0, len(jobs) - retention)]:
+                await self._delete(old)
+
+    def _component_readiness(
+        self,
+        component: Resource[ComponentSpec],
+        spec: ComponentSpec,
+        cplan: ComponentPlan,
+        run_status: dict[str, Any] | None,
+    ) -> Verdict:
+        envs = []
+        not_ready = []
+        stalled_msgs = []
+        for rt in cplan.runtimes:
+            entry = self._workload_status(rt, component.name, spec)
+            envs.append(entry)
+            if not entry["ready"]:
+                not_ready.append(f"{rt.environment}: {entry['message']}")
+                if entry.pop("stalled", False):
+                    stalled_msgs.append(f"{rt.environment}: {entry['message']}")
+            entry.pop("stalled", None)
+        extra: dict[str, Any] = {"environments": envs}
+        if run_status:
+            extra["lastRun"] = run_status
+        if stalled_msgs:
+            return Verdict(False, "ProgressDeadlineExceeded", "; ".join(stalled_msgs), True, extra)
+        if not cplan.runtimes:
+            return Verdict(
+                False,
+                "NoEnvironments",
+                "no admitted environment on the project's data plane",
+                extra=extra,
+            )
+        if not_ready:
+            return Verdict(False, "Progressing", "; ".join(not_ready), extra=extra)
+        return Verdict(True, "Available", f"ready in {len(envs)} environment(s)", extra=extra)
+
+    def _workload_status(self, rt: Runtime, component: str, spec: ComponentSpec) -> dict[str, Any]:
+        ref = render_workloads.component_workload_ref(rt, component, spec)
+        entry: dict[str, Any] = {"name": rt.environment, "namespace": rt.namespace}
+        if ref is None:  # manual-task: nothing long-lived; runs are Jobs
+            entry.update(workloadKind="Job", workloadName="", ready=True, message="runs on request")
+            return entry
+        kind, wname = ref
+        entry.update(workloadKind=kind, workloadName=wname)
+        live = self.cache.get(kind, rt.namespace, wname)
+        if live is None:
+            entry.update(ready=False, message=f"{kind} not created yet")
+            return entry
+        if kind == "CronJob":
+            entry.update(ready=True, message=f"scheduled {spec.schedule}")
+            return entry
+        want = int((live.get("spec") or {}).get("replicas", 1))
+        st = live.get("status") or {}
+        observed = int(st.get("observedGeneration") or 0) >= int(_meta(live).get("generation") or 0)
+        updated = int(st.get("updatedReplicas") or 0)
+        available = int(st.get("availableReplicas") or 0)
+        ready_n = int(st.get("readyReplicas") or 0)
+        entry.update(replicas=want, readyReplicas=ready_n)
+        for cond in st.get("conditions") or []:
+            if (
+                cond.get("type") == "Progressing"
+                and cond.get("reason") == "ProgressDeadlineExceeded"
+            ):
+                entry.update(ready=False, stalled=True, message=cond.get("message", ""))
+                return entry
+        if observed and updated >= want and available >= want:
+            entry.update(ready=True, message=f"{available}/{want} available")
+        else:
+            entry.update(ready=False, message=f"{available}/{want} available, rolling out")
+        return entry
+
+    # ----------------------------------------------------------------- writing
+    async def _ensure_all(self, desired: list[Obj]) -> None:
+        if desired:
+            await asyncio.gather(*(self._ensure(obj) for obj in desired))
+
+    async def _ensure(self, desired: Obj) -> None:
+        kind = K.kind_of(desired)
+        meta = desired["metadata"]
+        live = self.cache.get(desired["kind"], meta.get("namespace"), meta["name"])
+        if live is None:
+            # Not seen by the watch (new, or the watch is still listing): ask.
+            live = await self.client.get(kind, meta.get("namespace"), meta["name"])
+            if live is not None:
+                live.setdefault("kind", desired["kind"])
+                self.cache.upsert(live)
+        if live is not None:
+            if not L.is_managed(_meta(live)):
+                logger.warning(
+                    "%s %s exists and is not ours; left untouched", kind.kind, meta["name"]
+                )
+                return
+            if is_subset(desired, live):
+                return
+        result = await self.client.apply(desired)
+        self.metrics.write(kind.kind, "apply")
+        self.cache.upsert(result)
+
+    async def _prune(
+        self,
+        candidates: Iterable[Obj],
+        desired: Iterable[Obj],
+        *,
+        owner: tuple[str, str | None, str],
+        keep: Any = None,
+    ) -> None:
+        wanted = {key_of(o) for o in desired}
+        doomed = [
+            o
+            for o in candidates
+            if key_of(o) not in wanted and L.is_managed(_meta(o)) and not (keep and keep(o))
+        ]
+        if not doomed:
+            return
+        kind_name, ns, name = owner
+        owner_obj = self.cache.get(kind_name, ns, name)
+        if owner_obj is None:
+            # Deleting because the owner is gone: make sure it really is, not
+            # just missing from a cache that is still filling after a restart.
+            live_owner = await self.client.get(K.BY_KIND[kind_name], ns, name)
+            if live_owner is not None:
+                live_owner.setdefault("kind", kind_name)
+                self.cache.upsert(live_owner)
+                self.queue.add(
+                    ("org", name) if kind_name == "Organization" else ("component", ns, name)
+                )
+                return
+        await asyncio.gather(*(self._delete(o) for o in doomed))
+
+    async def _delete(self, obj: Obj) -> None:
+        meta = _meta(obj)
+        if meta.get("deletionTimestamp"):
+            return
+        await self.client.delete(
+            K.kind_of(obj), meta.get("namespace"), meta["name"], meta.get("uid")
+        )
+        self.metrics.write(obj["kind"], "delete")
+        self.cache.remove(obj)
+
+    async def _write_verdict(self, obj: Obj, verdict: Verdict) -> None:
+        meta = _meta(obj)
+        generation = int(meta.get("generation") or 0)
+        current = obj.get("status") or {}
+        conditions = _parse_conditions(current.get("conditions"))
+        now = _now()
+        reconciling = not verdict.ready and not verdict.stalled
+        for ctype, value, reason, message in (
+            ("Ready", verdict.ready, verdict.reason, verdict.message),
+            (
+                "Reconciling",
+                reconciling,
+                verdict.reason if reconciling else "Done",
+                verdict.message if reconciling else "",
+            ),
+            (
+                "Stalled",
+                verdict.stalled,
+                verdict.reason if verdict.stalled else "Done",
+                verdict.message if verdict.stalled else "",
+            ),
+        ):
+            conditions = set_condition(conditions, ctype, value, reason, message, generation, now)
+        condition_dicts = [c.model_dump(by_alias=True, exclude_none=True) for c in conditions]
+        status: dict[str, Any] = {"observedGeneration": generation, "conditions": condition_dicts}
+        status.update(verdict.extra)
+        if is_subset(status, current):
+            return
+        previous_ready = next(
+            (c for c in current.get("conditions") or [] if c.get("type") == "Ready"), None
+        )
+        kind = K.kind_of(obj)
+        result = await self.client.patch_status(kind, meta.get("namespace"), meta["name"], status)
+        self.metrics.write(kind.kind, "status")
+        if verdict.reason.endswith("LimitExceeded") or verdict.reason == "DataPlaneNotAllowed":
+            self.metrics.limits.labels(verdict.reason).inc()
+        if result is not None:
+            result.setdefault("kind", obj["kind"])
+            self.cache.upsert(result)
+        if self.events and (
+            previous_ready is None
+            or previous_ready.get("status") != ("True" if verdict.ready else "False")
+            or previous_ready.get("reason") != verdict.reason
+        ):
+            if verdict.ready:
+                self.events.normal(obj, verdict.reason, verdict.message)
+            elif verdict.stalled:
+                self.events.warning(obj, verdict.reason, verdict.message)
+
+
+def _parse_conditions(raw: Any) -> list[Condition]:
+    result = []
+    for item in raw or []:
+        try:
+            result.append(Condition.model_validate(item))
+        except ValidationError:
+            continue  # not ours to keep (malformed): rewritten below
+    return result
+
+
+def _plan_fingerprint(plan: OrgPlan) -> str:
+    """What components depend on: tier, admitted projects, runtimes and their settings."""
+    parts = [
+        plan.tier.value,
+        str(plan.blocked),
+        repr(sorted(plan.projects.items())),
+        repr(sorted(plan.scope or [])),
+    ]
+    for key, rt in sorted(plan.runtimes.items()):
+        parts.append(
+            f"{key}:{rt.data_plane.model_dump_json()}:{rt.environment_spec.model_dump_json()}"
+        )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Kopf wiring only: watch events feed the reconciler's cache and queue."""

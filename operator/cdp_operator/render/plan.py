@@ -1,0 +1,363 @@
+"""What an organization should look like: the pure decision layer.
+
+Given a snapshot of the user's resources (already parsed into models), decide
+which ones are admitted (references resolve, tier limits, data-plane rules),
+which objects must exist, and what each resource's status says. No I/O: the
+apply layer feeds the snapshot in and carries the plan out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from ..models import labels as L
+from ..models import naming
+from ..models.resources import (
+    ComponentSpec,
+    DataPlaneSpec,
+    EnvironmentSpec,
+    OrganizationSpec,
+    ProjectSpec,
+)
+from ..models.tiers import Tier, limits_for
+from . import environments as render_environments
+from . import namespaces as render_namespaces
+from . import policies as render_policies
+from . import workloads as render_workloads
+from .context import Runtime
+
+S = TypeVar("S")
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Resource(Generic[S]):
+    """A user resource as the plan sees it: identity, ordering and a parsed spec."""
+
+    name: str
+    spec: S
+    namespace: str = ""
+    uid: str = ""
+    generation: int = 0
+    created: str = ""  # RFC 3339; sorts chronologically as a string
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def age_key(self) -> tuple[str, str]:
+        """Oldest first, name breaking ties: the deterministic order for limits."""
+        return (self.created, self.name)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one resource, turned into kstatus conditions by the apply layer.
+
+    ready: everything it asks for exists. stalled: it cannot progress until a
+    user acts (bad reference, over a limit, conflict); reason and message say why.
+    """
+
+    ready: bool
+    reason: str
+    message: str
+    stalled: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+ADMITTED = "Admitted"
+
+
+@dataclass
+class OrgPlan:
+    organization: str
+    namespace: str
+    tier: Tier
+    #: Objects that must exist (server-side applied when they differ).
+    desired: list[Obj] = field(default_factory=list)
+    #: (kind, namespace, name) -> verdict, for Organization, Environment, Project.
+    verdicts: dict[tuple[str, str, str], Verdict] = field(default_factory=dict)
+    #: Admitted projects -> their data plane.
+    projects: dict[str, str] = field(default_factory=dict)
+    #: Admitted environments -> (spec); only those on a data plane that exists.
+    environments: dict[str, EnvironmentSpec] = field(default_factory=dict)
+    #: (project, environment) -> Runtime for every runtime namespace.
+    runtimes: dict[tuple[str, str], Runtime] = field(default_factory=dict)
+    #: Data planes this organization uses.
+    data_planes: list[str] = field(default_factory=list)
+    #: The org cannot be materialised at all (e.g. its namespace is taken).
+    blocked: bool = False
+    #: Data planes this operator instance serves (None: all).
+    scope: frozenset[str] | None = None
+
+    def serves(self, data_plane: str) -> bool:
+        return self.scope is None or data_plane in self.scope
+
+    def runtimes_of(self, project: str) -> list[Runtime]:
+        return [rt for (p, _), rt in sorted(self.runtimes.items()) if p == project]
+
+
+def plan_organization(
+    org: Resource[OrganizationSpec],
+    data_planes: Mapping[str, DataPlaneSpec],
+    environments: Sequence[Resource[EnvironmentSpec]],
+    projects: Sequence[Resource[ProjectSpec]],
+    *,
+    foreign_namespaces: Iterable[str] = (),
+    scope: Iterable[str] | None = None,
+) -> OrgPlan:
+    """Decide everything at organization level.
+
+    foreign_namespaces: names of existing namespaces the operator did not create
+    for this organization (a desired name among them is a conflict, never a
+    takeover). scope: the data planes this operator instance serves (None: all).
+    """
+    tier = org.spec.tier
+    limits = limits_for(tier)
+    org_ns = naming.organization_namespace_name(org.name)
+    foreign = set(foreign_namespaces)
+    plan = OrgPlan(
+        organization=org.name,
+        namespace=org_ns,
+        tier=tier,
+        scope=None if scope is None else frozenset(scope),
+    )
+    org_key = ("Organization", "", org.name)
+
+    if org_ns in foreign:
+        plan.blocked = True
+        plan.verdicts[org_key] = Verdict(
+            False,
+            "NamespaceConflict",
+            f"namespace {org_ns!r} already exists and was not created by cdp-operator "
+            "for this organization; it is left untouched",
+            stalled=True,
+        )
+        return plan
+    plan.desired.append(render_namespaces.organization_namespace(org.name))
+
+    default_dp = org.spec.default_data_plane
+    problems: list[tuple[str, str]] = []
+    if default_dp not in data_planes:
+        problems.append(("DataPlaneNotFound", f"default data plane {default_dp!r} does not exist"))
+
+    # Projects: resolve and check the data plane each one lives in.
+    in_use: list[str] = [default_dp] if default_dp in data_planes else []
+    for project in sorted(projects, key=lambda r: r.age_key):
+        dp = project.spec.data_plane or default_dp
+        key = ("Project", project.namespace, project.name)
+        if dp not in data_planes:
+            plan.verdicts[key] = Verdict(
+                False, "DataPlaneNotFound", f"data plane {dp!r} does not exist", stalled=True
+            )
+            continue
+        if dp != default_dp and not limits.multiple_data_planes:
+            plan.verdicts[key] = Verdict(
+                False,
+                "DataPlaneNotAllowed",
+                f"the {tier.value} tier may use only the default data plane {default_dp!r}, "
+                f"not {dp!r}; upgrade to payg or enterprise for more data planes",
+                stalled=True,
+            )
+            continue
+        plan.projects[project.name] = dp
+        if dp not in in_use:
+            in_use.append(dp)
+
+    # Default environments of every data plane in use come first.
+    user_envs = {e.name: e for e in environments if e.labels.get(L.DEFAULT_ENVIRONMENT) != "true"}
+    defaults: list[tuple[str, str, bool]] = []
+    for dp in in_use:
+        dev, prod = naming.default_environment_names(dp, dp == default_dp)
+        defaults += [(dev, dp, False), (prod, dp, True)]
+    default_names = {name for name, _, _ in defaults}
+    for name, dp, production in defaults:
+        if name in user_envs:
+            continue  # a user-created Environment of that name wins; it is judged below
+        plan.desired.append(
+            render_environments.default_environment(org.name, org.uid, org_ns, name, dp, production)
+        )
+        plan.environments[name] = EnvironmentSpec(dataPlane=dp, production=production)
+
+    count = len(plan.environments)
+    for env in sorted(environments, key=lambda r: (r.name not in default_names, r.age_key)):
+        key = ("Environment", env.namespace, env.name)
+        if env.labels.get(L.DEFAULT_ENVIRONMENT) == "true":
+            if env.name in plan.environments:
+                plan.verdicts[key] = Verdict(True, ADMITTED, "default environment")
+            continue
+        dp = env.spec.data_plane
+        if dp not in data_planes:
+            plan.verdicts[key] = Verdict(
+                False, "DataPlaneNotFound", f"data plane {dp!r} does not exist", stalled=True
+            )
+            continue
+        if dp != default_dp and not limits.multiple_data_planes:
+            plan.verdicts[key] = Verdict(
+                False,
+                "DataPlaneNotAllowed",
+                f"the {tier.value} tier may use only the default data plane {default_dp!r}",
+                stalled=True,
+            )
+            continue
+        is_default_name = env.name in default_names
+        if limits.defaults_only and not is_default_name:
+            plan.verdicts[key] = Verdict(
+                False,
+                "EnvironmentLimitExceeded",
+                f"the {tier.value} tier allows only the default environments "
+                "(development and production); upgrade to payg or enterprise to create more",
+                stalled=True,
+            )
+            continue
+        if limits.max_environments is not None and count >= limits.max_environments:
+            plan.verdicts[key] = Verdict(
+                False,
+                "EnvironmentLimitExceeded",
+                f"the {tier.value} tier allows at most {limits.max_environments} environments "
+                "per organization, defaults included; this one is over the limit "
+                "(oldest environments are kept)",
+                stalled=True,
+            )
+            continue
+        count += 1
+        plan.environments[env.name] = env.spec
+        plan.verdicts[key] = Verdict(True, ADMITTED, "environment admitted")
+
+    # Runtime namespaces: every admitted project x admitted environment on its data plane.
+    project_problems: dict[str, list[str]] = {}
+    for project_name, dp in sorted(plan.projects.items()):
+        for env_name, env_spec in sorted(plan.environments.items()):
+            if env_spec.data_plane != dp:
+                continue
+            rt = Runtime(
+                organization=org.name,
+                tier=tier,
+                data_plane_name=dp,
+                data_plane=data_planes[dp],
+                project=project_name,
+                environment=env_name,
+                environment_spec=env_spec,
+            )
+            if rt.namespace in foreign:
+                project_problems.setdefault(project_name, []).append(
+                    f"namespace {rt.namespace!r} (environment {env_name}) already exists and "
+                    "was not created by cdp-operator; it is left untouched"
+                )
+                continue
+            plan.runtimes[(project_name, env_name)] = rt
+            if plan.serves(dp):
+                plan.desired.append(render_namespaces.runtime_namespace(rt))
+                plan.desired.extend(render_policies.runtime_policies(rt))
+
+    for project in projects:
+        key = ("Project", project.namespace, project.name)
+        if key in plan.verdicts:
+            continue
+        namespaces = [
+            {"environment": rt.environment, "namespace": rt.namespace}
+            for rt in plan.runtimes_of(project.name)
+        ]
+        extra = {"dataPlane": plan.projects[project.name], "namespaces": namespaces}
+        if project.name in project_problems:
+            plan.verdicts[key] = Verdict(
+                False,
+                "NamespaceConflict",
+                "; ".join(project_problems[project.name]),
+                stalled=True,
+                extra=extra,
+            )
+        else:
+            plan.verdicts[key] = Verdict(
+                True, ADMITTED, f"{len(namespaces)} runtime namespace(s)", extra=extra
+            )
+
+    plan.data_planes = in_use
+    if problems:
+        reason, message = problems[0]
+        plan.verdicts[org_key] = Verdict(False, reason, message, stalled=True)
+    else:
+        plan.verdicts[org_key] = Verdict(
+            True,
+            ADMITTED,
+            f"tier {tier.value}; data planes: {', '.join(in_use)}",
+            extra={
+                "namespace": org_ns,
+                "dataPlanes": list(in_use),
+                "environments": len(plan.environments),
+            },
+        )
+    return plan
+
+
+@dataclass
+class ComponentPlan:
+    desired: list[Obj] = field(default_factory=list)
+    #: Runtimes the component is deployed to, in a stable order.
+    runtimes: list[Runtime] = field(default_factory=list)
+    verdict: Verdict | None = None
+
+
+def admitted_components(tier: Tier, components: Sequence[Resource[ComponentSpec]]) -> set[str]:
+    """Names of the components within the tier's limit, oldest first."""
+    limit = limits_for(tier).max_components
+    ordered = sorted(components, key=lambda r: r.age_key)
+    if limit is not None:
+        ordered = ordered[:limit]
+    return {c.name for c in ordered}
+
+
+def plan_component(
+    plan: OrgPlan, component: Resource[ComponentSpec], *, admitted: bool
+) -> ComponentPlan:
+    spec = component.spec
+    result = ComponentPlan()
+    if plan.blocked:
+        result.verdict = Verdict(
+            False, "OrganizationNotReady", "the organization is not materialised", stalled=True
+        )
+        return result
+    if not admitted:
+        limit = limits_for(plan.tier).max_components
+        result.verdict = Verdict(
+            False,
+            "ComponentLimitExceeded",
+            f"the {plan.tier.value} tier allows at most {limit} components per organization; "
+            "this one is over the limit (the oldest components are kept)",
+            stalled=True,
+        )
+        return result
+    if spec.project not in plan.projects:
+        result.verdict = Verdict(
+            False,
+            "ProjectNotFound" if spec.project not in _known_projects(plan) else "ProjectNotReady",
+            f"project {spec.project!r} does not exist or is not admitted in this organization",
+            stalled=True,
+        )
+        return result
+    runtimes = plan.runtimes_of(spec.project)
+    unknown = [
+        e
+        for e in (spec.environments or []) + [o.environment for o in spec.overrides]
+        if e not in plan.environments
+    ]
+    if unknown:
+        result.verdict = Verdict(
+            False,
+            "EnvironmentNotFound",
+            f"environment(s) {', '.join(sorted(set(unknown)))} do not exist or are not admitted",
+            stalled=True,
+        )
+        return result
+    if spec.environments is not None:
+        wanted = set(spec.environments)
+        runtimes = [rt for rt in runtimes if rt.environment in wanted]
+    result.runtimes = [rt for rt in runtimes if plan.serves(rt.data_plane_name)]
+    for rt in result.runtimes:
+        result.desired.extend(render_workloads.component_objects(rt, component.name, spec))
+    return result
+
+
+def _known_projects(plan: OrgPlan) -> set[str]:
+    return {k[2] for k in plan.verdicts if k[0] == "Project"}
