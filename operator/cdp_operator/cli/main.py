@@ -1,0 +1,598 @@
+"""`cdp`: create, list and run the platform's resources (also `kubectl cdp`).
+
+Exit codes: 0 success; 1 the API server refused or could not be reached;
+2 invalid input (bad flags, a missing build configuration, an unsupported
+buildpack, a spec the models reject).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import yaml
+
+from .. import __version__
+from ..models.buildconfigs import (
+    CONFIG_KEY_DESCRIPTIONS,
+    REQUIRED_BUILD_CONFIGS,
+    ComponentType,
+)
+from ..models.labels import RUN_REQUEST
+from ..models.naming import organization_namespace_name
+from . import manifests, spelling
+from .kstatus import compute
+from .kube import BY_KIND, KINDS, ApiKube, KindInfo, Kube, resolve_kind
+from .manifests import CliError, InputError
+
+#: Builds the API client; tests replace it with an in-memory one.
+KubeFactory = Callable[[argparse.Namespace], Kube]
+
+
+def _default_kube(args: argparse.Namespace) -> Kube:
+    return ApiKube(kubeconfig=args.kubeconfig, context=args.context)
+
+
+kube_factory: KubeFactory = _default_kube
+
+
+# ------------------------------------------------------------------ output
+def _dump_yaml(obj: Any) -> str:
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+
+
+def _dump(obj: Any, output: str) -> str:
+    if output == "json":
+        return json.dumps(obj, indent=2) + "\n"
+    return _dump_yaml(obj)
+
+
+def _table(rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
+        out.write("   ".join(cells).rstrip() + "\n")
+
+
+def _age(timestamp: str | None, now: datetime | None = None) -> str:
+    if not timestamp:
+        return "<unknown>"
+    try:
+        then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return "<unknown>"
+    seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
+    if seconds < 120:
+        return f"{max(seconds, 0)}s"
+    if seconds < 120 * 60:
+        return f"{seconds // 60}m"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def _ready(obj: dict[str, Any]) -> tuple[str, str]:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == "Ready":
+            return str(cond.get("status", "Unknown")), str(cond.get("reason", ""))
+    return "Unknown", ""
+
+
+def _spec(obj: dict[str, Any]) -> dict[str, Any]:
+    spec = obj.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def _org_namespace(obj: dict[str, Any]) -> str:
+    status = obj.get("status")
+    if not isinstance(status, dict):
+        status = {}
+    return str(status.get("namespace") or organization_namespace_name(obj["metadata"]["name"]))
+
+
+#: Key fields shown in tables, per kind: (header, getter).
+_COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
+    "DataPlane": [
+        ("REGION", lambda o: str(_spec(o).get("region", ""))),
+        ("EGRESS CIDRS", lambda o: ",".join(_spec(o).get("egressCIDRs") or [])),
+    ],
+    "Organization": [
+        ("TIER", lambda o: str(_spec(o).get("tier", "developer"))),
+        ("DATA PLANE", lambda o: str(_spec(o).get("defaultDataPlane", ""))),
+        ("NAMESPACE", _org_namespace),
+    ],
+    "Environment": [
+        ("DATA PLANE", lambda o: str(_spec(o).get("dataPlane", ""))),
+        ("PRODUCTION", lambda o: str(bool(_spec(o).get("production", False))).lower()),
+    ],
+    "Project": [
+        ("DATA PLANE", lambda o: str(_spec(o).get("dataPlane") or "<org default>")),
+    ],
+    "Component": [
+        ("PROJECT", lambda o: str(_spec(o).get("project", ""))),
+        ("TYPE", lambda o: str(_spec(o).get("type", ""))),
+        ("BUILDPACK", lambda o: str((_spec(o).get("build") or {}).get("buildpack", "-"))),
+    ],
+}
+
+
+def _print_table(kind: KindInfo, items: list[dict[str, Any]], all_ns: bool, out: TextIO) -> None:
+    extra = _COLUMNS[kind.kind]
+    header = (["NAMESPACE"] if all_ns else []) + ["NAME"] + [h for h, _ in extra]
+    header += ["READY", "REASON", "STATUS", "AGE"]
+    rows = [header]
+    for obj in items:
+        meta = obj.get("metadata") or {}
+        ready, reason = _ready(obj)
+        row = ([str(meta.get("namespace", ""))] if all_ns else []) + [str(meta.get("name", ""))]
+        row += [get(obj) for _, get in extra]
+        row += [
+            ready,
+            reason or "-",
+            compute(obj).status.value,
+            _age(meta.get("creationTimestamp")),
+        ]
+        rows.append(row)
+    _table(rows, out)
+
+
+def _strip(obj: dict[str, Any]) -> dict[str, Any]:
+    """Drop managedFields, as kubectl does unless asked."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and "managedFields" in meta:
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return obj
+
+
+# --------------------------------------------------------------- namespaces
+def _flag_namespace(args: argparse.Namespace) -> str | None:
+    if getattr(args, "namespace", None):
+        return str(args.namespace)
+    if getattr(args, "organization", None):
+        return organization_namespace_name(args.organization)
+    return None
+
+
+def _required_namespace(args: argparse.Namespace, kube: Kube) -> str:
+    namespace = _flag_namespace(args) or kube.context_namespace()
+    if not namespace:
+        raise InputError(
+            "no namespace: pass --organization ORG (or -n NAMESPACE), "
+            "or set a namespace on the kubeconfig context"
+        )
+    return namespace
+
+
+# ----------------------------------------------------------------- commands
+def _cmd_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    namespace = _flag_namespace(args)
+    kube: Kube | None = None
+    if args.apply and not namespace:
+        kube = kube_factory(args)
+        namespace = _required_namespace(args, kube)
+    if args.resource == "component":
+        manifest = manifests.component(
+            args.name,
+            namespace,
+            project=args.project,
+            type_=args.type,
+            buildpack=args.buildpack,
+            build_configs=args.build_configs,
+            image=args.image,
+            endpoints=args.endpoint,
+            schedule=args.schedule,
+            replicas=args.replicas,
+            env=args.env,
+        )
+    elif args.resource == "project":
+        manifest = manifests.project(
+            args.name, namespace, data_plane=args.data_plane, display_name=args.display_name
+        )
+    else:
+        manifest = manifests.environment(
+            args.name,
+            namespace,
+            data_plane=args.data_plane,
+            production=args.production,
+            display_name=args.display_name,
+        )
+    for warning in manifest.warnings:
+        err.write(f"warning: {warning}\n")
+    obj = manifest.obj
+    if not args.apply:
+        if args.dry_run or args.force_conflicts:
+            raise InputError("--dry-run and --force-conflicts only make sense with --apply")
+        out.write(_dump(obj, args.output))
+        return 0
+    kube = kube or kube_factory(args)
+    kind = BY_KIND[obj["kind"]]
+    before = kube.get(kind, args.name, namespace)
+    after = kube.apply(obj, force=args.force_conflicts, dry_run=args.dry_run)
+    if before is None:
+        verb = "created"
+    elif (before.get("metadata") or {}).get("resourceVersion") == (after.get("metadata") or {}).get(
+        "resourceVersion"
+    ):
+        verb = "unchanged"
+    else:
+        verb = "configured"
+    suffix = " (server dry run)" if args.dry_run else ""
+    out.write(f"{kind.ref(args.name)} {verb} in namespace {namespace}{suffix}\n")
+    return 0
+
+
+def _cmd_get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    kinds = [resolve_kind(args.kind)] if args.kind else list(KINDS)
+    if args.name and not args.kind:
+        raise InputError("a NAME needs a resource type: cdp get components NAME")
+    kube = kube_factory(args)
+    namespace = None if args.all_namespaces else (_flag_namespace(args) or kube.context_namespace())
+    results: list[tuple[KindInfo, list[dict[str, Any]]]] = []
+    for kind in kinds:
+        if args.name:
+            if kind.namespaced and not namespace:
+                raise InputError(
+                    f"{kind.plural} are namespaced: pass --organization ORG or -n NAMESPACE"
+                )
+            obj = kube.get(kind, args.name, namespace)
+            if obj is None:
+                where = f" in namespace {namespace}" if kind.namespaced else ""
+                raise CliError(f"{kind.ref(args.name)} not found{where}")
+            results.append((kind, [obj]))
+        else:
+            items = kube.list(kind, namespace if kind.namespaced else None)
+            results.append((kind, sorted(items, key=_sort_key)))
+
+    if args.output in ("yaml", "json"):
+        objs = [_strip(o) for _, items in results for o in items]
+        doc: Any = objs[0] if args.name else {"apiVersion": "v1", "kind": "List", "items": objs}
+        out.write(_dump(doc, args.output))
+        return 0
+    if args.output == "name":
+        for kind, items in results:
+            for obj in items:
+                out.write(kind.ref(obj["metadata"]["name"]) + "\n")
+        return 0
+    printed = False
+    for kind, items in results:
+        if not items:
+            if args.kind:
+                where = f" in namespace {namespace}" if kind.namespaced and namespace else ""
+                err.write(f"No {kind.plural} found{where}.\n")
+            continue
+        if printed:
+            out.write("\n")
+        if not args.kind:
+            out.write(f"# {kind.resource}\n")
+        _print_table(kind, items, kind.namespaced and namespace is None, out)
+        printed = True
+    if not printed and not args.kind:
+        err.write("No resources found.\n")
+    return 0
+
+
+def _sort_key(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return (str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+
+def new_run_token(now: datetime | None = None) -> str:
+    """A fresh, sortable run token: UTC time plus randomness (never repeats)."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(4)}"
+
+
+def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    kube = kube_factory(args)
+    namespace = _required_namespace(args, kube)
+    kind = BY_KIND["Component"]
+    obj = kube.get(kind, args.component, namespace)
+    if obj is None:
+        raise CliError(f"{kind.ref(args.component)} not found in namespace {namespace}")
+    ctype = _spec(obj).get("type")
+    if ctype != ComponentType.MANUAL_TASK.value:
+        raise InputError(
+            f"{kind.ref(args.component)} is a {ctype!r}, not a 'manual-task': only manual tasks "
+            "run on request (scheduled tasks run on their schedule)"
+        )
+    token = new_run_token()
+    kube.patch_metadata(kind, args.component, namespace, {"annotations": {RUN_REQUEST: token}})
+    err.write(
+        f"run requested: {kind.ref(args.component)} in namespace {namespace} "
+        f"({RUN_REQUEST}={token})\n"
+    )
+    out.write(token + "\n")
+    return 0
+
+
+def _cmd_buildpacks(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    wanted = None
+    if args.type:
+        try:
+            wanted = spelling.component_type(args.type)
+        except spelling.UnknownName as exc:
+            raise InputError(str(exc)) from None
+    rows = [(t, b, keys) for (t, b), keys in REQUIRED_BUILD_CONFIGS.items() if wanted in (None, t)]
+    if args.output in ("yaml", "json"):
+        doc = [
+            {
+                "type": t.value,
+                "buildpack": b.value,
+                "requiredConfigs": {k: CONFIG_KEY_DESCRIPTIONS[k] for k in keys},
+            }
+            for t, b, keys in rows
+        ]
+        out.write(_dump(doc, args.output))
+        return 0
+    table = [["TYPE", "BUILDPACK", "SEED NAME", "REQUIRED BUILD CONFIGS"]]
+    for t, b, keys in rows:
+        table.append([t.value, b.value, spelling.BUILDPACK_DISPLAY[b], ",".join(keys) or "-"])
+    _table(table, out)
+    out.write("\nbuild config keys:\n")
+    used = {k for _, _, keys in rows for k in keys}
+    for key, meaning in CONFIG_KEY_DESCRIPTIONS.items():
+        if key in used:
+            out.write(f"  {key:<22} {meaning}\n")
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+_CONFIG_HELP = "\n".join(f"  {k:<22} {v}" for k, v in CONFIG_KEY_DESCRIPTIONS.items())
+
+_EPILOG_MAIN = """\
+examples:
+  cdp buildpacks --type web-app
+  cdp create project shop --organization acme --apply
+  cdp create component api --organization acme --project shop --type service \\
+      --buildpack python --build-configs 'buildPackLangVersion=3.11' \\
+      --image ghcr.io/acme/api:1.0 --endpoint http:8080:organization --apply
+  cdp get components --organization acme
+  cdp run nightly-report --organization acme
+
+Run `cdp <command> --help` for the options of a command.
+"""
+
+_EPILOG_COMPONENT = f"""\
+Type and buildpack accept the seed's spellings too ("Web Application", "Webapp",
+"Node.js", ".Net", "WSO2 MI", "Static website"). `cdp buildpacks` lists which
+buildpacks each type supports and the build configurations each requires.
+
+build config keys:
+{_CONFIG_HELP}
+
+examples:
+  cdp create component web --project shop --type web-app --buildpack react \\
+      --build-configs 'buildCommand=npm run build,outputDirectory=build' \\
+      --build-configs 'nodeVersion=20' --image ghcr.io/acme/web:1.0 \\
+      --endpoint http:8080:public --organization acme
+  cdp create component report --project shop --type scheduled-task \\
+      --buildpack go --build-configs buildPackLangVersion=1.22 \\
+      --image ghcr.io/acme/report:1.0 --schedule '0 2 * * *' -n cdp-org-acme --apply
+"""
+
+
+def _connection_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("cluster connection")
+    g.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    g.add_argument("--context", help="kubeconfig context to use (default: the current one)")
+    return p
+
+
+def _namespace_options(all_namespaces: bool = False) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("namespace")
+    m = g.add_mutually_exclusive_group()
+    m.add_argument("-n", "--namespace", help="namespace of the organization (e.g. cdp-org-acme)")
+    m.add_argument(
+        "--organization",
+        "--org",
+        metavar="ORG",
+        help="organization; its namespace is derived (cdp-org-ORG)",
+    )
+    if all_namespaces:
+        m.add_argument(
+            "-A", "--all-namespaces", action="store_true", help="list across all namespaces"
+        )
+    return p
+
+
+def _apply_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("output and apply")
+    g.add_argument(
+        "--apply",
+        action="store_true",
+        help="server-side apply it to the cluster (field manager cdp-cli) instead of printing it",
+    )
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --apply: let the API server validate it (schema, CEL rules) without storing",
+    )
+    g.add_argument(
+        "--force-conflicts",
+        action="store_true",
+        help="with --apply: take over fields another manager owns",
+    )
+    g.add_argument(
+        "-o", "--output", choices=("yaml", "json"), default="yaml", help="format when printing"
+    )
+    return p
+
+
+def build_parser(prog: str = "cdp") -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Create, list and run the resources of the cdp.dev platform "
+        "(Projects, Environments, Components) on the data-plane cluster.",
+        epilog=_EPILOG_MAIN,
+        formatter_class=fmt,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    conn, ns, apply_opts = _connection_options(), _namespace_options(), _apply_options()
+
+    # create
+    create = sub.add_parser(
+        "create",
+        help="create a component, project or environment (prints YAML, or --apply)",
+        description="Build a resource, validate it with the same models as the CRDs, "
+        "and print it as YAML or server-side apply it with --apply.",
+        formatter_class=fmt,
+    )
+    csub = create.add_subparsers(dest="resource", metavar="RESOURCE", required=True)
+
+    comp = csub.add_parser(
+        "component",
+        parents=[ns, apply_opts, conn],
+        help="a workload of a project",
+        description="Create a Component: a workload of a project.",
+        epilog=_EPILOG_COMPONENT,
+        formatter_class=fmt,
+    )
+    comp.add_argument("name", metavar="NAME")
+    comp.add_argument("--project", "-p", required=True, help="project the component belongs to")
+    types = ", ".join(t.value for t in ComponentType)
+    comp.add_argument("--type", "-t", required=True, help=f"component type: {types}")
+    comp.add_argument("--buildpack", "-b", help="buildpack (see `cdp buildpacks`)")
+    comp.add_argument(
+        "--build-configs",
+        action="append",
+        default=[],
+        metavar="K=V[,K=V]",
+        help="build configurations, comma separated; repeatable (merged, later wins)",
+    )
+    comp.add_argument("--image", help="container image to run")
+    comp.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="NAME:PORT[:VISIBILITY]",
+        help="an endpoint; visibility project (default), organization (internal) or public "
+        "(external); repeatable",
+    )
+    comp.add_argument("--schedule", metavar="CRON", help="cron schedule (scheduled-task)")
+    comp.add_argument("--replicas", type=int, help="replicas of long-running components")
+    comp.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="env var; repeatable"
+    )
+    comp.set_defaults(handler=_cmd_create)
+
+    proj = csub.add_parser(
+        "project",
+        parents=[ns, apply_opts, conn],
+        help="a group of components in one data plane",
+        description="Create a Project: a logical group of components, placed in one DataPlane.",
+        formatter_class=fmt,
+    )
+    proj.add_argument("name", metavar="NAME")
+    proj.add_argument(
+        "--data-plane", help="DataPlane (region) of the project; default: the organization's"
+    )
+    proj.add_argument("--display-name", help="human-readable name")
+    proj.set_defaults(handler=_cmd_create)
+
+    env = csub.add_parser(
+        "environment",
+        aliases=["env"],
+        parents=[ns, apply_opts, conn],
+        help="a deployment stage on one data plane",
+        description="Create an Environment: a deployment stage bound to one DataPlane.",
+        formatter_class=fmt,
+    )
+    env.add_argument("name", metavar="NAME")
+    env.add_argument("--data-plane", required=True, help="DataPlane this environment runs on")
+    env.add_argument(
+        "--production",
+        action="store_true",
+        help="production: long-running workloads run highly available",
+    )
+    env.add_argument("--display-name", help="human-readable name")
+    env.set_defaults(handler=_cmd_create, resource="environment")
+
+    # get
+    kinds = "|".join(k.plural for k in KINDS)
+    get = sub.add_parser(
+        "get",
+        parents=[_namespace_options(all_namespaces=True), conn],
+        help="list resources with their Ready condition",
+        description="List platform resources: name, key fields, the Ready condition and its "
+        "reason, and the kstatus status (Current, InProgress, Failed). Without a namespace "
+        "flag, namespaced kinds are listed in the kubeconfig context's namespace, or in all "
+        "namespaces when the context has none.",
+        epilog=f"resource types: {kinds} (also singular, or dp, org, env, proj, comp)",
+        formatter_class=fmt,
+    )
+    get.add_argument("kind", nargs="?", metavar="TYPE", help="resource type; default: all")
+    get.add_argument("name", nargs="?", metavar="NAME", help="one object")
+    get.add_argument("-o", "--output", choices=("table", "yaml", "json", "name"), default="table")
+    get.set_defaults(handler=_cmd_get)
+
+    # run
+    run = sub.add_parser(
+        "run",
+        parents=[ns, conn],
+        help="run a manual-task component once",
+        description=f"Request a run of a manual-task Component: sets the annotation "
+        f"{RUN_REQUEST} to a fresh token (a merge patch of metadata only; the spec is "
+        "untouched) and prints the token. The operator starts one Job per token.",
+        formatter_class=fmt,
+    )
+    run.add_argument("component", metavar="COMPONENT")
+    run.set_defaults(handler=_cmd_run)
+
+    # buildpacks
+    bp = sub.add_parser(
+        "buildpacks",
+        help="the buildpacks of each component type and their required build configs",
+        description="The seed's table: component type x buildpack -> required build "
+        "configurations (the same table the CRDs and the operator enforce).",
+        formatter_class=fmt,
+    )
+    bp.add_argument("--type", "-t", help="only this component type")
+    bp.add_argument("-o", "--output", choices=("table", "yaml", "json"), default="table")
+    bp.set_defaults(handler=_cmd_buildpacks)
+    return parser
+
+
+def _prog() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "cdp"
+    return "kubectl cdp" if name.startswith("kubectl-") else "cdp"
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = build_parser(prog or _prog())
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    try:
+        code: int = args.handler(args, out, err)
+        return code
+    except CliError as exc:
+        for message in exc.messages:
+            prefix = "" if message.startswith("hint: ") else "error: "
+            err.write(f"{prefix}{message}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

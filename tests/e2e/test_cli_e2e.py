@@ -1,0 +1,231 @@
+"""The `cdp` CLI against the real apiserver with the CRDs installed.
+
+The CLI runs as a subprocess (`python -m cdp_operator.cli`, what the `cdp` and
+`kubectl-cdp` scripts run), with the test cluster's kubeconfig, and its effects
+are checked with kubectl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+MANAGED = "app.kubernetes.io/managed-by=cdp-operator"
+
+
+def cdp(cluster: Any, *args: str, env_kubeconfig: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the CLI; --kubeconfig is added after the subcommand (or KUBECONFIG set)."""
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    argv = [sys.executable, "-m", "cdp_operator.cli", *args]
+    if env_kubeconfig:
+        env["KUBECONFIG"] = str(cluster.kubeconfig)
+    else:
+        argv += ["--kubeconfig", str(cluster.kubeconfig)]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
+    return result.stdout
+
+
+def managers(kube: Any, kind: str, name: str, namespace: str) -> dict[str, str]:
+    """Field managers of an object and their operation (kubectl hides them by default)."""
+    out = kube.run("get", kind, name, "-n", namespace, "-o", "json", "--show-managed-fields").stdout
+    fields = json.loads(out)["metadata"].get("managedFields", [])
+    return {m["manager"]: m["operation"] for m in fields}
+
+
+def test_create_get_and_run_without_the_operator(
+    cluster: Any, kube: Any, crds: None, namespace: str
+) -> None:
+    ns = namespace
+    # create ... --apply: server-side apply with field manager cdp-cli.
+    out = ok(cdp(cluster, "create", "project", "shop", "-n", ns, "--apply"))
+    assert out.strip() == f"project.cdp.dev/shop created in namespace {ns}"
+    out = ok(
+        cdp(cluster, "create", "environment", "staging", "--data-plane", "us", "-n", ns, "--apply")
+    )
+    assert out.strip() == f"environment.cdp.dev/staging created in namespace {ns}"
+    job_args = [
+        *["create", "component", "job", "--project", "shop", "--type", "Manual Task"],
+        *["--buildpack", "Python", "--build-configs", "buildPackLangVersion=3.12"],
+        *["--image", "registry.example.com/acme/job:1.0", "-n", ns, "--apply"],
+    ]
+    out = ok(cdp(cluster, *job_args))
+    assert out.strip() == f"component.cdp.dev/job created in namespace {ns}"
+    job = kube.get("component", "job", ns)
+    assert job["spec"]["type"] == "manual-task"
+    assert job["spec"]["build"] == {
+        "buildpack": "python",
+        "configs": {"buildPackLangVersion": "3.12"},
+    }
+    assert managers(kube, "component", "job", ns)["cdp-cli"] == "Apply"
+    # Applying the same again changes nothing.
+    assert ok(cdp(cluster, *job_args)).strip().endswith("unchanged in namespace " + ns)
+
+    ok(
+        cdp(
+            cluster,
+            *["create", "component", "api", "-p", "shop", "-t", "service", "-b", "docker"],
+            *["--build-configs", "dockerFilePath=./Dockerfile", "--image", "r/api:1"],
+            *["--endpoint", "http:8080:internal", "-n", ns, "--apply"],
+            env_kubeconfig=True,
+        )
+    )
+    assert kube.get("component", "api", ns)["spec"]["endpoints"] == [
+        {"name": "http", "port": 8080, "protocol": "TCP", "visibility": "organization", "path": "/"}
+    ]
+
+    # get: table, json, name.
+    table = ok(cdp(cluster, "get", "components", "-n", ns)).splitlines()
+    assert table[0].split()[:4] == ["NAME", "PROJECT", "TYPE", "BUILDPACK"]
+    assert [line.split()[0] for line in table[1:]] == ["api", "job"]
+    listed = json.loads(ok(cdp(cluster, "get", "components", "-n", ns, "-o", "json")))
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["api", "job"]
+    assert ok(cdp(cluster, "get", "proj", "-n", ns, "-o", "name")).split() == [
+        "project.cdp.dev/shop"
+    ]
+    one = yaml.safe_load(ok(cdp(cluster, "get", "environment", "staging", "-n", ns, "-o", "yaml")))
+    assert one["spec"]["dataPlane"] == "us"
+    assert "api" in ok(cdp(cluster, "get", "components", "-A"))
+    dataplanes = ok(cdp(cluster, "get", "dataplanes"))
+    assert "US East 2" in dataplanes and "20.22.170.144/28" in dataplanes
+
+    # run: a fresh token in the annotation, metadata only (the generation stays).
+    generation = kube.get("component", "job", ns)["metadata"]["generation"]
+    result = cdp(cluster, "run", "job", "-n", ns)
+    token = ok(result).strip()
+    assert token and "run requested" in result.stderr
+    job = kube.get("component", "job", ns)
+    assert job["metadata"]["annotations"]["cdp.dev/run-request"] == token
+    assert job["metadata"]["generation"] == generation
+    second = ok(cdp(cluster, "run", "job", "-n", ns)).strip()
+    assert second != token
+    assert (
+        kube.get("component", "job", ns)["metadata"]["annotations"]["cdp.dev/run-request"] == second
+    )
+
+    # run refuses components that are not manual tasks, and missing ones.
+    refused = cdp(cluster, "run", "api", "-n", ns)
+    assert refused.returncode == 2
+    assert "not a 'manual-task'" in refused.stderr
+    assert "cdp.dev/run-request" not in (
+        kube.get("component", "api", ns)["metadata"].get("annotations") or {}
+    )
+    missing = cdp(cluster, "run", "nope", "-n", ns)
+    assert missing.returncode == 1
+    assert "not found" in missing.stderr
+
+
+def test_invalid_input_never_reaches_the_cluster(
+    cluster: Any, kube: Any, crds: None, namespace: str
+) -> None:
+    ns = namespace
+    result = cdp(
+        cluster,
+        *["create", "component", "web", "-p", "shop", "-t", "webapp", "-b", "python"],
+        *[
+            "--build-configs",
+            "buildPackLangVersion=3.12",
+            "--image",
+            "r/web:1",
+            "-n",
+            ns,
+            "--apply",
+        ],
+    )
+    assert result.returncode == 2
+    assert "build config 'port' (Port) is required for type 'web-app' with buildpack 'python'" in (
+        result.stderr
+    )
+    assert kube.get("component", "web", ns) is None
+
+    # --dry-run: the apiserver validates (schema, CEL) without storing.
+    out = ok(
+        cdp(
+            cluster,
+            *["create", "component", "web", "-p", "shop", "-t", "webapp", "-b", "python"],
+            *["--build-configs", "buildPackLangVersion=3.12,port=8080", "--image", "r/web:1"],
+            *["-n", ns, "--apply", "--dry-run"],
+        )
+    )
+    assert out.strip().endswith("(server dry run)")
+    assert kube.get("component", "web", ns) is None
+
+
+def test_conflicts_with_another_field_manager_need_force(
+    cluster: Any, kube: Any, crds: None, namespace: str
+) -> None:
+    ns = namespace
+    args = ["create", "project", "shop", "--display-name", "Shop", "-n", ns, "--apply"]
+    ok(cdp(cluster, *args))
+    # Someone else (a GitOps tool, kubectl) takes over spec.displayName.
+    kube.run(
+        *["apply", "--server-side", "--force-conflicts", "--field-manager=gitops", "-f", "-"],
+        input=yaml.safe_dump(
+            {
+                "apiVersion": "cdp.dev/v1alpha1",
+                "kind": "Project",
+                "metadata": {"name": "shop", "namespace": ns},
+                "spec": {"displayName": "Shop (from Git)"},
+            }
+        ),
+    )
+    conflict = cdp(cluster, *args)
+    assert conflict.returncode == 1
+    assert "conflict" in conflict.stderr.lower()
+    assert "--force-conflicts" in conflict.stderr
+    assert kube.get("project", "shop", ns)["spec"]["displayName"] == "Shop (from Git)"
+    out = ok(cdp(cluster, *args, "--force-conflicts"))
+    assert out.strip() == f"project.cdp.dev/shop configured in namespace {ns}"
+    assert kube.get("project", "shop", ns)["spec"]["displayName"] == "Shop"
+
+
+def test_a_bad_context_gives_a_clear_error(cluster: Any) -> None:
+    # An unknown kubeconfig context is reported, not a traceback.
+    result = cdp(cluster, "get", "components", "-A", "--context", "no-such-context")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_manual_task_run_requested_by_the_cli_becomes_a_job(
+    cluster: Any, kube: Any, make_org: Any, org_name: str
+) -> None:
+    make_org(org_name, tier="payg")
+    org = ["--organization", org_name]
+    ok(cdp(cluster, "create", "project", "p", *org, "--apply"))
+    ok(
+        cdp(
+            cluster,
+            *["create", "component", "job", "-p", "p", "-t", "manual-task", "-b", "WSO2 MI"],
+            *["--image", "registry.example.com/acme/job:1", *org, "--apply"],
+        )
+    )
+    ns = f"cdp-org-{org_name}"
+    kube.wait_condition("component", "job", ns)
+    table = ok(cdp(cluster, "get", "components", *org)).splitlines()
+    row = table[1].split()
+    assert row[0] == "job" and row[4:7] == ["True", row[5], "Current"]
+
+    token = ok(cdp(cluster, "run", "job", *org)).strip()
+    runtime = f"{org_name}-p-development"
+
+    def job_for_token() -> list[dict[str, Any]]:
+        return [
+            j
+            for j in kube.list("jobs", runtime, MANAGED)
+            if (j["metadata"].get("annotations") or {}).get("cdp.dev/run-token") == token
+        ]
+
+    jobs = kube.wait_for(job_for_token, 90, f"a Job for run token {token}")
+    assert len(jobs) == 1
