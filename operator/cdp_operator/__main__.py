@@ -8,11 +8,7 @@ import logging
 import os
 import sys
 
-import kopf
-from prometheus_client import start_http_server
-
 from . import __version__
-from .handlers import wiring
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,7 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     _configure_logging(args.log_format, args.log_level)
     if args.kubeconfig:
-        os.environ["KUBECONFIG"] = args.kubeconfig  # for Kopf's own login
+        # Before the kubernetes client is imported: it reads $KUBECONFIG at import
+        # time, and Kopf's login goes through it.
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    import kopf
+    from prometheus_client import start_http_server
+
+    from .handlers import wiring
+
     scope = None
     if args.data_plane:
         scope = sorted(

@@ -40,14 +40,20 @@ class Kube:
     def __init__(self, cluster: Any) -> None:
         self.cluster = cluster
 
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result: subprocess.CompletedProcess[str] = self.cluster.kubectl(*args, input=input, check=False)
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result: subprocess.CompletedProcess[str] = self.cluster.kubectl(
+            *args, input=input, check=False
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
         return result
 
     def apply(self, text: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run("apply", "--server-side", "--field-manager=e2e", "-f", "-", input=text, check=check)
+        return self.run(
+            "apply", "--server-side", "--field-manager=e2e", "-f", "-", input=text, check=check
+        )
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         args = ["get", kind, name, "-o", "json"]
@@ -61,7 +67,9 @@ class Kube:
         obj: dict[str, Any] = json.loads(result.stdout)
         return obj
 
-    def list(self, kind: str, namespace: str | None = None, selector: str = "") -> list[dict[str, Any]]:
+    def list(
+        self, kind: str, namespace: str | None = None, selector: str = ""
+    ) -> list[dict[str, Any]]:
         args = ["get", kind, "-o", "json"]
         args += ["-n", namespace] if namespace else ["-A"]
         if selector:
@@ -120,12 +128,18 @@ class Kube:
 
         where = f"{kind}/{name}" + (f" in {namespace}" if namespace else "")
         result: dict[str, Any] = self.wait_for(
-            check, timeout, f"{where} Ready={status} reason={reason}: last {self.get(kind, name, namespace)}"
+            check,
+            timeout,
+            f"{where} Ready={status} reason={reason}: last {self.get(kind, name, namespace)}",
         )
         return result
 
-    def wait_gone(self, kind: str, name: str, namespace: str | None = None, timeout: float = 120) -> None:
-        self.wait_for(lambda: self.get(kind, name, namespace) is None, timeout, f"{kind}/{name} deleted")
+    def wait_gone(
+        self, kind: str, name: str, namespace: str | None = None, timeout: float = 120
+    ) -> None:
+        self.wait_for(
+            lambda: self.get(kind, name, namespace) is None, timeout, f"{kind}/{name} deleted"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -136,13 +150,22 @@ def kube(cluster: Any) -> Kube:
 @pytest.fixture(scope="session")
 def crds(kube: Kube) -> None:
     kube.run("apply", "--server-side", "-f", str(REPO / "crds"))
-    kube.run("wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=cdp-operator",
-             "--timeout=60s", check=False)
+    kube.run(
+        "wait",
+        "--for=condition=Established",
+        "crd",
+        "-l",
+        "app.kubernetes.io/part-of=cdp-operator",
+        "--timeout=60s",
+        check=False,
+    )
     kube.apply(DATA_PLANES)
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: Any, crds: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(
+    cluster: Any, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     proc = OperatorProcess(str(cluster.kubeconfig), log)
     proc.start()
@@ -188,4 +211,6 @@ def manifest(kind: str, name: str, namespace: str | None = None, **spec: Any) ->
     meta: dict[str, Any] = {"name": name}
     if namespace:
         meta["namespace"] = namespace
-    return yaml.safe_dump({"apiVersion": "cdp.dev/v1alpha1", "kind": kind, "metadata": meta, "spec": spec})
+    return yaml.safe_dump(
+        {"apiVersion": "cdp.dev/v1alpha1", "kind": kind, "metadata": meta, "spec": spec}
+    )

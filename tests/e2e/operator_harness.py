@@ -90,7 +90,9 @@ class OperatorProcess:
     # ----------------------------------------------------------------- metrics
     def metrics(self) -> dict[str, float]:
         """Prometheus samples as {'name{labels}': value}."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as r:
             text = r.read().decode()
         samples: dict[str, float] = {}
         for line in text.splitlines():
@@ -104,7 +106,9 @@ class OperatorProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.proc.returncode}:\n{self.logs()[-4000:]}")
+                raise RuntimeError(
+                    f"operator exited with {self.proc.returncode}:\n{self.logs()[-4000:]}"
+                )
             try:
                 self.metrics()
                 return
@@ -139,7 +143,9 @@ class OperatorProcess:
         raise TimeoutError(f"operator did not settle within {timeout}s")
 
 
-def audit_writes(audit_log: Path, *, since_line: int = 0, user_agent_prefix: str = "") -> list[dict[str, Any]]:
+def audit_writes(
+    audit_log: Path, *, since_line: int = 0, user_agent_prefix: str = ""
+) -> list[dict[str, Any]]:
     """Write requests (create/update/patch/delete) in the audit log after a line number."""
     writes = []
     with open(audit_log, encoding="utf-8", errors="replace") as fh:

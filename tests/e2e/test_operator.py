@@ -51,10 +51,17 @@ def test_samples_become_ready_and_match_the_domain(kube: Kube, operator: Operato
     for path in sorted((REPO / "examples").glob("*.yaml")):
         docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
     for doc in docs:
-        kube.wait_condition(doc["kind"].lower(), doc["metadata"]["name"], doc["metadata"].get("namespace"), timeout=180)
+        kube.wait_condition(
+            doc["kind"].lower(),
+            doc["metadata"]["name"],
+            doc["metadata"].get("namespace"),
+            timeout=180,
+        )
 
     # kubectl wait works on our conditions (kstatus-style status).
-    kube.run("wait", "--for=condition=Ready", "component/orders", "-n", "cdp-org-globex", "--timeout=30s")
+    kube.run(
+        "wait", "--for=condition=Ready", "component/orders", "-n", "cdp-org-globex", "--timeout=30s"
+    )
 
     # Organization namespace.
     org_ns = kube.get("namespace", "cdp-org-globex")
@@ -97,12 +104,20 @@ def test_samples_become_ready_and_match_the_domain(kube: Kube, operator: Operato
     assert eu_ns["annotations"]["cdp.dev/egress-cidrs"] == "20.166.183.112/28"
 
     # NetworkPolicies in every runtime namespace.
-    policies = {p["metadata"]["name"]: p for p in kube.list("networkpolicies", "globex-shop-production")}
+    policies = {
+        p["metadata"]["name"]: p for p in kube.list("networkpolicies", "globex-shop-production")
+    }
     for name in ("cdp-default-deny", "cdp-allow-dns", "cdp-allow-same-project"):
         assert name in policies, name
     assert set(policies["cdp-default-deny"]["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-    egress = [p for n, p in policies.items() if n.startswith("cdp-orders") and "Egress" in p["spec"]["policyTypes"]]
-    assert egress and egress[0]["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"] == "203.0.113.10/32"
+    egress = [
+        p
+        for n, p in policies.items()
+        if n.startswith("cdp-orders") and "Egress" in p["spec"]["policyTypes"]
+    ]
+    assert (
+        egress and egress[0]["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"] == "203.0.113.10/32"
+    )
 
     # service: Deployment + Service + Ingress (public endpoint), HA in production.
     prod = "globex-shop-production"
@@ -125,7 +140,10 @@ def test_samples_become_ready_and_match_the_domain(kube: Kube, operator: Operato
     # Development override applied, one replica, no PDB.
     dev_deploy = kube.get("deployment", "orders", "globex-shop-development")
     assert dev_deploy is not None
-    env = {e["name"]: e["value"] for e in dev_deploy["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e["value"]
+        for e in dev_deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["LOG_LEVEL"] == "debug"
     assert kube.get("poddisruptionbudget", "orders", "globex-shop-development") is None
 
@@ -155,7 +173,9 @@ def test_samples_become_ready_and_match_the_domain(kube: Kube, operator: Operato
     assert envs_status["production"]["ready"] is True
 
 
-def test_gitops_safe_no_operator_metadata_on_user_resources(kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str) -> None:
+def test_gitops_safe_no_operator_metadata_on_user_resources(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
     ns = make_org(org_name)
     kube.apply(manifest("Project", "p", ns))
     kube.apply(service_component(ns, "api", "p"))
@@ -170,7 +190,9 @@ def test_gitops_safe_no_operator_metadata_on_user_resources(kube: Kube, operator
 
 
 # ----------------------------------------------------------- cross-object errors
-def test_cross_object_errors_are_reported_in_status(kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str) -> None:
+def test_cross_object_errors_are_reported_in_status(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
     ns = make_org(org_name, tier="developer")
     kube.apply(manifest("Project", "p", ns))
     # Unknown project.
@@ -183,7 +205,9 @@ def test_cross_object_errors_are_reported_in_status(kube: Kube, operator: Operat
     # A data plane the free tier may not use.
     kube.apply(manifest("Project", "abroad", ns, dataPlane="eu"))
     kube.wait_condition("project", "abroad", ns, "False", "DataPlaneNotAllowed")
-    assert not kube.list("namespaces", selector=f"cdp.dev/organization={org_name},cdp.dev/project=abroad")
+    assert not kube.list(
+        "namespaces", selector=f"cdp.dev/organization={org_name},cdp.dev/project=abroad"
+    )
     # Environments beyond the defaults on the free tier.
     kube.apply(manifest("Environment", "qa", ns, dataPlane="us"))
     kube.wait_condition("environment", "qa", ns, "False", "EnvironmentLimitExceeded")
@@ -192,7 +216,9 @@ def test_cross_object_errors_are_reported_in_status(kube: Kube, operator: Operat
     kube.wait_condition("project", "p", ns)
 
 
-def test_component_limit_keeps_the_oldest(kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str) -> None:
+def test_component_limit_keeps_the_oldest(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
     ns = make_org(org_name, tier="developer")
     kube.apply(manifest("Project", "p", ns))
     for i in range(6):
@@ -206,11 +232,15 @@ def test_component_limit_keeps_the_oldest(kube: Kube, operator: OperatorProcess,
     # Free a slot: the next oldest is admitted.
     kube.delete("component", "c0", ns)
     kube.wait_condition("component", "c5", ns)
-    kube.wait_for(lambda: kube.get("deployment", "c5", f"{org_name}-p-development"), 60, "c5 deployed")
+    kube.wait_for(
+        lambda: kube.get("deployment", "c5", f"{org_name}-p-development"), 60, "c5 deployed"
+    )
     kube.wait_gone("deployment", "c0", f"{org_name}-p-development")
 
 
-def test_payg_environment_limit(kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str) -> None:
+def test_payg_environment_limit(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
     ns = make_org(org_name, tier="payg")
     kube.apply(manifest("Project", "a", ns, dataPlane="us"))
     kube.apply(manifest("Project", "b", ns, dataPlane="eu"))
@@ -223,7 +253,9 @@ def test_payg_environment_limit(kube: Kube, operator: OperatorProcess, make_org:
     assert kube.get("namespace", f"{org_name}-a-staging") is not None
 
 
-def test_namespace_conflict_is_reported_not_taken_over(kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str) -> None:
+def test_namespace_conflict_is_reported_not_taken_over(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
     squatter = f"{org_name}-p-development"
     kube.run("create", "namespace", squatter)
     kube.run("label", "namespace", squatter, "owner=someone-else")
@@ -233,7 +265,9 @@ def test_namespace_conflict_is_reported_not_taken_over(kube: Kube, operator: Ope
         proj = kube.wait_condition("project", "p", ns, "False", "NamespaceConflict")
         assert squatter in kube.condition(proj)["message"]  # type: ignore[index]
         # The other environment works; the squatter's namespace is untouched.
-        kube.wait_for(lambda: kube.get("namespace", f"{org_name}-p-production"), 60, "production ns")
+        kube.wait_for(
+            lambda: kube.get("namespace", f"{org_name}-p-production"), 60, "production ns"
+        )
         taken = kube.get("namespace", squatter)
         assert taken is not None
         assert taken["metadata"]["labels"].get("owner") == "someone-else"
@@ -248,12 +282,16 @@ def test_namespace_conflict_is_reported_not_taken_over(kube: Kube, operator: Ope
 
 
 # ------------------------------------------------------------------------ drift
-def test_drift_is_repaired(kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str) -> None:
+def test_drift_is_repaired(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
     ns = make_org(org_name, tier="payg")
     kube.apply(manifest("Project", "p", ns))
     kube.apply(
         service_component(
-            ns, "api", "p",
+            ns,
+            "api",
+            "p",
             endpoints=[{"name": "http", "port": 8080, "visibility": "public"}],
         )
     )
@@ -272,40 +310,82 @@ def test_drift_is_repaired(kube: Kube, operator: OperatorProcess, make_org: Any,
         assert before is not None, (kind, name)
         kube.delete(kind, name, rt)
         kube.wait_for(
-            lambda k=kind, n=name, uid=before["metadata"]["uid"]: (o := kube.get(k, n, rt)) and o["metadata"]["uid"] != uid,
-            60, f"{kind}/{name} recreated",
+            lambda k=kind, n=name, uid=before["metadata"]["uid"]: (
+                (o := kube.get(k, n, rt)) and o["metadata"]["uid"] != uid
+            ),
+            60,
+            f"{kind}/{name} recreated",
         )
 
     # Edits come back: image, replicas, a label the policies rely on.
-    kube.run("patch", "deployment", "api", "-n", rt, "--type=json", "-p",
-             json.dumps([{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "evil:1"},
-                         {"op": "replace", "path": "/spec/replicas", "value": 7}]))
+    kube.run(
+        "patch",
+        "deployment",
+        "api",
+        "-n",
+        rt,
+        "--type=json",
+        "-p",
+        json.dumps(
+            [
+                {
+                    "op": "replace",
+                    "path": "/spec/template/spec/containers/0/image",
+                    "value": "evil:1",
+                },
+                {"op": "replace", "path": "/spec/replicas", "value": 7},
+            ]
+        ),
+    )
     kube.wait_for(
-        lambda: (d := kube.get("deployment", "api", rt))
-        and d["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/api:1"
-        and d["spec"]["replicas"] == 2,
-        60, "deployment restored",
+        lambda: (
+            (d := kube.get("deployment", "api", rt))
+            and d["spec"]["template"]["spec"]["containers"][0]["image"]
+            == "registry.example.com/api:1"
+            and d["spec"]["replicas"] == 2
+        ),
+        60,
+        "deployment restored",
     )
     kube.run("label", "namespace", rt, "--overwrite", "cdp.dev/organization=someone-else")
     kube.wait_for(
         lambda: kube.get("namespace", rt)["metadata"]["labels"]["cdp.dev/organization"] == org_name,  # type: ignore[index]
-        60, "namespace label restored",
+        60,
+        "namespace label restored",
     )
     kube.run("annotate", "namespace", rt, "--overwrite", "cdp.dev/egress-cidrs=0.0.0.0/0")
     kube.wait_for(
-        lambda: kube.get("namespace", rt)["metadata"]["annotations"]["cdp.dev/egress-cidrs"] == "20.22.170.144/28",  # type: ignore[index]
-        60, "namespace annotation restored",
+        lambda: (
+            kube.get("namespace", rt)["metadata"]["annotations"]["cdp.dev/egress-cidrs"]
+            == "20.22.170.144/28"
+        ),  # type: ignore[index]
+        60,
+        "namespace annotation restored",
     )
-    kube.run("patch", "networkpolicy", "cdp-default-deny", "-n", rt, "--type=merge", "-p",
-             json.dumps({"spec": {"policyTypes": ["Ingress"]}}))
+    kube.run(
+        "patch",
+        "networkpolicy",
+        "cdp-default-deny",
+        "-n",
+        rt,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"policyTypes": ["Ingress"]}}),
+    )
     kube.wait_for(
-        lambda: set(kube.get("networkpolicy", "cdp-default-deny", rt)["spec"]["policyTypes"]) == {"Ingress", "Egress"},  # type: ignore[index]
-        60, "default deny restored",
+        lambda: (
+            set(kube.get("networkpolicy", "cdp-default-deny", rt)["spec"]["policyTypes"])
+            == {"Ingress", "Egress"}
+        ),  # type: ignore[index]
+        60,
+        "default deny restored",
     )
 
 
 # --------------------------------------------------------------------- deletion
-def test_deletion_removes_exactly_what_was_materialised(kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str) -> None:
+def test_deletion_removes_exactly_what_was_materialised(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
     ns = make_org(org_name, tier="enterprise")
     kube.apply(manifest("Project", "p", ns))
     kube.apply(manifest("Project", "q", ns))
@@ -323,7 +403,9 @@ def test_deletion_removes_exactly_what_was_materialised(kube: Kube, operator: Op
     kube.wait_gone("deployment", "api", dev)
     kube.wait_gone("service", "api", dev)
     assert kube.get("deployment", "web", dev) is not None
-    assert not [p for p in kube.list("networkpolicies", dev) if p["metadata"]["name"].startswith("cdp-api-")]
+    assert not [
+        p for p in kube.list("networkpolicies", dev) if p["metadata"]["name"].startswith("cdp-api-")
+    ]
 
     # Environment: its runtime namespaces go (and finish terminating).
     assert kube.get("namespace", f"{org_name}-p-qa") is not None
@@ -345,12 +427,24 @@ def test_deletion_removes_exactly_what_was_materialised(kube: Kube, operator: Op
 
 
 # ------------------------------------------------------------------ tier change
-def test_tier_change_causes_no_rollout(kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str) -> None:
+def test_tier_change_causes_no_rollout(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
     ns = make_org(org_name, tier="payg")
     kube.apply(manifest("Project", "p", ns))
     kube.apply(service_component(ns, "api", "p"))
-    kube.apply(manifest("Component", "cron", ns, project="p", type="scheduled-task", image="x/cron:1",
-                        schedule="*/5 * * * *", build={"buildpack": "ballerina"}))
+    kube.apply(
+        manifest(
+            "Component",
+            "cron",
+            ns,
+            project="p",
+            type="scheduled-task",
+            image="x/cron:1",
+            schedule="*/5 * * * *",
+            build={"buildpack": "ballerina"},
+        )
+    )
     kube.wait_condition("component", "api", ns)
     kube.wait_condition("component", "cron", ns)
     rt = f"{org_name}-p-production"
@@ -358,22 +452,31 @@ def test_tier_change_causes_no_rollout(kube: Kube, operator: OperatorProcess, ma
     rs_before = {r["metadata"]["name"] for r in kube.list("replicasets", rt)}
     assert before
 
-    kube.run("patch", "organization", org_name, "--type=merge", "-p", '{"spec":{"tier":"enterprise"}}')
+    kube.run(
+        "patch", "organization", org_name, "--type=merge", "-p", '{"spec":{"tier":"enterprise"}}'
+    )
     kube.wait_for(
-        lambda: kube.get("namespace", rt)["metadata"]["labels"].get("cdp.dev/tier", "enterprise") == "enterprise"  # type: ignore[index]
-        and (o := kube.get("organization", org_name))
-        and o["status"].get("observedGeneration") == o["metadata"]["generation"],
-        60, "tier change observed",
+        lambda: (
+            kube.get("namespace", rt)["metadata"]["labels"].get("cdp.dev/tier", "enterprise")
+            == "enterprise"  # type: ignore[index]
+            and (o := kube.get("organization", org_name))
+            and o["status"].get("observedGeneration") == o["metadata"]["generation"]
+        ),
+        60,
+        "tier change observed",
     )
     operator.wait_settled()
     assert _pod_templates(kube, rt) == before
     assert {r["metadata"]["name"] for r in kube.list("replicasets", rt)} == rs_before
 
     # Even a change that moves retention (payg 5 -> developer 1) rolls nothing.
-    kube.run("patch", "organization", org_name, "--type=merge", "-p", '{"spec":{"tier":"developer"}}')
+    kube.run(
+        "patch", "organization", org_name, "--type=merge", "-p", '{"spec":{"tier":"developer"}}'
+    )
     kube.wait_for(
         lambda: kube.get("deployment", "api", rt)["spec"]["revisionHistoryLimit"] == 1,  # type: ignore[index]
-        60, "retention moved",
+        60,
+        "retention moved",
     )
     operator.wait_settled()
     assert _pod_templates(kube, rt) == before
@@ -381,11 +484,22 @@ def test_tier_change_causes_no_rollout(kube: Kube, operator: OperatorProcess, ma
 
 
 # ------------------------------------------------------------------ manual runs
-def test_manual_task_runs_on_request_and_prunes_to_retention(kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str) -> None:
+def test_manual_task_runs_on_request_and_prunes_to_retention(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
     ns = make_org(org_name, tier="developer")  # retention 1
     kube.apply(manifest("Project", "p", ns))
-    kube.apply(manifest("Component", "job", ns, project="p", type="manual-task", image="x/job:1",
-                        build={"buildpack": "ballerina"}))
+    kube.apply(
+        manifest(
+            "Component",
+            "job",
+            ns,
+            project="p",
+            type="manual-task",
+            image="x/job:1",
+            build={"buildpack": "ballerina"},
+        )
+    )
     kube.wait_condition("component", "job", ns)
     dev = f"{org_name}-p-development"
     assert not kube.list("jobs", dev, MANAGED)
@@ -394,28 +508,64 @@ def test_manual_task_runs_on_request_and_prunes_to_retention(kube: Kube, operato
     first = kube.wait_for(lambda: kube.list("jobs", dev, MANAGED), 60, "first run Job")
     assert len(first) == 1
     kube.wait_for(
-        lambda: (c := kube.get("component", "job", ns)) and (c["status"].get("lastRun") or {}).get("token") == "first",
-        60, "lastRun recorded",
+        lambda: (
+            (c := kube.get("component", "job", ns))
+            and (c["status"].get("lastRun") or {}).get("token") == "first"
+        ),
+        60,
+        "lastRun recorded",
     )
     kube.run("annotate", "component", "job", "-n", ns, "--overwrite", "cdp.dev/run-request=second")
     kube.wait_for(
-        lambda: [j["metadata"]["annotations"].get("cdp.dev/run-token") for j in kube.list("jobs", dev, MANAGED)] == ["second"],
-        90, "second run replaces the first (retention 1)",
+        lambda: (
+            [
+                j["metadata"]["annotations"].get("cdp.dev/run-token")
+                for j in kube.list("jobs", dev, MANAGED)
+            ]
+            == ["second"]
+        ),
+        90,
+        "second run replaces the first (retention 1)",
     )
 
 
 # ------------------------------------------------------------------ idempotence
-def test_restart_makes_zero_writes(kube: Kube, cluster: Any, operator: OperatorProcess, make_org: Any, org_name: str) -> None:
+def test_restart_makes_zero_writes(
+    kube: Kube, cluster: Any, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
     if not getattr(cluster, "audit_log", None):
         pytest.skip("needs the local control plane's audit log")
     ns = make_org(org_name, tier="payg")
     kube.apply(manifest("Project", "p", ns))
     kube.apply(manifest("Project", "r", ns, dataPlane="eu"))
-    kube.apply(service_component(ns, "api", "p", endpoints=[{"name": "h", "port": 80, "visibility": "public"}]))
-    kube.apply(manifest("Component", "cron", ns, project="r", type="scheduled-task", image="x/c:1",
-                        schedule="@hourly", build={"buildpack": "ballerina"}))
-    kube.apply(manifest("Component", "job", ns, project="p", type="manual-task", image="x/j:1",
-                        build={"buildpack": "ballerina"}))
+    kube.apply(
+        service_component(
+            ns, "api", "p", endpoints=[{"name": "h", "port": 80, "visibility": "public"}]
+        )
+    )
+    kube.apply(
+        manifest(
+            "Component",
+            "cron",
+            ns,
+            project="r",
+            type="scheduled-task",
+            image="x/c:1",
+            schedule="@hourly",
+            build={"buildpack": "ballerina"},
+        )
+    )
+    kube.apply(
+        manifest(
+            "Component",
+            "job",
+            ns,
+            project="p",
+            type="manual-task",
+            image="x/j:1",
+            build={"buildpack": "ballerina"},
+        )
+    )
     for c in ("api", "cron", "job"):
         kube.wait_condition("component", c, ns)
     operator.wait_settled()

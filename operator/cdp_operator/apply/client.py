@@ -14,7 +14,7 @@ from typing import Any
 
 import kubernetes
 from kubernetes.client import ApiClient, Configuration
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from .. import USER_AGENT
 from .kinds import Kind, kind_of
@@ -32,9 +32,9 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
     try:
         if kubeconfig:
             raise kubernetes.config.ConfigException("explicit kubeconfig")
-        kubernetes.config.load_incluster_config(client_configuration=config)
+        kubernetes.config.load_incluster_config(client_configuration=config)  # type: ignore[no-untyped-call]
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=kubeconfig, context=context, client_configuration=config
         )
     return config
@@ -49,7 +49,7 @@ class Client:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self.api.close()
+        self.api.close()  # type: ignore[no-untyped-call]
 
     async def _call(
         self,
@@ -66,7 +66,7 @@ class Client:
         loop = asyncio.get_running_loop()
 
         def call() -> Any:
-            method_, url, headers_, body_, post = self.api.param_serialize(
+            method_, url, headers_, body_, _post = self.api.param_serialize(
                 method=method,
                 resource_path=path,
                 query_params=query or [],
@@ -75,7 +75,7 @@ class Client:
                 auth_settings=["BearerToken"],
             )
             response = self.api.call_api(method_, url, header_params=headers_, body=body_)
-            data = response.read()
+            data = response.read()  # type: ignore[no-untyped-call]
             if response.status >= 400:
                 exc = ApiException(status=response.status, reason=response.reason)
                 exc.body = data.decode(errors="replace") if data else ""

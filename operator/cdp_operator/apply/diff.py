@@ -17,7 +17,7 @@ def _empty(value: Any) -> bool:
 
 def _quantity_equal(a: Any, b: Any) -> bool:
     try:
-        return bool(Decimal(parse_quantity(a)) == Decimal(parse_quantity(b)))
+        return bool(Decimal(parse_quantity(a)) == Decimal(parse_quantity(b)))  # type: ignore[no-untyped-call]
     except (ValueError, InvalidOperation, TypeError):
         return False
 

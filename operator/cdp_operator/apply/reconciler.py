@@ -14,7 +14,7 @@ import asyncio
 import datetime
 import hashlib
 import logging
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -107,9 +107,10 @@ class Reconciler:
         self._wanted_namespaces: dict[str, str] = {}
         self.metrics.queue_depth.set_function(lambda: len(self.queue))
         for kind in K.CHILD_KINDS:
-            self.metrics.managed.labels(kind.kind).set_function(
-                lambda k=kind.kind: self.cache.count_managed(k)
-            )
+            self.metrics.managed.labels(kind.kind).set_function(self._managed_counter(kind.kind))
+
+    def _managed_counter(self, kind: str) -> Callable[[], int]:
+        return lambda: self.cache.count_managed(kind)
 
     # ------------------------------------------------------------ event intake
     def observe(self, event_type: str | None, obj: Obj) -> None:
@@ -176,7 +177,7 @@ class Reconciler:
             if kind == "component":
                 return await self.reconcile_component(key[1], key[2])
             if kind == "dataplane":
-                return await self.reconcile_data_plane(key[1])
+                await self.reconcile_data_plane(key[1])
         return None
 
     async def run(self, concurrency: int = 8) -> None:
@@ -281,14 +282,14 @@ class Reconciler:
 
         # Statuses (only of what this instance serves).
         for (kind, ns, obj_name), verdict in plan.verdicts.items():
-            obj = self.cache.get(kind, ns or None, obj_name)
-            if obj is None:
+            target = self.cache.get(kind, ns or None, obj_name)
+            if target is None:
                 continue
-            if kind == "Project" and not self._serves_project(plan, obj_name, obj):
+            if kind == "Project" and not self._serves_project(plan, obj_name, target):
                 continue
-            if kind == "Environment" and not self._serves_env(obj):
+            if kind == "Environment" and not self._serves_env(target):
                 continue
-            await self._write_verdict(obj, verdict)
+            await self._write_verdict(target, verdict)
 
         fingerprint = _plan_fingerprint(plan)
         if self._plan_fingerprints.get(name) != fingerprint:
@@ -372,7 +373,8 @@ class Reconciler:
                     False,
                     "NotInOrganizationNamespace",
                     f"namespace {namespace!r} is not the namespace of any Organization; "
-                    "create Components in the namespace cdp-operator created for their organization",
+                    "create Components in the namespace cdp-operator created for their "
+                    "organization",
                     stalled=True,
                 ),
             )

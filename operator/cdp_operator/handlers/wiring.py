@@ -122,9 +122,9 @@ _MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
 for _kind in (*K.CUSTOM_KINDS, *K.CHILD_KINDS):
     # All namespaces (to see name conflicts); only our own objects of other kinds.
     _labels = _MANAGED if _kind in K.CHILD_KINDS and _kind is not K.NAMESPACE else None
-    kopf.index(_kind.group, _kind.version, _kind.plural, id=f"cache-{_kind.plural}", labels=_labels)(
-        _indexer(_kind.kind)
-    )
+    kopf.index(
+        _kind.group, _kind.version, _kind.plural, id=f"cache-{_kind.plural}", labels=_labels
+    )(_indexer(_kind.kind))
     kopf.on.event(
         _kind.group, _kind.version, _kind.plural, id=f"observe-{_kind.plural}", labels=_labels
     )(_observer(_kind.kind))

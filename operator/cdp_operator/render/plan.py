@@ -178,7 +178,7 @@ def plan_organization(
         plan.desired.append(
             render_environments.default_environment(org.name, org.uid, org_ns, name, dp, production)
         )
-        plan.environments[name] = EnvironmentSpec(dataPlane=dp, production=production)
+        plan.environments[name] = EnvironmentSpec(data_plane=dp, production=production)
 
     count = len(plan.environments)
     for env in sorted(environments, key=lambda r: (r.name not in default_names, r.age_key)):
