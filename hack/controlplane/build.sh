@@ -24,9 +24,13 @@ build() {
   start=$(date +%s)
   tmp=$(mktemp -d "$dir/.tmp.XXXXXX")
   log "building $what (a cold build on 2 cores takes many minutes; go build -v lists packages as they compile)"
-  (cd "$here/$mod" && go build -v -trimpath -ldflags "$ldflags" -o "$tmp/" "$@" 2>&1 \
-     | awk '{n++; if (n % 100 == 0) printf("[build] %s: %d packages compiled, now %s\n", "'"$what"'", n, $0) > "/dev/stderr"}')
-  [ "${PIPESTATUS[0]}" = 0 ] || { rm -rf "$tmp"; log "FAILED: $what"; exit 1; }
+  # go build -v prints one package path per line; anything else (compiler
+  # errors, "# pkg" headers, download messages) is passed through as it is.
+  local rc=0
+  (cd "$here/$mod" && go build -v -trimpath -ldflags "$ldflags" -o "$tmp/" "$@") 2>&1 \
+     | awk -v what="$what" '/^[A-Za-z0-9._~\/-]+$/ {n++; if (n % 100 == 0) printf("[build] %s: %d packages compiled, now %s\n", what, n, $0) > "/dev/stderr"; next}
+                            {print > "/dev/stderr"}' || rc=$?
+  [ "$rc" = 0 ] || { rm -rf "$tmp"; log "FAILED: $what (exit $rc; the compiler output is above)"; exit 1; }
   mv "$tmp"/* "$dir/" && rmdir "$tmp"
   log "built $what in $(( $(date +%s) - start ))s"
 }

@@ -1,0 +1,256 @@
+"""The pytest harness: a real Kubernetes cluster for every end-to-end test.
+
+Which cluster:
+
+* ``--kubeconfig PATH`` or ``CDP_TEST_KUBECONFIG=PATH``: any real cluster. With
+  Docker, a kind cluster works, e.g. the kubeconfig written by ``kind create
+  cluster --kubeconfig PATH`` or by pytest-kind (install only one of
+  pytest-kind / pytest-kind-ng; the project depends on neither). Tests that
+  need the local control plane's audit log skip on such clusters.
+* otherwise the local control plane (``hack/localcluster.py``) is started for
+  the session in a temporary directory, on the first free ports from 26443 up
+  (so it runs next to the demo cluster of ``make cluster-up`` and next to other
+  sessions), and stopped at the end. ``--keep-cluster`` (or
+  ``CDP_TEST_CLUSTER_DIR``) uses ``.localcluster-test/`` instead, leaves it
+  running, and a later session reuses it; ``CDP_TEST_BASE_PORT`` fixes the ports.
+
+The cluster only starts when a test asks for the ``cluster`` fixture, so unit
+tests never start it. Tests that use it are marked ``e2e`` automatically.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "hack"))
+
+import localcluster  # noqa: E402  (hack/localcluster.py)
+
+DEFAULT_TEST_BASE_PORT = 26443
+E2E_NAMESPACE_LABEL = "e2e.cdp.dev/test"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cdp-operator cluster")
+    group.addoption(
+        "--kubeconfig",
+        default=None,
+        help="run e2e tests against this cluster (also CDP_TEST_KUBECONFIG); "
+        "default: start the local control plane",
+    )
+    group.addoption(
+        "--keep-cluster",
+        action="store_true",
+        help="leave the local test control plane running after the session (reused next time)",
+    )
+
+
+def _external_kubeconfig(config: pytest.Config) -> str | None:
+    value = config.getoption("--kubeconfig") or os.environ.get("CDP_TEST_KUBECONFIG")
+    return str(Path(value).expanduser().absolute()) if value else None
+
+
+def _test_cluster_dir() -> Path:
+    return Path(os.environ.get("CDP_TEST_CLUSTER_DIR", REPO / ".localcluster-test")).absolute()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build (or reuse) the binaries before any test runs when e2e tests are selected.
+
+    A cold build takes many minutes; doing it here keeps it out of the first
+    test's timeout and shows its progress.
+    """
+    if session.config.option.collectonly or _external_kubeconfig(session.config):
+        return
+    if any("cluster" in getattr(item, "fixturenames", ()) for item in session.items):
+        try:
+            localcluster.LocalCluster(_test_cluster_dir()).ensure_binaries()
+        except localcluster.ClusterError as exc:
+            raise pytest.UsageError(f"cannot build the local control plane: {exc}") from exc
+
+
+class KubectlError(subprocess.CalledProcessError):
+    def __str__(self) -> str:
+        return (
+            f"{' '.join(map(str, self.cmd))} exited with {self.returncode}\n"
+            f"stdout: {self.stdout}\nstderr: {self.stderr}"
+        )
+
+
+@dataclass
+class Cluster:
+    """What an e2e test gets: one real cluster and ways to talk to it."""
+
+    kubeconfig: Path
+    bin_dir: Path  # holds kubectl (and helm when available)
+    audit_log: Path | None  # None on an external cluster
+    local: localcluster.LocalCluster | None
+    _api_client: Any = field(default=None, repr=False)
+
+    @property
+    def api_client(self) -> Any:
+        """A ``kubernetes.client.ApiClient`` for the admin kubeconfig."""
+        if self._api_client is None:
+            from kubernetes import config
+
+            self._api_client = config.new_client_from_config(config_file=str(self.kubeconfig))
+        return self._api_client
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for subprocesses: KUBECONFIG and the tools on PATH."""
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+    def _run(
+        self, tool: str, args: tuple[str, ...], input: str | None, check: bool, timeout: float
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.bin_dir / tool), *map(str, args)]
+        result = subprocess.run(
+            cmd,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise KubectlError(result.returncode, cmd, result.stdout, result.stderr)
+        return result
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the pinned kubectl against this cluster; raises on failure when ``check``."""
+        return self._run(
+            "kubectl", ("--kubeconfig", str(self.kubeconfig), *args), input, check, timeout
+        )
+
+    def helm(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the pinned helm against this cluster."""
+        if not (self.bin_dir / "helm").exists():
+            pytest.skip(f"no helm in {self.bin_dir}")
+        return self._run(
+            "helm", ("--kubeconfig", str(self.kubeconfig), *args), input, check, timeout
+        )
+
+
+def _tools_dir_for_external_cluster() -> Path:
+    if os.environ.get("CDP_BIN_DIR"):
+        return Path(os.environ["CDP_BIN_DIR"])
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        return Path(kubectl).resolve().parent
+    # No kubectl on PATH: use (or build) the pinned one.
+    return localcluster.LocalCluster(_test_cluster_dir()).ensure_binaries()
+
+
+def _save_logs(local: localcluster.LocalCluster) -> Path:
+    dest = Path(tempfile.mkdtemp(prefix="cdp-e2e-cluster-logs-"))
+    for log in local.dir.glob("*.log"):
+        shutil.copy2(log, dest / log.name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A real cluster for the whole session (see the module docstring)."""
+    external = _external_kubeconfig(request.config)
+    if external:
+        if not Path(external).is_file():
+            raise pytest.UsageError(f"kubeconfig {external} does not exist")
+        yield Cluster(Path(external), _tools_dir_for_external_cluster(), None, None)
+        return
+
+    keep = bool(request.config.getoption("--keep-cluster"))
+    if keep or os.environ.get("CDP_TEST_CLUSTER_DIR"):
+        state_dir, owned_tmp = _test_cluster_dir(), False
+    else:  # one per session, so concurrent sessions never share (or stop) a cluster
+        state_dir, owned_tmp = Path(tempfile.mkdtemp(prefix="cdp-test-cluster-")) / "c", True
+    local = localcluster.LocalCluster(state_dir)
+    if local.is_up():
+        print(f"\nreusing the local control plane at {local.server} ({state_dir})")
+    else:
+        local.down()  # leftovers of an interrupted session: stop its pids, remove the dir
+        local = _start_local(state_dir)
+    try:
+        yield Cluster(local.kubeconfig, local.bin_dir, local.audit_log, local)
+    finally:
+        if request.session.testsfailed:
+            print(f"\ncontrol plane logs saved in {_save_logs(local)}")
+        if not keep:
+            local.down()
+            if owned_tmp:
+                shutil.rmtree(state_dir.parent, ignore_errors=True)
+
+
+def _start_local(state_dir: Path) -> localcluster.LocalCluster:
+    fixed = os.environ.get("CDP_TEST_BASE_PORT")
+    attempts = 1 if fixed else 3
+    for attempt in range(attempts):
+        base = int(fixed) if fixed else localcluster.free_base_port(DEFAULT_TEST_BASE_PORT)
+        local = localcluster.LocalCluster(state_dir, base)
+        t0 = time.monotonic()
+        try:
+            local.up()
+        except localcluster.ClusterError as exc:
+            # Another process may have taken the ports between the check and the start.
+            if "in use" not in str(exc) or attempt == attempts - 1:
+                raise
+            local.down()
+            continue
+        print(f"\nlocal control plane up in {time.monotonic() - t0:.1f}s at {local.server}")
+        return local
+    raise AssertionError("unreachable")
+
+
+def _namespace_name(node_name: str) -> str:
+    stem = re.sub(r"[^a-z0-9-]+", "-", node_name.lower().removeprefix("test_")).strip("-")
+    return f"e2e-{stem[:40].rstrip('-')}-{uuid.uuid4().hex[:5]}"
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards (without waiting)."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    name = _namespace_name(request.node.name)
+    core = client.CoreV1Api(cluster.api_client)
+    core.create_namespace(
+        client.V1Namespace(
+            metadata=client.V1ObjectMeta(name=name, labels={E2E_NAMESPACE_LABEL: "true"})
+        )
+    )
+    yield name
+    try:
+        core.delete_namespace(name, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
