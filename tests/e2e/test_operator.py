@@ -89,14 +89,17 @@ def test_samples_become_ready_and_match_the_domain(kube: Kube, operator: Operato
         "globex-analytics-production-eu",
     }
     ns = runtime["globex-shop-production"]["metadata"]
-    assert ns["labels"] | {} >= {
-        "cdp.dev/organization": "globex",
-        "cdp.dev/project": "shop",
-        "cdp.dev/environment": "production",
-        "cdp.dev/data-plane": "us",
-        "app.kubernetes.io/managed-by": "cdp-operator",
-        "pod-security.kubernetes.io/enforce": "restricted",
-    }
+    assert (
+        ns["labels"].items()
+        >= {
+            "cdp.dev/organization": "globex",
+            "cdp.dev/project": "shop",
+            "cdp.dev/environment": "production",
+            "cdp.dev/data-plane": "us",
+            "app.kubernetes.io/managed-by": "cdp-operator",
+            "pod-security.kubernetes.io/enforce": "restricted",
+        }.items()
+    )
     assert ns["annotations"]["cdp.dev/egress-cidrs"] == "20.22.170.144/28"
     assert ns["annotations"]["cdp.dev/region"] == "US East 2"
     assert ns["annotations"]["cdp.dev/build-retention"] == "5"
@@ -179,7 +182,10 @@ def test_gitops_safe_no_operator_metadata_on_user_resources(
     ns = make_org(org_name)
     kube.apply(manifest("Project", "p", ns))
     kube.apply(service_component(ns, "api", "p"))
-    comp = kube.wait_condition("component", "api", ns)
+    kube.wait_condition("component", "api", ns)
+    comp = json.loads(
+        kube.run("get", "component", "api", "-n", ns, "-o", "json", "--show-managed-fields").stdout
+    )
     meta = comp["metadata"]
     assert not meta.get("finalizers")
     assert not [k for k in (meta.get("annotations") or {}) if "kopf" in k]

@@ -64,9 +64,21 @@ def _meta(obj: Obj) -> dict[str, Any]:
     return meta
 
 
+#: Reasons that mean "not admitted under the tier's limits".
+_LIMIT_REASONS = {"ComponentLimitExceeded", "EnvironmentLimitExceeded"}
+
+
+def _held_slot(obj: Obj) -> bool:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("reason") not in _LIMIT_REASONS
+    return False
+
+
 def _resource(obj: Obj, spec: Any) -> Resource[Any]:
     meta = _meta(obj)
     return Resource(
+        held_slot=_held_slot(obj),
         name=meta["name"],
         namespace=meta.get("namespace") or "",
         uid=meta.get("uid") or "",
@@ -206,20 +218,9 @@ class Reconciler:
                 obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
             )
             return
-        users = sorted(
-            _meta(o)["name"]
-            for o in self.cache.all("Organization")
-            if (o.get("spec") or {}).get("defaultDataPlane") == name
-            or name in ((o.get("status") or {}).get("dataPlanes") or [])
-        )
-        await self._write_verdict(
-            obj,
-            Verdict(
-                True,
-                "Available",
-                f"region {spec.region}; used by {len(users)} organization(s)",
-            ),
-        )
+        # No counts in the message: they would rewrite every DataPlane's status
+        # whenever any organization comes or goes.
+        await self._write_verdict(obj, Verdict(True, "Available", f"region {spec.region}"))
 
     # ---------------------------------------------------------- organizations
     async def reconcile_org(self, name: str) -> float | None:
@@ -428,7 +429,7 @@ class Reconciler:
             keep=lambda o: o["kind"] == "Job",
         )
         if spec.type == "manual-task":
-            await self._prune_runs(org, name, plan)
+            await self._prune_runs(org, name, plan, component.annotations.get(L.RUN_REQUEST))
         verdict = cplan.verdict or self._component_readiness(component, spec, cplan, run_status)
         await self._write_verdict(obj, verdict)
         return None
@@ -455,15 +456,27 @@ class Reconciler:
             self.events.normal(obj, "RunRequested", f"run {token!r}: {len(jobs)} Job(s)")
         return {"token": token, "jobs": jobs}
 
-    async def _prune_runs(self, org: str, component: str, plan: OrgPlan) -> None:
-        """Keep the newest runs per namespace: the tier's build retention."""
+    async def _prune_runs(
+        self, org: str, component: str, plan: OrgPlan, current: str | None
+    ) -> None:
+        """Keep the newest runs per namespace: the tier's build retention.
+
+        The run of the current request always counts as newest: timestamps have
+        one-second resolution, so two quick runs could otherwise tie.
+        """
         retention = limits_for(plan.tier).build_retention
         by_ns: dict[str, list[Obj]] = {}
         for job in self.cache.owned_by(org, component):
             if job["kind"] == "Job":
                 by_ns.setdefault(_meta(job)["namespace"], []).append(job)
         for jobs in by_ns.values():
-            jobs.sort(key=lambda j: (_meta(j).get("creationTimestamp") or "", _meta(j)["name"]))
+            jobs.sort(
+                key=lambda j: (
+                    (_meta(j).get("annotations") or {}).get(L.RUN_TOKEN) == current,
+                    _meta(j).get("creationTimestamp") or "",
+                    _meta(j)["name"],
+                )
+            )
             for old in jobs[: max(0, len(jobs) - retention)]:
                 await self._delete(old)
 

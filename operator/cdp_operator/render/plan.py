@@ -44,11 +44,16 @@ class Resource(Generic[S]):
     created: str = ""  # RFC 3339; sorts chronologically as a string
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    #: It held a slot under its tier's limit when last reconciled (from its status).
+    held_slot: bool = False
 
     @property
-    def age_key(self) -> tuple[str, str]:
-        """Oldest first, name breaking ties: the deterministic order for limits."""
-        return (self.created, self.name)
+    def age_key(self) -> tuple[bool, str, str]:
+        """The deterministic order for limits: what already holds a slot keeps it,
+        then oldest first, name breaking ties. Timestamps have one-second
+        resolution, so without the first key a newer object created in the same
+        second could evict a working one just by its name."""
+        return (not self.held_slot, self.created, self.name)
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,7 @@ def plan_organization(
         plan.environments[name] = EnvironmentSpec(data_plane=dp, production=production)
 
     count = len(plan.environments)
-    for env in sorted(environments, key=lambda r: (r.name not in default_names, r.age_key)):
+    for env in sorted(environments, key=lambda r: (r.name not in default_names, *r.age_key)):
         key = ("Environment", env.namespace, env.name)
         if env.labels.get(L.DEFAULT_ENVIRONMENT) == "true":
             if env.name in plan.environments:

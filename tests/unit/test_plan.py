@@ -1,0 +1,230 @@
+"""The pure decision layer: admission, tier limits (oldest first), conflicts, scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdp_operator.models import labels as L
+from cdp_operator.models.resources import (
+    ComponentSpec,
+    DataPlaneSpec,
+    EnvironmentSpec,
+    OrganizationSpec,
+    ProjectSpec,
+)
+from cdp_operator.models.tiers import Tier
+from cdp_operator.render.plan import (
+    Resource,
+    admitted_components,
+    plan_component,
+    plan_organization,
+)
+
+DPS = {
+    "us": DataPlaneSpec.model_validate(
+        {
+            "region": "US East 2",
+            "egressCIDRs": ["20.22.170.144/28"],
+            "ingress": {"baseDomain": "us.example.com"},
+        }
+    ),
+    "eu": DataPlaneSpec.model_validate(
+        {
+            "region": "North Europe",
+            "egressCIDRs": ["20.166.183.112/28"],
+            "ingress": {"baseDomain": "eu.example.com"},
+        }
+    ),
+}
+NS = "cdp-org-acme"
+
+
+def org(tier: str = "payg", default: str = "us") -> Resource[OrganizationSpec]:
+    return Resource(
+        name="acme",
+        uid="u-1",
+        spec=OrganizationSpec.model_validate({"tier": tier, "defaultDataPlane": default}),
+    )
+
+
+def project(
+    name: str, dp: str | None = None, created: str = "2026-01-01T00:00:00Z"
+) -> Resource[ProjectSpec]:
+    spec: dict[str, Any] = {"dataPlane": dp} if dp else {}
+    return Resource(name=name, namespace=NS, created=created, spec=ProjectSpec.model_validate(spec))
+
+
+def env(name: str, dp: str, created: str, default: bool = False) -> Resource[EnvironmentSpec]:
+    labels = {L.DEFAULT_ENVIRONMENT: "true"} if default else {}
+    return Resource(
+        name=name,
+        namespace=NS,
+        created=created,
+        labels=labels,
+        spec=EnvironmentSpec.model_validate({"dataPlane": dp}),
+    )
+
+
+def component(name: str, created: str, project_name: str = "shop") -> Resource[ComponentSpec]:
+    return Resource(
+        name=name,
+        namespace=NS,
+        created=created,
+        spec=ComponentSpec.model_validate(
+            {
+                "project": project_name,
+                "type": "service",
+                "image": "x:1",
+                "build": {"buildpack": "ballerina"},
+            }
+        ),
+    )
+
+
+def verdict(plan: Any, kind: str, name: str) -> Any:
+    ns = "" if kind == "Organization" else NS
+    return plan.verdicts[(kind, ns, name)]
+
+
+def test_default_environments_per_data_plane_in_use() -> None:
+    plan = plan_organization(org(), DPS, [], [project("shop"), project("data", "eu")])
+    names = sorted(o["metadata"]["name"] for o in plan.desired if o["kind"] == "Environment")
+    assert names == ["development", "development-eu", "production", "production-eu"]
+    runtime = sorted(o["metadata"]["name"] for o in plan.desired if o["kind"] == "Namespace")
+    assert runtime == [
+        "acme-data-development-eu",
+        "acme-data-production-eu",
+        "acme-shop-development",
+        "acme-shop-production",
+        "cdp-org-acme",
+    ]
+
+
+def test_payg_allows_five_environments_defaults_included_oldest_first() -> None:
+    defaults = [
+        env("development", "us", "2026-01-01T00:00:00Z", True),
+        env("production", "us", "2026-01-01T00:00:00Z", True),
+        env("development-eu", "eu", "2026-01-02T00:00:00Z", True),
+        env("production-eu", "eu", "2026-01-02T00:00:00Z", True),
+    ]
+    staging = env("staging", "us", "2026-01-03T00:00:00Z")
+    qa = env("qa", "eu", "2026-01-04T00:00:00Z")
+    plan = plan_organization(
+        org(), DPS, [*defaults, qa, staging], [project("shop"), project("data", "eu")]
+    )
+    assert verdict(plan, "Environment", "staging").ready
+    over = verdict(plan, "Environment", "qa")
+    assert not over.ready and over.stalled and over.reason == "EnvironmentLimitExceeded"
+    assert "5" in over.message
+    assert "qa" not in plan.environments
+
+
+def test_payg_limit_counts_defaults_even_before_they_exist() -> None:
+    # The eu defaults are desired by this very plan; they still count.
+    staging = env("staging", "us", "2026-01-03T00:00:00Z")
+    qa = env("qa", "eu", "2026-01-04T00:00:00Z")
+    plan = plan_organization(org(), DPS, [qa, staging], [project("shop"), project("data", "eu")])
+    assert verdict(plan, "Environment", "staging").ready
+    assert verdict(plan, "Environment", "qa").reason == "EnvironmentLimitExceeded"
+
+
+def test_developer_tier_only_defaults_and_only_the_default_data_plane() -> None:
+    plan = plan_organization(
+        org("developer"),
+        DPS,
+        [env("qa", "us", "2026-01-03T00:00:00Z")],
+        [project("shop"), project("abroad", "eu")],
+    )
+    assert verdict(plan, "Environment", "qa").reason == "EnvironmentLimitExceeded"
+    assert verdict(plan, "Project", "abroad").reason == "DataPlaneNotAllowed"
+    assert "abroad" not in plan.projects
+    assert plan.data_planes == ["us"]
+
+
+def test_enterprise_has_no_environment_limit() -> None:
+    envs = [env(f"e{i}", "us", f"2026-01-0{i + 1}T00:00:00Z") for i in range(8)]
+    plan = plan_organization(org("enterprise"), DPS, envs, [project("shop")])
+    assert all(verdict(plan, "Environment", f"e{i}").ready for i in range(8))
+
+
+def test_unknown_data_planes_are_reported() -> None:
+    plan = plan_organization(
+        org(default="mars"), DPS, [env("x", "venus", "t")], [project("p", "pluto")]
+    )
+    assert verdict(plan, "Organization", "acme").reason == "DataPlaneNotFound"
+    assert verdict(plan, "Environment", "x").reason == "DataPlaneNotFound"
+    assert verdict(plan, "Project", "p").reason == "DataPlaneNotFound"
+
+
+def test_foreign_namespace_is_a_conflict_not_a_takeover() -> None:
+    plan = plan_organization(
+        org(), DPS, [], [project("shop")], foreign_namespaces={"acme-shop-development"}
+    )
+    names = {o["metadata"]["name"] for o in plan.desired if o["kind"] == "Namespace"}
+    assert "acme-shop-development" not in names
+    assert "acme-shop-production" in names
+    v = verdict(plan, "Project", "shop")
+    assert v.reason == "NamespaceConflict" and v.stalled
+
+    blocked = plan_organization(org(), DPS, [], [project("shop")], foreign_namespaces={NS})
+    assert blocked.blocked and not blocked.desired
+    assert verdict(blocked, "Organization", "acme").reason == "NamespaceConflict"
+
+
+def test_component_limit_is_oldest_first_and_deterministic() -> None:
+    comps = [component(f"c{i}", f"2026-01-01T00:00:0{i}Z") for i in range(7)]
+    admitted = admitted_components(Tier.DEVELOPER, list(reversed(comps)))
+    assert admitted == {f"c{i}" for i in range(5)}
+    # Same timestamp: the name breaks the tie.
+    same = [component(n, "2026-01-01T00:00:00Z") for n in "fedcba"]
+    assert admitted_components(Tier.DEVELOPER, same) == set("abcde")
+    assert admitted_components(Tier.PAYG, comps) == {c.name for c in comps}
+
+
+def test_component_plans() -> None:
+    plan = plan_organization(org(), DPS, [], [project("shop")])
+    ok = plan_component(plan, component("api", "t"), admitted=True)
+    assert ok.verdict is None
+    assert {rt.environment for rt in ok.runtimes} == {"development", "production"}
+    assert any(o["kind"] == "Deployment" for o in ok.desired)
+
+    over = plan_component(plan, component("api", "t"), admitted=False)
+    assert over.verdict is not None and over.verdict.reason == "ComponentLimitExceeded"
+    assert not over.desired
+
+    lost = plan_component(plan, component("api", "t", project_name="nope"), admitted=True)
+    assert lost.verdict is not None and lost.verdict.reason == "ProjectNotFound"
+
+
+def test_scope_limits_what_is_materialised_not_what_is_reported() -> None:
+    projects = [project("shop"), project("data", "eu")]
+    full = plan_organization(org(), DPS, [], projects)
+    us_only = plan_organization(org(), DPS, [], projects, scope=["us"])
+    assert us_only.verdicts == full.verdicts
+    ns = {o["metadata"]["name"] for o in us_only.desired if o["kind"] == "Namespace"}
+    assert "acme-data-development-eu" not in ns and "acme-shop-development" in ns
+    eu_comp = component("job", "t", project_name="data")
+    assert plan_component(us_only, eu_comp, admitted=True).desired == []
+
+
+def test_plans_are_deterministic() -> None:
+    projects = [project("shop"), project("data", "eu")]
+    assert (
+        plan_organization(org(), DPS, [], projects).desired
+        == plan_organization(org(), DPS, [], list(reversed(projects))).desired
+    )
+
+
+def test_a_held_slot_is_kept_when_a_newer_object_ties_on_time() -> None:
+    # Same creation second: by name alone "a" would win over "z".
+    z = Resource(
+        name="z",
+        namespace=NS,
+        created="2026-01-01T00:00:00Z",
+        held_slot=True,
+        spec=component("z", "t").spec,
+    )
+    a = component("a", "2026-01-01T00:00:00Z")
+    others = [component(f"o{i}", "2025-01-01T00:00:00Z") for i in range(4)]
+    admitted = admitted_components(Tier.DEVELOPER, [a, z, *others])
+    assert "z" in admitted and "a" not in admitted
