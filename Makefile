@@ -27,7 +27,9 @@ binaries: ## Build (or reuse) kube-apiserver, controller-manager, scheduler, kub
 cluster-up: venv ## Start the local control plane on 127.0.0.1 (.localcluster/)
 	@$(PY) hack/localcluster.py up
 
-cluster-down: venv ## Stop the local control plane and remove its state
+cluster-down: venv ## Stop the demo operator and the local control plane; remove their state
+	@if [ -f $(LOCAL)/operator.pid ] && kill -0 $$(cat $(LOCAL)/operator.pid) 2>/dev/null; then \
+		kill $$(cat $(LOCAL)/operator.pid) && echo "stopped the demo operator"; fi
 	@$(PY) hack/localcluster.py down
 
 crds: venv ## Regenerate crds/ from the pydantic models
