@@ -222,6 +222,18 @@ def test_cross_object_errors_are_reported_in_status(
     kube.wait_condition("project", "p", ns)
 
 
+def test_resources_outside_an_organization_namespace(
+    kube: Kube, operator: OperatorProcess, namespace: str
+) -> None:
+    kube.apply(manifest("Project", "p", namespace))
+    kube.apply(manifest("Environment", "e", namespace, dataPlane="us"))
+    kube.apply(service_component(namespace, "c", "p"))
+    for kind, name in (("project", "p"), ("environment", "e"), ("component", "c")):
+        obj = kube.wait_condition(kind, name, namespace, "False", "NotInOrganizationNamespace")
+        assert "cdp-org-" in kube.condition(obj)["message"]  # type: ignore[index]
+    assert not kube.list("namespaces", selector="cdp.dev/project=p")
+
+
 def test_component_limit_keeps_the_oldest(
     kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
 ) -> None:
@@ -520,6 +532,15 @@ def test_manual_task_runs_on_request_and_prunes_to_retention(
         ),
         60,
         "lastRun recorded",
+    )
+    # The run's outcome, from the real Job status, is in the component's status.
+    kube.wait_for(
+        lambda: (
+            (c := kube.get("component", "job", ns))
+            and all("Complete" in e["message"] for e in c["status"]["environments"])
+        ),
+        90,
+        "run reported Complete per environment",
     )
     kube.run("annotate", "component", "job", "-n", ns, "--overwrite", "cdp.dev/run-request=second")
     kube.wait_for(

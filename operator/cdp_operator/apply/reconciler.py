@@ -156,7 +156,7 @@ class Reconciler:
             return [("dataplane", name), *orgs]
         if kind in ("Environment", "Project"):
             org = self._org_of_namespace(namespace)
-            return [("org", org)] if org else []
+            return [("org", org)] if org else [("stray", kind, namespace, name)]
         if kind == "Component":
             keys: list[Hashable] = [("component", namespace, name)]
             org = self._org_of_namespace(namespace)
@@ -190,7 +190,16 @@ class Reconciler:
                 return await self.reconcile_component(key[1], key[2])
             if kind == "dataplane":
                 await self.reconcile_data_plane(key[1])
+            if kind == "stray":
+                await self.reconcile_stray(key[1], key[2], key[3])
         return None
+
+    async def reconcile_stray(self, kind: str, namespace: str, name: str) -> None:
+        """A Project or Environment outside any organization namespace: say so."""
+        obj = self.cache.get(kind, namespace, name)
+        if obj is None or self._org_of_namespace(namespace) is not None:
+            return
+        await self._write_verdict(obj, _not_in_org_namespace(namespace))
 
     async def run(self, concurrency: int = 8) -> None:
         await self.queue.run(self.process, concurrency)
@@ -368,17 +377,7 @@ class Reconciler:
                 )
             return None
         if org is None:
-            await self._write_verdict(
-                obj,
-                Verdict(
-                    False,
-                    "NotInOrganizationNamespace",
-                    f"namespace {namespace!r} is not the namespace of any Organization; "
-                    "create Components in the namespace cdp-operator created for their "
-                    "organization",
-                    stalled=True,
-                ),
-            )
+            await self._write_verdict(obj, _not_in_org_namespace(namespace))
             return None
         plan = self._plans.get(org)
         if plan is None:
@@ -491,7 +490,8 @@ class Reconciler:
         not_ready = []
         stalled_msgs = []
         for rt in cplan.runtimes:
-            entry = self._workload_status(rt, component.name, spec)
+            token = (run_status or {}).get("token")
+            entry = self._workload_status(rt, component.name, spec, token)
             envs.append(entry)
             if not entry["ready"]:
                 not_ready.append(f"{rt.environment}: {entry['message']}")
@@ -514,11 +514,17 @@ class Reconciler:
             return Verdict(False, "Progressing", "; ".join(not_ready), extra=extra)
         return Verdict(True, "Available", f"ready in {len(envs)} environment(s)", extra=extra)
 
-    def _workload_status(self, rt: Runtime, component: str, spec: ComponentSpec) -> dict[str, Any]:
+    def _workload_status(
+        self, rt: Runtime, component: str, spec: ComponentSpec, run_token: str | None = None
+    ) -> dict[str, Any]:
         ref = render_workloads.component_workload_ref(rt, component, spec)
         entry: dict[str, Any] = {"name": rt.environment, "namespace": rt.namespace}
         if ref is None:  # manual-task: nothing long-lived; runs are Jobs
             entry.update(workloadKind="Job", workloadName="", ready=True, message="runs on request")
+            if run_token:
+                name = render_workloads.manual_run_job_name(component, run_token)
+                job = self.cache.get("Job", rt.namespace, name)
+                entry.update(workloadName=name, message=f"run {run_token!r}: {_job_state(job)}")
             return entry
         kind, wname = ref
         entry.update(workloadKind=kind, workloadName=wname)
@@ -665,6 +671,26 @@ class Reconciler:
                 self.events.normal(obj, verdict.reason, verdict.message)
             elif verdict.stalled:
                 self.events.warning(obj, verdict.reason, verdict.message)
+
+
+def _job_state(job: Obj | None) -> str:
+    if job is None:
+        return "Job not found (pruned or not created yet)"
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
+            return str(cond["type"])
+    return "Running" if (job.get("status") or {}).get("active") else "Pending"
+
+
+def _not_in_org_namespace(namespace: str) -> Verdict:
+    return Verdict(
+        False,
+        "NotInOrganizationNamespace",
+        f"namespace {namespace!r} is not the namespace of any Organization; create Projects, "
+        "Environments and Components in the namespace cdp-operator created for their "
+        "organization (cdp-org-<organization>)",
+        stalled=True,
+    )
 
 
 def _parse_conditions(raw: Any) -> list[Condition]:
