@@ -321,6 +321,23 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _parent_death_signal() -> Callable[[], None]:
+    """A preexec_fn asking Linux to SIGKILL the child when its parent dies.
+
+    SIGKILL, not SIGTERM: components terminating gracefully while etcd goes away
+    at the same time can hang (kube-apiserver waits for etcd).
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded before the fork
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+    return preexec
+
+
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         text = path.read_text(errors="replace").splitlines()
@@ -364,9 +381,13 @@ class LocalCluster:
         base_port: int = DEFAULT_BASE_PORT,
         bin_dir: str | os.PathLike[str] | None = None,
         log: Callable[[str], None] = _log,
+        die_with_parent: bool = False,
     ) -> None:
         self.dir = Path(dir).absolute()
         self.log = log
+        # For a test harness: components are killed when the process (thread) that
+        # started them dies, so a killed test session leaves nothing running.
+        self.die_with_parent = die_with_parent
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         state = self._read_state()
         if state:  # an existing cluster keeps the ports and binaries it started with
@@ -669,6 +690,7 @@ class LocalCluster:
                 cwd=self.dir,
                 env=env,
                 start_new_session=True,  # Ctrl-C in a terminal does not hit it; `down` does
+                preexec_fn=_parent_death_signal() if self.die_with_parent else None,
             )
         self._children[name] = child
         _write(self.pid_file(name), f"{child.pid}\n")
@@ -702,25 +724,43 @@ class LocalCluster:
                 )
             time.sleep(0.25)
 
-    def stop_component(self, name: str, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM the component this cluster started, SIGKILL after ``timeout``."""
+    def stop_component(
+        self, name: str, timeout: float = STOP_TIMEOUT, graceful: bool = True
+    ) -> None:
+        """Stop a component this cluster started: SIGTERM, then SIGKILL after ``timeout``.
+
+        ``graceful=False`` sends SIGKILL at once (a crash, for fault injection).
+        Returns once the process is gone and its ports are released (bounded).
+        """
         pid = self.pid(name)
         child = self._children.pop(name, None)
         if pid is not None:
+            first = signal.SIGTERM if graceful else signal.SIGKILL
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
+                os.kill(pid, first)
+            deadline = time.monotonic() + (timeout if graceful else 5)
             while self._alive_after_signal(pid, child) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if self._alive_after_signal(pid, child):
+            if graceful and self._alive_after_signal(pid, child):
                 self.log(f"{name} (pid {pid}) ignored SIGTERM for {timeout:.0f}s; sending SIGKILL")
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 deadline = time.monotonic() + 5
                 while self._alive_after_signal(pid, child) and time.monotonic() < deadline:
                     time.sleep(0.1)
+            # The main thread of a Go program can be a zombie a moment before the
+            # rest exits and closes its sockets.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not all(
+                port_free(port) for port in self.ports.by_component()[name]
+            ):
+                time.sleep(0.1)
         with contextlib.suppress(OSError):
             self.pid_file(name).unlink()
+
+    def kill_component(self, name: str) -> None:
+        """SIGKILL a component (a crash, for fault-injection tests)."""
+        self.stop_component(name, graceful=False)
 
     @staticmethod
     def _alive_after_signal(pid: int, child: subprocess.Popen[bytes] | None) -> bool:
@@ -728,14 +768,9 @@ class LocalCluster:
             return child.poll() is None  # also reaps our own child
         return _pid_alive(pid)
 
-    def restart_component(self, name: str, wait: bool = True) -> int:
-        self.stop_component(name)
-        # A listening socket can linger for a moment after the process is gone.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not all(
-            port_free(port) for port in self.ports.by_component()[name]
-        ):
-            time.sleep(0.2)
+    def restart_component(self, name: str, wait: bool = True, graceful: bool = True) -> int:
+        """Stop (gracefully, or SIGKILL with ``graceful=False``) and start again."""
+        self.stop_component(name, graceful=graceful)
         return self.start_component(name, wait=wait)
 
     # ---- lifecycle

@@ -6,7 +6,10 @@ Which cluster:
   Docker, a kind cluster works, e.g. the kubeconfig written by ``kind create
   cluster --kubeconfig PATH`` or by pytest-kind (install only one of
   pytest-kind / pytest-kind-ng; the project depends on neither). Tests that
-  need the local control plane's audit log skip on such clusters.
+  need the local control plane's audit log skip on such clusters. Given the
+  kubeconfig of a running local control plane (``.localcluster/kubeconfig``
+  after ``make cluster-up``), the tests use it as it is, audit log included,
+  and leave it running.
 * otherwise the local control plane (``hack/localcluster.py``) is started for
   the session in a temporary directory, on the first free ports from 26443 up
   (so it runs next to the demo cluster of ``make cluster-up`` and next to other
@@ -185,7 +188,13 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     if external:
         if not Path(external).is_file():
             raise pytest.UsageError(f"kubeconfig {external} does not exist")
-        yield Cluster(Path(external), _tools_dir_for_external_cluster(), None, None)
+        # The kubeconfig of a running local control plane (e.g. `make cluster-up`):
+        # use its tools and audit log too, and never stop it.
+        attached = localcluster.LocalCluster(Path(external).parent)
+        if Path(external) == attached.kubeconfig and attached.is_up():
+            yield Cluster(attached.kubeconfig, attached.bin_dir, attached.audit_log, attached)
+        else:
+            yield Cluster(Path(external), _tools_dir_for_external_cluster(), None, None)
         return
 
     keep = bool(request.config.getoption("--keep-cluster"))
@@ -198,7 +207,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         print(f"\nreusing the local control plane at {local.server} ({state_dir})")
     else:
         local.down()  # leftovers of an interrupted session: stop its pids, remove the dir
-        local = _start_local(state_dir)
+        local = _start_local(state_dir, die_with_parent=not keep)
     try:
         yield Cluster(local.kubeconfig, local.bin_dir, local.audit_log, local)
     finally:
@@ -210,12 +219,12 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
                 shutil.rmtree(state_dir.parent, ignore_errors=True)
 
 
-def _start_local(state_dir: Path) -> localcluster.LocalCluster:
+def _start_local(state_dir: Path, die_with_parent: bool) -> localcluster.LocalCluster:
     fixed = os.environ.get("CDP_TEST_BASE_PORT")
     attempts = 1 if fixed else 3
     for attempt in range(attempts):
         base = int(fixed) if fixed else localcluster.free_base_port(DEFAULT_TEST_BASE_PORT)
-        local = localcluster.LocalCluster(state_dir, base)
+        local = localcluster.LocalCluster(state_dir, base, die_with_parent=die_with_parent)
         t0 = time.monotonic()
         try:
             local.up()

@@ -144,25 +144,36 @@ def parse_audit_event(raw: dict[str, Any]) -> AuditEvent:
     )
 
 
+def audit_offset(path: str | Path) -> int:
+    """The audit log's current end: pass it as ``offset`` to read only what follows."""
+    try:
+        return Path(path).stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 def read_audit_events(
     path: str | Path,
     user_agent_prefix: str | None = None,
     since: datetime.datetime | None = None,
     verbs: Iterable[str] | None = None,
+    offset: int = 0,
 ) -> list[AuditEvent]:
     """Parse the JSON-lines audit log (the local control plane logs writes only).
 
     ``since`` keeps events received at or after that time (timezone-aware, or
-    naive meaning UTC); ``user_agent_prefix`` keeps one client's requests.
-    Lines that are not complete JSON (a line being written) are skipped.
+    naive meaning UTC); ``user_agent_prefix`` keeps one client's requests;
+    ``offset`` (from ``audit_offset``) skips what was logged before it. Lines
+    that are not complete JSON (a line being written) are skipped.
     """
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=datetime.UTC)
     wanted = set(verbs) if verbs is not None else None
     events: list[AuditEvent] = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            line = line.strip()
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        for raw_line in fh:
+            line = raw_line.decode("utf-8", errors="replace").strip()
             if not line:
                 continue
             try:

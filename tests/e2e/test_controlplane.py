@@ -27,6 +27,7 @@ from kubernetes.client.rest import ApiException
 import localcluster
 from kube import (
     apply_yaml,
+    audit_offset,
     get_json,
     has_condition,
     read_audit_events,
@@ -393,13 +394,13 @@ def test_audit_log_records_writes_with_user_agent_verb_and_resource(
             "audited",
             "",
         )
-    # kubectl writes are recorded with its own user agent
-    since = utcnow()
+    # kubectl writes are recorded with its own user agent (read from an offset this time)
+    mark = audit_offset(cluster.audit_log)
     cluster.kubectl("create", "configmap", "by-kubectl", "-n", namespace)
     by_kubectl = wait_for(
         lambda: [
             e
-            for e in read_audit_events(cluster.audit_log, user_agent_prefix="kubectl/", since=since)
+            for e in read_audit_events(cluster.audit_log, user_agent_prefix="kubectl/", offset=mark)
             if e.name == "by-kubectl"
         ],
         30,
@@ -462,9 +463,10 @@ def test_a_component_that_dies_during_start_is_named_with_its_log(tmp_path: Path
 def test_restarting_apiserver_and_etcd_keeps_the_data(cluster: Any, namespace: str) -> None:
     local = local_only(cluster)
     cluster.kubectl("create", "configmap", "survivor", "--from-literal=a=b", "-n", namespace)
-    for component in ("kube-apiserver", "etcd"):
+    # a graceful restart of the apiserver, a crash (SIGKILL) and restart of etcd
+    for component, graceful in (("kube-apiserver", True), ("etcd", False)):
         old_pid = local.pid(component)
-        new_pid = local.restart_component(component)
+        new_pid = local.restart_component(component, graceful=graceful)
         assert new_pid != old_pid and local.pid(component) == new_pid
         local.wait_healthy("kube-apiserver")
         wait_for(
