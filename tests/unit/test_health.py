@@ -71,7 +71,8 @@ def lua() -> LuaHealth:
 
 
 def script(kind: str) -> str:
-    return (ARGOCD / f"{kind}.lua").read_text()
+    # One script serves every kind (argocd-cm has one key per kind, same value).
+    return (ARGOCD / "health.lua").read_text()
 
 
 # ------------------------------------------------------------------- samples
@@ -399,17 +400,8 @@ def test_kstatus_messages_follow_the_library() -> None:
 
 
 # --------------------------------------------------------------- the files themselves
-def test_one_script_per_kind_identical_but_for_the_header() -> None:
-    bodies = set()
-    for kind in KINDS:
-        first, _, body = script(kind).partition("\n")
-        assert first == (
-            f"-- Argo CD health check for cdp.dev/{kind} "
-            f"(argocd-cm: resource.customizations.health.cdp.dev_{kind})"
-        )
-        bodies.add(body)
-    assert len(bodies) == 1
-    assert sorted(p.stem for p in ARGOCD.glob("*.lua")) == sorted(KINDS)
+def test_one_script_serves_every_kind() -> None:
+    assert [p.name for p in ARGOCD.glob("*.lua")] == ["health.lua"]
 
 
 def test_scripts_use_only_what_argo_cd_offers() -> None:

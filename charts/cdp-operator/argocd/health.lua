@@ -1,8 +1,8 @@
--- Argo CD health check for cdp.dev/DataPlane (argocd-cm: resource.customizations.health.cdp.dev_DataPlane)
+-- Argo CD health check for every cdp.dev kind (argocd-cm: resource.customizations.health.cdp.dev_<Kind>)
 -- kstatus rules (sigs.k8s.io/cli-utils/pkg/kstatus), plus: Healthy needs Ready=True.
--- Keep in step with the other *.lua files here and with
+-- Keep in step with
 -- operator/cdp_operator/cli/kstatus.py (argocd_health); tests/unit/test_health.py
--- runs all of them on the same samples.
+-- runs it for every kind on the same samples.
 local hs = {}
 
 local function find(conditions, ctype)
