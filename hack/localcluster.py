@@ -633,6 +633,10 @@ class LocalCluster:
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
                 f"--cidr={POD_CIDR}",
+                # Renew a Lease per node like a kubelet; without it (the default when
+                # --config holds no KwokConfiguration) the node-lifecycle controller
+                # marks the nodes unreachable every ~50 s and their pods NotReady.
+                "--node-lease-duration-seconds=40",
                 "--node-ip=127.0.0.1",
                 f"--server-address=127.0.0.1:{p.kwok}",
             ]
@@ -870,6 +874,11 @@ class LocalCluster:
             if any(
                 c.get("type") == "Ready" and c.get("status") == "True"
                 for c in n.get("status", {}).get("conditions", [])
+            )
+            # and the node-lifecycle controller has lifted its not-ready taints
+            and not any(
+                t.get("key", "").startswith("node.kubernetes.io/")
+                for t in n.get("spec", {}).get("taints") or []
             )
         }
         return set(NODE_NAMES) <= ready

@@ -174,6 +174,15 @@ def _tools_dir_for_external_cluster() -> Path:
     return localcluster.LocalCluster(_test_cluster_dir()).ensure_binaries()
 
 
+_SAVED_LOGS = pytest.StashKey[Path]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    saved = config.stash.get(_SAVED_LOGS, None)
+    if saved is not None:
+        terminalreporter.write_line(f"logs of the local control plane (audit log too): {saved}")
+
+
 def _save_logs(local: localcluster.LocalCluster) -> Path:
     dest = Path(tempfile.mkdtemp(prefix="cdp-e2e-cluster-logs-"))
     for log in local.dir.glob("*.log"):
@@ -212,7 +221,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         yield Cluster(local.kubeconfig, local.bin_dir, local.audit_log, local)
     finally:
         if request.session.testsfailed:
-            print(f"\ncontrol plane logs saved in {_save_logs(local)}")
+            request.config.stash[_SAVED_LOGS] = _save_logs(local)
         if not keep:
             local.down()
             if owned_tmp:

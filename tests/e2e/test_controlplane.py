@@ -165,6 +165,28 @@ def test_nodes_are_ready(cluster: Any) -> None:
         assert "kwok-node-0   Ready" in out
 
 
+def test_fake_nodes_renew_their_leases_and_stay_untainted(cluster: Any) -> None:
+    """Like kubelets: otherwise the node-lifecycle controller marks them unreachable."""
+    local_only(cluster)
+    coordination = client.CoordinationV1Api(cluster.api_client)
+    first = {
+        name: coordination.read_namespaced_lease(name, "kube-node-lease").spec.renew_time
+        for name in ("kwok-node-0", "kwok-node-1")
+    }
+    wait_for(
+        lambda: all(
+            coordination.read_namespaced_lease(name, "kube-node-lease").spec.renew_time > renewed
+            for name, renewed in first.items()
+        ),
+        60,
+        1,
+        "kwok to renew the node leases",
+    )
+    for node in client.CoreV1Api(cluster.api_client).list_node().items:
+        taints = [t.key for t in node.spec.taints or []]
+        assert not taints, f"{node.metadata.name} is tainted: {taints}"
+
+
 def test_deployment_with_two_replicas_becomes_available(cluster: Any, namespace: str) -> None:
     apply_yaml(cluster, deployment("web", 2), namespace)
     wait_deployment_available(cluster, namespace, "web", 2)
