@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import random
 import sys
 
 from . import __version__
@@ -38,6 +39,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--peering",
         default=os.environ.get("CDP_PEERING"),
         help="Kopf peering name for high availability (default: standalone).",
+    )
+    p.add_argument(
+        "--peering-priority",
+        type=int,
+        default=int(os.environ["CDP_PEERING_PRIORITY"])
+        if os.environ.get("CDP_PEERING_PRIORITY")
+        else None,
+        help="Kopf peering priority: the live instance with the highest one works, the others "
+        "stand by. Default: random, because Kopf pauses every instance when two share a "
+        "priority (replicas of one Deployment would otherwise all stop).",
     )
     p.add_argument(
         "--log-format", choices=["text", "json"], default=os.environ.get("CDP_LOG_FORMAT", "text")
@@ -86,11 +97,20 @@ def main(argv: list[str] | None = None) -> None:
         start_http_server(
             args.metrics_port, addr=args.metrics_address, registry=options.metrics.registry
         )
+    priority = None
+    if args.peering is not None:
+        priority = args.peering_priority
+        if priority is None:
+            priority = random.SystemRandom().randint(1, 2**31 - 1)
+        logging.getLogger("cdp_operator").info(
+            "peering %r with priority %d", args.peering, priority
+        )
     asyncio.run(
         kopf.operator(
             clusterwide=True,
             standalone=args.peering is None,
             peering_name=args.peering,
+            priority=priority,
             liveness_endpoint=args.health_endpoint,
             memo=kopf.Memo(options=options),
         )
