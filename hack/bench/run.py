@@ -1,0 +1,925 @@
+#!/usr/bin/env python3
+"""`make bench`: the operator against the physical limit, on a real control plane.
+
+For each size N (default 100, 300 and 1000 Components over 20 Projects x the
+two default Environments of one payg Organization on one DataPlane):
+
+* convergence: from the first create until every Component is Ready=True,
+  side by side with the *floor*: a plain asyncio client that creates the same
+  user resources plus exactly the objects the operator would create (from the
+  operator's own render functions) and waits until every Deployment is
+  Available. The two alternate (repeats, default 3); medians are reported.
+* writes: the operator's write requests per converged component (audit log,
+  user agent ``cdp-operator/``) against the minimum the rendered objects need;
+* idle: the operator's writes and CPU seconds over a quiet period;
+* restart: time until a restarted operator has re-synced N converged
+  components, and the writes it makes;
+* latency: one Component created -> its Deployments exist, and -> Ready
+  (sequential samples, with the N components present);
+* memory: the operator's peak RSS (VmHWM).
+
+Results go to bench-results/<timestamp>.json and to the generated part of
+docs/benchmarks.md. Every wait is bounded; only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+for p in (HERE, REPO / "hack", REPO):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+import yaml  # noqa: E402
+from kapi import Kube, kind_path  # noqa: E402
+from observe import (  # noqa: E402
+    Audit,
+    Tracker,
+    component_ready,
+    cpu_seconds,
+    deployment_available,
+    percentile,
+    status_kib,
+)
+from tests.e2e.operator_harness import OperatorProcess  # noqa: E402
+from workload import (  # noqa: E402
+    DATA_PLANES,
+    ENVIRONMENTS,
+    Workload,
+    component_spec,
+    expected_pods,
+    render,
+)
+
+import localcluster  # noqa: E402  (hack/localcluster.py)
+from cdp_operator.models.naming import runtime_namespace_name  # noqa: E402
+
+OPERATOR_UA = "cdp-operator/"
+BENCH_UA = "cdp-bench/"
+DEFAULT_SIZES = (100, 300, 1000)
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+PODS_PER_NODE = 1000  # what hack/localcluster.py gives each fake node
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- the cluster
+class BenchCluster(localcluster.LocalCluster):  # type: ignore[misc]
+    """The local control plane, with the controllers' client rate limits raised.
+
+    kube-controller-manager's default client limit (20 requests/s) would make
+    the Deployment and ReplicaSet controllers, not the API server, the limit of
+    both the operator and the floor; --cluster-qps 0 keeps the defaults.
+    """
+
+    def __init__(self, dir: Path, base_port: int, qps: int) -> None:
+        super().__init__(dir, base_port)
+        self.qps = qps
+
+    def _command(self, name: str) -> list[str]:
+        cmd: list[str] = super()._command(name)
+        if self.qps and name in ("kube-controller-manager", "kube-scheduler"):
+            cmd += [f"--kube-api-qps={self.qps}", f"--kube-api-burst={2 * self.qps}"]
+        return cmd
+
+
+# ---------------------------------------------------------------- the bench
+class Bench:
+    def __init__(self, args: argparse.Namespace, kubeconfig: Path, audit: Path | None) -> None:
+        self.args = args
+        self.kubeconfig = kubeconfig
+        self.audit = Audit(audit)
+        self.kube = Kube(kubeconfig, concurrency=args.client_concurrency)
+        self.cluster: BenchCluster | None = None
+        self.logs = Path(args.results_dir) / args.stamp
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.profile_dir: Path | None = Path(args.profile) if args.profile else None
+        #: Every process the bench started, stopped in close() whatever happens.
+        self.operators: list[OperatorProcess] = []
+        self.profilers: list[subprocess.Popen[bytes]] = []
+
+    async def close(self) -> None:
+        for proc in self.profilers:
+            self.stop_profiler(proc)
+        for op in self.operators:
+            await asyncio.to_thread(op.stop)
+        await self.kube.close()
+
+    # ---------------------------------------------------------------- setup
+    async def setup(self, max_size: int) -> None:
+        log("installing the CRDs and the DataPlanes")
+        for path in sorted((REPO / "crds").glob("*.yaml")):
+            for doc in yaml.safe_load_all(path.read_text()):
+                if doc:
+                    await self.kube.apply(doc)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            items, _ = await self.kube.list(
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+            )
+            ours = [i for i in items if i["spec"]["group"] == "cdp.dev"]
+            established = [
+                i
+                for i in ours
+                if any(
+                    c["type"] == "Established" and c["status"] == "True"
+                    for c in (i.get("status") or {}).get("conditions") or []
+                )
+            ]
+            if ours and len(established) == len(ours):
+                break
+            await asyncio.sleep(0.5)
+        for dp in DATA_PLANES:
+            await self.kube.apply(dp)
+        if self.cluster is not None:
+            await self._add_nodes(max_size)
+
+    async def _add_nodes(self, max_size: int) -> None:
+        """Enough fake nodes for the largest size's pods (plus the latency samples)."""
+        assert self.cluster is not None
+        pods = expected_pods(max_size) + 3 * self.args.latency_samples
+        nodes = max(2, math.ceil(pods * 1.25 / PODS_PER_NODE))
+        names = list(localcluster.NODE_NAMES)
+        for i in range(len(names), nodes):
+            name = f"kwok-node-{i}"
+            names.append(name)
+            status, body = self.cluster.api("POST", "/api/v1/nodes", self.cluster._node(i, name))
+            if status not in (201, 409):
+                raise RuntimeError(f"creating node {name}: HTTP {status}: {body}")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            items, _ = await self.kube.list("/api/v1/nodes")
+            ready = {
+                n["metadata"]["name"]
+                for n in items
+                if any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in (n.get("status") or {}).get("conditions") or []
+                )
+            }
+            if set(names) <= ready:
+                log(f"{len(names)} fake nodes ready ({pods} pods expected at N={max_size})")
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError("fake nodes did not become Ready")
+
+    # -------------------------------------------------------------- helpers
+    def control_plane_cpu(self) -> dict[str, float]:
+        if self.cluster is None:
+            return {}
+        return {name: cpu_seconds(pid) for name, pid in self.cluster.running().items() if pid}
+
+    @staticmethod
+    def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: round(after.get(k, 0.0) - v, 2) for k, v in before.items()}
+
+    async def start_operator(self, tag: str) -> OperatorProcess:
+        op = OperatorProcess(
+            str(self.kubeconfig), self.logs / f"operator-{tag}.log", self.args.operator_arg
+        )
+        self.operators.append(op)
+        await asyncio.to_thread(op.start)
+        return op
+
+    @staticmethod
+    def pid(op: OperatorProcess) -> int | None:
+        return op.proc.pid if op.proc is not None and op.proc.poll() is None else None
+
+    async def settle(
+        self,
+        op: OperatorProcess,
+        *,
+        quiet: float = 3.0,
+        timeout: float = 600,
+        min_deployments: int = 0,
+    ) -> float:
+        """Wait until the queue is empty, no reconcile or write happened for `quiet`
+        seconds and the cache holds `min_deployments`; return when activity ended."""
+        deadline = time.monotonic() + timeout
+        last: tuple[float, float] | None = None
+        changed = time.monotonic()
+        while time.monotonic() < deadline:
+            if not op.running:
+                raise RuntimeError(f"operator died:\n{op.logs()[-3000:]}")
+            m = await asyncio.to_thread(op.metrics)
+            now = time.monotonic()
+            depth = m.get("cdp_work_queue_depth", 0.0)
+            deployments = m.get('cdp_managed_objects{kind="Deployment"}', 0.0)
+            state = (
+                sum(v for k, v in m.items() if k.startswith("cdp_reconcile_total")),
+                sum(v for k, v in m.items() if k.startswith("cdp_api_writes_total")),
+            )
+            if state != last or depth > 0 or deployments < min_deployments:
+                last, changed = state, now
+            elif now - changed >= quiet:
+                return changed
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"operator did not settle within {timeout:.0f}s")
+
+    async def wait_namespace(self, name: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while await self.kube.get(f"/api/v1/namespaces/{name}") is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"namespace {name} not created within {timeout:.0f}s")
+            await asyncio.sleep(0.02)
+
+    async def cleanup(self, org: str) -> float:
+        """Delete the organization and its namespaces; wait until they are gone."""
+        t0 = time.monotonic()
+        await self.kube.delete(f"/apis/cdp.dev/v1alpha1/organizations/{org}")
+        selector = f"cdp.dev/organization={org}"
+        items, _ = await self.kube.list("/api/v1/namespaces", labelSelector=selector)
+        await asyncio.gather(
+            *(self.kube.delete(f"/api/v1/namespaces/{i['metadata']['name']}") for i in items)
+        )
+        deadline = time.monotonic() + self.args.cleanup_timeout
+        while time.monotonic() < deadline:
+            items, _ = await self.kube.list("/api/v1/namespaces", labelSelector=selector)
+            org_obj = await self.kube.get(f"/apis/cdp.dev/v1alpha1/organizations/{org}")
+            if not items and org_obj is None:
+                return time.monotonic() - t0
+            await asyncio.sleep(2)
+        raise TimeoutError(f"namespaces of {org} not gone within {self.args.cleanup_timeout}s")
+
+    async def create_all(self, objs: list[dict[str, Any]]) -> None:
+        await asyncio.gather(*(self.kube.create(o) for o in objs))
+
+    # ---------------------------------------------------- convergence: operator
+    async def operator_run(self, n: int, tag: str) -> tuple[dict[str, Any], OperatorProcess]:
+        org = f"b{n}{tag}o"
+        wl = Workload(org, n)
+        op = await self.start_operator(f"{n}-{tag}")
+        await self.settle(op)
+        tracker = Tracker(
+            self.kube,
+            kind_path("cdp.dev/v1alpha1", "Component", wl.namespace),
+            component_ready,
+        )
+        await tracker.start()
+        names = {(wl.namespace, c["metadata"]["name"]) for c in wl.component_objs}
+        pid = self.pid(op)
+        profiler = self.start_profiler(pid, f"{n}-{tag}")
+        cpu0, cp0, audit0 = cpu_seconds(pid), self.control_plane_cpu(), self.audit.offset()
+        t0 = time.monotonic()
+        await self.kube.create(wl.org_obj)
+        await self.wait_namespace(wl.namespace)
+        t_ns = time.monotonic()
+        await self.create_all(wl.project_objs + wl.component_objs)
+        t_created = time.monotonic()
+        await tracker.wait(
+            lambda t: names <= t.ready_at.keys(),
+            self.args.converge_timeout,
+            f"{n} Components Ready (operator run {tag})",
+        )
+        t_ready = max(tracker.ready_at[k] for k in names)
+        await tracker.stop()
+        cpu1, cp1 = cpu_seconds(pid), self.control_plane_cpu()
+        self.stop_profiler(profiler)
+        settled = await self.settle(op)
+        writes = self.audit.writes(audit0, ua_prefix=OPERATOR_UA)
+        result = {
+            "org": org,
+            "seconds": round(t_ready - t0, 3),
+            "org_namespace_after": round(t_ns - t0, 3),
+            "created_after": round(t_created - t0, 3),
+            "settled_after": round(settled - t0, 3),
+            "operator_cpu_seconds": round(cpu1 - cpu0, 2),
+            "control_plane_cpu_seconds": self.cpu_delta(cp0, cp1),
+            "operator_writes": len(writes),
+            "operator_writes_by_request": Audit.breakdown(writes),
+            "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),
+        }
+        log(
+            f"N={n} {tag} operator: {result['seconds']:.1f}s, {len(writes)} writes, "
+            f"cpu {result['operator_cpu_seconds']}s, peak RSS {result['peak_rss_mib']} MiB"
+        )
+        return result, op
+
+    # ------------------------------------------------------- convergence: floor
+    async def floor_run(self, n: int, tag: str) -> dict[str, Any]:
+        org = f"b{n}{tag}f"
+        wl = Workload(org, n)
+        rendered = render(wl, "")
+        expected = {
+            (o["metadata"]["namespace"], o["metadata"]["name"])
+            for o in rendered.others
+            if o["kind"] == "Deployment"
+        }
+        tracker = Tracker(
+            self.kube,
+            "/apis/apps/v1/deployments",
+            deployment_available,
+            params={"labelSelector": f"cdp.dev/organization={org}"},
+        )
+        await tracker.start()
+        cp0, audit0 = self.control_plane_cpu(), self.audit.offset()
+        t0 = time.monotonic()
+        created_org = await self.kube.create(wl.org_obj)
+        uid = created_org["metadata"]["uid"]
+        for obj in rendered.namespaces + rendered.others:
+            for ref in obj["metadata"].get("ownerReferences") or []:
+                ref["uid"] = uid
+        await self.create_all(rendered.namespaces)
+        await self.create_all(rendered.others + wl.project_objs + wl.component_objs)
+        t_created = time.monotonic()
+        await tracker.wait(
+            lambda t: expected <= t.ready_at.keys(),
+            self.args.converge_timeout,
+            f"{len(expected)} Deployments Available (floor run {tag})",
+        )
+        t_ready = max([t_created, *(tracker.ready_at[k] for k in expected)])
+        await tracker.stop()
+        cp1 = self.control_plane_cpu()
+        writes = self.audit.writes(audit0, ua_prefix=BENCH_UA)
+        result = {
+            "org": org,
+            "seconds": round(t_ready - t0, 3),
+            "created_after": round(t_created - t0, 3),
+            "objects": rendered.total,
+            "user_resources": 1 + len(wl.project_objs) + len(wl.component_objs),
+            "bench_writes": len(writes),
+            "control_plane_cpu_seconds": self.cpu_delta(cp0, cp1),
+        }
+        log(f"N={n} {tag} floor: {result['seconds']:.1f}s ({rendered.total} objects)")
+        return result
+
+    # ---------------------------------------------------------------- extras
+    async def idle(self, op: OperatorProcess, seconds: float) -> dict[str, Any]:
+        await self.settle(op)
+        pid = self.pid(op)
+        m0 = await asyncio.to_thread(op.metrics)
+        cpu0, audit0 = cpu_seconds(pid), self.audit.offset()
+        log(f"idle for {seconds:.0f}s")
+        await asyncio.sleep(seconds)
+        cpu1, m1 = cpu_seconds(pid), await asyncio.to_thread(op.metrics)
+        writes = self.audit.writes(audit0, ua_prefix=OPERATOR_UA)
+
+        def total(m: dict[str, float], prefix: str) -> float:
+            return sum(v for k, v in m.items() if k.startswith(prefix))
+
+        return {
+            "seconds": seconds,
+            "writes": len(writes),
+            "writes_by_request": Audit.breakdown(writes),
+            "operator_cpu_seconds": round(cpu1 - cpu0, 2),
+            "reconciles": int(total(m1, "cdp_reconcile_total") - total(m0, "cdp_reconcile_total")),
+        }
+
+    async def restart(self, op: OperatorProcess, deployments: int) -> dict[str, Any]:
+        await asyncio.to_thread(op.stop)
+        audit0 = self.audit.offset()
+        t0 = time.monotonic()
+        await asyncio.to_thread(op.start)
+        pid = self.pid(op)
+        settled = await self.settle(op, min_deployments=deployments, quiet=5.0)
+        writes = self.audit.writes(audit0, ua_prefix=OPERATOR_UA)
+        m = await asyncio.to_thread(op.metrics)
+        result = {
+            "seconds": round(settled - t0, 3),
+            "writes": len(writes),
+            "writes_by_request": Audit.breakdown(writes),
+            "operator_cpu_seconds": round(cpu_seconds(pid), 2),
+            "reconciles": int(sum(v for k, v in m.items() if k.startswith("cdp_reconcile_total"))),
+            "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),
+        }
+        log(f"restart: settled after {result['seconds']:.1f}s with {len(writes)} writes")
+        return result
+
+    async def latency(self, org: str, samples: int) -> dict[str, Any]:
+        wl = Workload(org, 0)
+        deployments = Tracker(
+            self.kube,
+            "/apis/apps/v1/deployments",
+            lambda o: True,
+            params={"labelSelector": f"cdp.dev/organization={org}"},
+        )
+        components = Tracker(
+            self.kube, kind_path("cdp.dev/v1alpha1", "Component", wl.namespace), component_ready
+        )
+        await deployments.start()
+        await components.start()
+        # component_spec(0, ...) is a service in project p00: a Deployment per environment.
+        spec = component_spec(0, wl.projects)
+        rendered_ns = [runtime_namespace_name(org, spec["project"], e) for e in ENVIRONMENTS]
+        to_deploy, to_first, to_ready = [], [], []
+        try:
+            for i in range(samples):
+                name = f"lat{i:03d}"
+                obj = {
+                    "apiVersion": "cdp.dev/v1alpha1",
+                    "kind": "Component",
+                    "metadata": {"name": name, "namespace": wl.namespace},
+                    "spec": spec,
+                }
+                keys = {(ns, name) for ns in rendered_ns}
+                t0 = time.monotonic()
+                await self.kube.create(obj)
+                key = (wl.namespace, name)
+
+                def exist(t: Tracker, keys: set[tuple[str, str]] = keys) -> bool:
+                    return keys <= t.seen_at.keys()
+
+                def ready(t: Tracker, key: tuple[str, str] = key) -> bool:
+                    return key in t.ready_at
+
+                await deployments.wait(exist, 60, f"{name} Deployments")
+                await components.wait(ready, 120, f"{name} Ready")
+                to_first.append(min(deployments.seen_at[k] for k in keys) - t0)
+                to_deploy.append(max(deployments.seen_at[k] for k in keys) - t0)
+                to_ready.append(components.ready_at[(wl.namespace, name)] - t0)
+                await asyncio.sleep(0.2)
+        finally:
+            await deployments.stop()
+            await components.stop()
+
+        def summary(values: list[float]) -> dict[str, float]:
+            return {
+                "p50": round(percentile(values, 50), 3),
+                "p95": round(percentile(values, 95), 3),
+                "max": round(max(values), 3),
+            }
+
+        result: dict[str, Any] = {
+            "samples": samples,
+            "namespaces": rendered_ns,
+            "to_first_deployment": summary(to_first),
+            "to_all_deployments": summary(to_deploy),
+            "to_ready": summary(to_ready),
+        }
+        log(
+            f"latency: deployment p50 {result['to_all_deployments']['p50']}s, "
+            f"ready p50 {result['to_ready']['p50']}s"
+        )
+        return result
+
+    # ---------------------------------------------------------------- profiler
+    def start_profiler(self, pid: int | None, tag: str) -> subprocess.Popen[bytes] | None:
+        if self.profile_dir is None or pid is None:
+            return None
+        pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not os.access(pyspy, os.X_OK):
+            log("--profile: py-spy not found (pip install py-spy); not profiling")
+            return None
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        out = self.profile_dir / f"operator-{tag}"
+        with open(f"{out}.log", "wb") as err:  # the child keeps its own descriptor
+            proc = self._popen_profiler(pyspy, pid, out, err)
+        self.profilers.append(proc)
+        return proc
+
+    @staticmethod
+    def _popen_profiler(pyspy: str, pid: int, out: Path, err: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                pyspy,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "50",
+                "--format",
+                "raw",
+                "--output",
+                f"{out}.txt",
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+        )
+
+    @staticmethod
+    def stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+    # ---------------------------------------------------------------- a size
+    async def size(self, n: int) -> dict[str, Any]:
+        operator_runs: list[dict[str, Any]] = []
+        floor_runs: list[dict[str, Any]] = []
+        extras: dict[str, Any] = {}
+        repeats = self.args.repeats
+        for r in range(repeats):
+            order = ("operator", "floor") if r % 2 == 0 else ("floor", "operator")
+            for side in order:
+                if side == "floor":
+                    floor_runs.append(await self.floor_run(n, f"r{r}"))
+                    floor_runs[-1]["cleanup_seconds"] = round(
+                        await self.cleanup(floor_runs[-1]["org"]), 1
+                    )
+                    continue
+                result, op = await self.operator_run(n, f"r{r}")
+                operator_runs.append(result)
+                try:
+                    if r == repeats - 1:  # the last operator run: the other figures
+                        rendered = render(Workload(result["org"], n), "")
+                        deployments = sum(1 for o in rendered.others if o["kind"] == "Deployment")
+                        extras["idle"] = await self.idle(op, self.args.idle_seconds)
+                        extras["restart"] = await self.restart(op, deployments)
+                        extras["latency"] = await self.latency(
+                            result["org"], self.args.latency_samples
+                        )
+                        extras["rss_after_latency_mib"] = round(
+                            status_kib(self.pid(op), "VmHWM") / 1024, 1
+                        )
+                finally:
+                    await asyncio.to_thread(op.stop)
+                result["cleanup_seconds"] = round(await self.cleanup(result["org"]), 1)
+        wl = Workload("x", n)
+        rendered = render(wl, "")
+        statuses = 1 + len(wl.project_objs) + 2 + n  # org, projects, default envs, components
+        minimum = rendered.total + statuses
+        ratios = [
+            o["seconds"] / f["seconds"] for o, f in zip(operator_runs, floor_runs, strict=True)
+        ]
+        op_writes = statistics.median(o["operator_writes"] for o in operator_runs)
+        return {
+            "n": n,
+            "rendered_objects": rendered.total,
+            "rendered_by_kind": rendered.count_by_kind(),
+            "pods": rendered.pods,
+            "minimum_writes": minimum,
+            "operator": operator_runs,
+            "floor": floor_runs,
+            "median_operator_seconds": statistics.median(o["seconds"] for o in operator_runs),
+            "median_floor_seconds": statistics.median(f["seconds"] for f in floor_runs),
+            "ratios": [round(x, 3) for x in ratios],
+            "median_ratio": round(statistics.median(ratios), 3),
+            "median_operator_writes": op_writes,
+            "writes_per_component": round(op_writes / n, 2),
+            "minimum_writes_per_component": round(minimum / n, 2),
+            "peak_rss_mib": max(o["peak_rss_mib"] for o in operator_runs),
+            **extras,
+        }
+
+
+# ---------------------------------------------------------------- reporting
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "mem_total_mib": mem,
+        "kernel": platform.release(),
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def versions() -> dict[str, str]:
+    result: dict[str, str] = {"python": platform.python_version()}
+    env = REPO / "hack" / "controlplane" / "versions.env"
+    for line in env.read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            result[k.strip().lower()] = v.strip()
+    try:
+        from importlib.metadata import version
+
+        for pkg in ("kopf", "kubernetes", "pydantic", "aiohttp"):
+            result[pkg] = version(pkg)
+    except Exception:
+        pass
+    from cdp_operator import __version__
+
+    result["cdp-operator"] = __version__
+    with contextlib.suppress(OSError):
+        result["git"] = subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    return result
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    args = report["args"]
+    sizes = report["sizes"]
+    m = report["machine"]
+    lines = [
+        BEGIN,
+        "",
+        f"Generated by `{report['command']}` on {report['date']} "
+        f"(took {report['wall_seconds'] / 60:.0f} min"
+        + (
+            ""
+            if report.get("complete", True)
+            else "; **interrupted**: sizes not listed did not run"
+        )
+        + ").",
+        "",
+        f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['mem_total_mib']} MiB RAM, "
+        f"Linux {m['kernel']}; load average (1 min) {m['loadavg_at_start'][0]:.1f} at the start, "
+        f"{m.get('loadavg_at_end', [float('nan')])[0]:.1f} at the end. "
+        + (
+            "**Shared** with other engineers' test runs, so figures are noisy: medians are quoted."
+            if args["shared"]
+            else ""
+        ),
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
+        "",
+        f"Control plane: {report['cluster']}. Repeats: {args['repeats']} (operator and "
+        f"floor alternate); idle period {args['idle_seconds']:.0f} s; "
+        f"{args['latency_samples']} latency samples.",
+        "",
+        "| N | operator (s) | floor (s) | ratio | writes/component (min) "
+        "| idle writes | idle CPU (s) | restart (s) | restart writes "
+        "| create→Deployment p50/p95 (s) | create→Ready p50/p95 (s) | peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in sizes:
+        lat = s.get("latency", {})
+        dep = lat.get("to_all_deployments", {})
+        rdy = lat.get("to_ready", {})
+        rss = max(
+            s["peak_rss_mib"],
+            s.get("restart", {}).get("peak_rss_mib", 0),
+            s.get("rss_after_latency_mib", 0),
+        )
+        lines.append(
+            f"| {s['n']} | {s['median_operator_seconds']:.1f} | {s['median_floor_seconds']:.1f} "
+            f"| {s['median_ratio']:.2f} | {s['writes_per_component']:.2f} "
+            f"({s['minimum_writes_per_component']:.2f}) "
+            f"| {s.get('idle', {}).get('writes', '-')} "
+            f"| {s.get('idle', {}).get('operator_cpu_seconds', '-')} "
+            f"| {s.get('restart', {}).get('seconds', '-')} "
+            f"| {s.get('restart', {}).get('writes', '-')} "
+            f"| {dep.get('p50', '-')} / {dep.get('p95', '-')} "
+            f"| {rdy.get('p50', '-')} / {rdy.get('p95', '-')} | {rss:.0f} |"
+        )
+    big = max(sizes, key=lambda s: s["n"])
+    lat = big.get("latency", {}).get("to_all_deployments", {})
+    rss = max(
+        big["peak_rss_mib"],
+        big.get("restart", {}).get("peak_rss_mib", 0),
+        big.get("rss_after_latency_mib", 0),
+    )
+    targets = [
+        (
+            f"convergence <= 1.3x floor (N={big['n']}: {big['median_ratio']:.2f}x)",
+            big["median_ratio"] <= 1.3,
+        ),
+        (
+            "zero idle writes ("
+            + ", ".join(f"N={s['n']}: {s.get('idle', {}).get('writes')}" for s in sizes)
+            + ")",
+            all(s.get("idle", {}).get("writes") == 0 for s in sizes),
+        ),
+        (
+            "zero restart writes ("
+            + ", ".join(f"N={s['n']}: {s.get('restart', {}).get('writes')}" for s in sizes)
+            + ")",
+            all(s.get("restart", {}).get("writes") == 0 for s in sizes),
+        ),
+        (
+            f"p50 create→Deployment < 0.3 s (N={big['n']}: {lat.get('p50')} s)",
+            bool(lat) and lat.get("p50", 99) < 0.3,
+        ),
+        (
+            f"peak RSS < 150 MB at N={big['n']} ({rss:.0f} MiB)"
+            + ("" if big["n"] >= 1000 else "; the target is stated for N=1000"),
+            rss * 1.048576 < 150,
+        ),
+    ]
+    lines += ["", "Targets:", ""]
+    lines += [f"- {text}: {_met(ok)}" for text, ok in targets]
+    lines += ["", "Per size (medians of the repeats; all figures in the JSON):", ""]
+    for s in sizes:
+        op_cpu = statistics.median(o["operator_cpu_seconds"] for o in s["operator"])
+        lines.append(
+            f"- N={s['n']}: {s['rendered_objects']} rendered objects "
+            f"({', '.join(f'{v} {k}' for k, v in s['rendered_by_kind'].items())}), "
+            f"{s['pods']} pods; operator runs "
+            f"{', '.join(str(o['seconds']) for o in s['operator'])} s, "
+            f"floor runs {', '.join(str(f['seconds']) for f in s['floor'])} s; operator CPU "
+            f"during convergence {op_cpu:.1f} s; operator writes {s['median_operator_writes']:.0f} "
+            f"vs minimum {s['minimum_writes']}."
+        )
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def write_docs(path: Path, generated: str) -> None:
+    if path.exists():
+        text = path.read_text()
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            _, tail = rest.split(END, 1)
+            path.write_text(head + generated + tail)
+            return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# Benchmarks\n\n" + generated + "\n")
+
+
+# ---------------------------------------------------------------- main
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, help="components (default 1000; alone: only this size)")
+    p.add_argument("--sizes", help="comma-separated sizes (default 100,300,1000)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--idle-seconds", type=float, default=300)
+    p.add_argument("--latency-samples", type=int, default=50)
+    p.add_argument("--kubeconfig", help="use this cluster instead of starting one")
+    p.add_argument("--audit-log", help="the API server's audit log (with --kubeconfig)")
+    p.add_argument("--cluster-dir", help="state dir of the local control plane (default: temp)")
+    p.add_argument("--base-port", type=int, default=47443)
+    p.add_argument("--keep-cluster", action="store_true")
+    p.add_argument(
+        "--cluster-qps",
+        type=int,
+        default=200,
+        help="client QPS of controller-manager and scheduler (0: their defaults)",
+    )
+    p.add_argument(
+        "--client-concurrency",
+        type=int,
+        default=64,
+        help="requests in flight from the benchmark client",
+    )
+    p.add_argument("--converge-timeout", type=float, default=1800)
+    p.add_argument("--cleanup-timeout", type=float, default=900)
+    p.add_argument(
+        "--operator-arg",
+        action="append",
+        default=[],
+        help="extra argument for the operator (repeatable)",
+    )
+    p.add_argument("--profile", help="record py-spy profiles of the operator runs here")
+    p.add_argument("--results-dir", default=str(REPO / "bench-results"))
+    p.add_argument(
+        "--docs",
+        default=str(REPO / "docs" / "benchmarks.md"),
+        help="markdown file whose generated part is rewritten ('' to skip)",
+    )
+    p.add_argument(
+        "--not-shared",
+        dest="shared",
+        action="store_false",
+        help="do not say the machine was shared with other work",
+    )
+    args = p.parse_args(argv)
+    if args.sizes:
+        args.size_list = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    elif args.n:
+        args.size_list = [args.n]
+    else:
+        args.size_list = list(DEFAULT_SIZES)
+    if args.n and args.n not in args.size_list:
+        args.size_list = sorted({*args.size_list, args.n})
+    args.stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return args
+
+
+async def amain(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.monotonic()
+    cluster: BenchCluster | None = None
+    tmp: Path | None = None
+    if args.kubeconfig:
+        kubeconfig = Path(args.kubeconfig)
+        audit = Path(args.audit_log) if args.audit_log else None
+        where = f"existing cluster ({kubeconfig})"
+    else:
+        if args.cluster_dir:
+            cdir = Path(args.cluster_dir)
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix="cdp-bench-"))
+            cdir = tmp / "c"
+        base = localcluster.free_base_port(args.base_port)
+        cluster = BenchCluster(cdir, base, args.cluster_qps)
+        await asyncio.to_thread(cluster.up)
+        kubeconfig, audit = cluster.kubeconfig, cluster.audit_log
+        where = (
+            f"hack/localcluster.py (etcd, kube-apiserver, controller-manager, scheduler, kwok "
+            f"fake nodes) at {cluster.server}"
+            + (
+                f", controller-manager/scheduler client QPS {args.cluster_qps}"
+                if args.cluster_qps
+                else ", default client QPS"
+            )
+        )
+    bench = Bench(args, kubeconfig, audit)
+    bench.cluster = cluster
+    report: dict[str, Any] = {
+        "command": "make bench"
+        if len(sys.argv) == 1
+        else "hack/bench/run.py " + " ".join(sys.argv[1:]),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "complete": False,
+        "wall_seconds": 0.0,
+        "machine": machine(),
+        "versions": versions(),
+        "cluster": where,
+        "args": {
+            "sizes": args.size_list,
+            "repeats": args.repeats,
+            "idle_seconds": args.idle_seconds,
+            "latency_samples": args.latency_samples,
+            "client_concurrency": args.client_concurrency,
+            "cluster_qps": args.cluster_qps,
+            "operator_args": args.operator_arg,
+            "shared": args.shared,
+        },
+        "definitions": DEFINITIONS,
+        "sizes": [],
+    }
+    try:
+        await bench.setup(max(args.size_list))
+        for n in args.size_list:
+            log(f"size N={n}")
+            report["sizes"].append(await bench.size(n))
+            report["wall_seconds"] = round(time.monotonic() - started, 1)
+            report["machine"]["loadavg_at_end"] = os.getloadavg()
+            report["complete"] = n == args.size_list[-1]
+            save(args, report)  # after every size: an interrupted run keeps what it measured
+    finally:
+        await bench.close()
+        if cluster is not None and not args.keep_cluster:
+            await asyncio.to_thread(cluster.down)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
+DEFINITIONS = {
+    "convergence": "from the Organization's create request until every Component is "
+    "Ready=True for its generation (watch)",
+    "floor": "same client, same concurrency: Organization, then the rendered namespaces, then "
+    "the rendered objects together with the Projects and Components; until every rendered "
+    "Deployment is Available (observedGeneration, updated and available replicas)",
+    "minimum_writes": "one create per rendered object + one status write per user resource "
+    "(Organization, Projects, the 2 default Environments, Components)",
+    "operator_writes": "audit-log write requests (create/update/patch/delete) with user agent "
+    "cdp-operator/ from the first create until the operator settled",
+    "latency": "sequential: create one Component (a service in project p00) with the N "
+    "converged Components present; until both of its Deployments exist (watch), and until "
+    "it is Ready=True",
+    "restart": "SIGTERM, start again; from the start until the work queue is empty, the cache "
+    "holds every Deployment and nothing happened for 5 s",
+}
+
+
+def save(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    out = Path(args.results_dir) / f"{args.stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    log(f"results: {out}")
+    if args.docs:
+        write_docs(Path(args.docs), markdown(report))
+        log(f"table: {args.docs}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    report = asyncio.run(amain(args))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
