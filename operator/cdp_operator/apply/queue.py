@@ -53,6 +53,10 @@ class WorkQueue:
     def __len__(self) -> int:
         return len(self._pending) + len(self._running)
 
+    def is_queued(self, key: Hashable) -> bool:
+        """True when key waits to run (again): what it last computed is out of date."""
+        return key in self._pending or key in self._dirty
+
     async def wait_idle(self) -> None:
         await self._idle.wait()
 

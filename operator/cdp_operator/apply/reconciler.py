@@ -51,6 +51,9 @@ from .queue import WorkQueue
 
 logger = logging.getLogger(__name__)
 
+#: Component verdicts that a pending organization reconcile may change.
+_STALE_PLAN_REASONS = frozenset({"ProjectNotFound", "ProjectNotReady", "EnvironmentNotFound"})
+
 #: Managed kinds the org-level reconcile owns (everything else belongs to components).
 _ORG_LEVEL_KINDS = {"Namespace", "NetworkPolicy", "Environment"}
 
@@ -401,6 +404,15 @@ class Reconciler:
             siblings = [_resource(c, None) for c in self.cache.in_namespace("Component", namespace)]
             admitted = name in admitted_components(plan.tier, siblings)
         cplan = plan_component(plan, component, admitted=admitted)
+        if (
+            cplan.verdict is not None
+            and cplan.verdict.reason in _STALE_PLAN_REASONS
+            and self.queue.is_queued(("org", org))
+        ):
+            # The organization's plan predates a Project or Environment the cache
+            # now holds (applied together with this Component): judge it against the
+            # new plan instead of reporting Stalled=True for a moment.
+            return 0.5
 
         run_status = await self._manual_runs(component, spec, cplan)
         missing_ns = [
