@@ -293,7 +293,8 @@ class Reconciler:
                 owner=("Organization", None, name),
             )
 
-        # Statuses (only of what this instance serves).
+        # Statuses (only of what this instance serves), written concurrently.
+        writes = []
         for (kind, ns, obj_name), verdict in plan.verdicts.items():
             target = self.cache.get(kind, ns or None, obj_name)
             if target is None:
@@ -302,7 +303,8 @@ class Reconciler:
                 continue
             if kind == "Environment" and not self._serves_env(target):
                 continue
-            await self._write_verdict(target, verdict)
+            writes.append(self._write_verdict(target, verdict))
+        await asyncio.gather(*writes)
 
         fingerprint = _plan_fingerprint(plan)
         if self._plan_fingerprints.get(name) != fingerprint:
