@@ -1,0 +1,105 @@
+"""The hostile input catalogue through the pydantic models: the unit-level twin.
+
+The models mirror the CRD's schema and CEL rules (the CLI validates with them
+before sending, the operator parses with them). For every case of
+``tests/hostile_cases.py`` the models must reach the same accept/reject decision
+as the apiserver (the ``admitted`` column, which the e2e test checks against the
+real apiserver).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from cdp_operator.models.resources import name_errors, parse_spec, transition_errors
+from hostile_cases import CASES, Case, Either, Rejected
+
+#: Cases where the models and the apiserver disagree today (finding -> why).
+MISMATCHES = {
+    "environment-production-string": "M1: pydantic's lax mode coerces 'yes' to True; "
+    "the apiserver rejects a string for a boolean",
+    "endpoint-port-string": "M1: pydantic's lax mode coerces '8080' to 8080; "
+    "the apiserver rejects a string for an integer",
+    "replicas-numeric-string": "M1: pydantic's lax mode coerces '3' to 3; "
+    "the apiserver rejects a string for an integer",
+}
+
+
+def model_errors(case: Case) -> list[str]:
+    """What the models reject in this case (empty: they admit it)."""
+    errors = list(name_errors(case.kind, case.object_name("x")))
+    try:
+        new = parse_spec(case.kind, case.spec)
+    except (ValidationError, ValueError, TypeError) as exc:
+        return [*errors, str(exc)]
+    if case.before is not None:
+        errors += transition_errors(case.kind, parse_spec(case.kind, case.before), new)
+    return errors
+
+
+def _params() -> list[Any]:
+    params = []
+    for case in CASES:
+        marks = []
+        if case.id in MISMATCHES:
+            marks.append(pytest.mark.xfail(strict=True, reason=MISMATCHES[case.id]))
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("case", _params())
+def test_models_agree_with_the_apiserver(case: Case) -> None:
+    errors = model_errors(case)
+    if case.admitted:
+        assert not errors, f"the apiserver admits {case.id} but the models reject it: {errors}"
+    else:
+        assert errors, f"the apiserver rejects {case.id} but the models admit it"
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, id=c.id) for c in CASES if isinstance(c.expect, Rejected)]
+)
+def test_model_errors_name_the_field(case: Case) -> None:
+    """The models' message names the same field the apiserver names (its last path part)."""
+    if case.id in MISMATCHES:
+        pytest.skip(MISMATCHES[case.id])
+    assert isinstance(case.expect, Rejected)
+    wanted = case.expect.field.rsplit(".", 1)[-1].split("[")[0]
+    if wanted == "spec":
+        pytest.skip("the models validate the spec itself; its absence is the apiserver's to name")
+    text = " ".join(model_errors(case))
+    # "configs" (the path) is "build config ..." in the shared message.
+    assert wanted.removesuffix("s").lower() in text.lower(), f"{wanted!r} not named in: {text}"
+
+
+def test_the_catalogue_is_large_and_covers_every_class() -> None:
+    groups: dict[str, int] = {}
+    for case in CASES:
+        groups[case.group] = groups.get(case.group, 0) + 1
+    assert len(CASES) >= 60
+    for group in (
+        "wrong type",
+        "missing required field",
+        "invalid name",
+        "oversize",
+        "invalid CIDR",
+        "invalid port",
+        "invalid cron schedule",
+        "build configuration",
+        "unknown or foreign reference",
+        "unicode",
+        "bad env var name",
+        "duplicate",
+        "type/field combination",
+        "immutable field",
+    ):
+        assert groups.get(group, 0) >= 3, (group, groups)
+    # Every Either case names a finding.
+    from hostile_cases import FINDINGS
+
+    for case in CASES:
+        if isinstance(case.expect, Either):
+            assert case.expect.finding in FINDINGS
