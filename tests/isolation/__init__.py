@@ -1,0 +1,1 @@
+"""Independent judges of network isolation (not built from the operator's render code)."""
