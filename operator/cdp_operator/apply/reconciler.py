@@ -172,9 +172,13 @@ class Reconciler:
                         for c in self.cache.in_namespace("Component", namespace)
                     ]
             return keys
-        if kind == "Namespace" and not managed:
-            org = self._wanted_namespaces.get(name)
-            return [("org", org)] if org else []
+        if kind == "Namespace":
+            # Whoever wants it, owns it or is named in its labels: any of them may
+            # have to repair, conflict-report or prune it.
+            named = {self._wanted_namespaces.get(name), _controlling_org(obj)}
+            if managed:
+                named.add(labels.get(L.ORGANIZATION))
+            return [("org", o) for o in sorted(o for o in named if o)]
         if not managed or L.ORGANIZATION not in labels:
             return []
         org = labels[L.ORGANIZATION]
@@ -273,7 +277,7 @@ class Reconciler:
             self._data_planes(),
             environments,
             projects,
-            foreign_namespaces=self._foreign_namespaces(name),
+            foreign_namespaces=self._foreign_namespaces(name, org.uid),
             scope=self.scope,
         )
         self._own_namespaces(plan, org)
@@ -335,13 +339,19 @@ class Reconciler:
             if obj["kind"] == "Namespace" and org.uid:
                 obj["metadata"]["ownerReferences"] = [owner]
 
-    def _foreign_namespaces(self, org: str) -> set[str]:
+    def _foreign_namespaces(self, org: str, org_uid: str) -> set[str]:
+        """Namespaces this organization must not touch.
+
+        Ours: labelled for this organization, or owned by this very Organization
+        object (its uid) even if someone edited the labels: drift to repair, not
+        a stranger's namespace.
+        """
         foreign = set()
         for ns in self.cache.all("Namespace"):
             labels = _meta(ns).get("labels") or {}
             ours = (
                 labels.get(L.MANAGED_BY) == L.MANAGED_BY_VALUE and labels.get(L.ORGANIZATION) == org
-            )
+            ) or (bool(org_uid) and org_uid in _owner_uids(ns))
             if not ours:
                 foreign.add(_meta(ns)["name"])
         return foreign
@@ -585,7 +595,8 @@ class Reconciler:
                 live.setdefault("kind", desired["kind"])
                 self.cache.upsert(live)
         if live is not None:
-            if not L.is_managed(_meta(live)):
+            shares_owner = bool(_owner_uids(desired) & _owner_uids(live))
+            if not (L.is_managed(_meta(live)) or shares_owner):
                 logger.warning(
                     "%s %s exists and is not ours; left untouched", kind.kind, meta["name"]
                 )
@@ -605,14 +616,18 @@ class Reconciler:
         keep: Any = None,
     ) -> None:
         wanted = {key_of(o) for o in desired}
+        kind_name, ns, name = owner
         doomed = [
             o
             for o in candidates
-            if key_of(o) not in wanted and L.is_managed(_meta(o)) and not (keep and keep(o))
+            if key_of(o) not in wanted
+            and L.is_managed(_meta(o))
+            and not (keep and keep(o))
+            # Labels can be edited; an owner reference to another Organization wins.
+            and _controlling_org(o) in (None, name if kind_name == "Organization" else None)
         ]
         if not doomed:
             return
-        kind_name, ns, name = owner
         owner_obj = self.cache.get(kind_name, ns, name)
         if owner_obj is None:
             # Deleting because the owner is gone: make sure it really is, not
@@ -685,6 +700,18 @@ class Reconciler:
                 self.events.normal(obj, verdict.reason, verdict.message)
             elif verdict.stalled:
                 self.events.warning(obj, verdict.reason, verdict.message)
+
+
+def _owner_uids(obj: Obj) -> set[str]:
+    return {str(r.get("uid")) for r in _meta(obj).get("ownerReferences") or [] if r.get("uid")}
+
+
+def _controlling_org(obj: Obj) -> str | None:
+    """Name of the Organization an object's controller reference points at, if any."""
+    for ref in _meta(obj).get("ownerReferences") or []:
+        if ref.get("kind") == "Organization" and ref.get("controller"):
+            return str(ref.get("name"))
+    return None
 
 
 def _job_state(job: Obj | None) -> str:
