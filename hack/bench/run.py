@@ -629,6 +629,8 @@ def versions() -> dict[str, str]:
             text=True,
             check=False,
         ).stdout.strip()
+    # A run from an exported tree (git archive) names its commit here.
+    result["git"] = result.get("git") or os.environ.get("CDP_BENCH_COMMIT", "unknown")
     return result
 
 
