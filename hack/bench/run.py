@@ -79,6 +79,10 @@ BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PODS_PER_NODE = 1000  # what hack/localcluster.py gives each fake node
 
 
+def _succeeded(event: dict[str, Any]) -> bool:
+    return int((event.get("responseStatus") or {}).get("code") or 0) < 400
+
+
 def log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -357,7 +361,9 @@ class Bench:
             "created_after": round(t_created - t0, 3),
             "objects": rendered.total,
             "user_resources": 1 + len(wl.project_objs) + len(wl.component_objs),
-            "bench_writes": len(writes),
+            # Successful ones: a create retried while its namespace appears is one object.
+            "bench_writes": sum(1 for w in writes if _succeeded(w)),
+            "bench_failed_writes": sum(1 for w in writes if not _succeeded(w)),
             "control_plane_cpu_seconds": self.cpu_delta(cp0, cp1),
         }
         log(f"N={n} {tag} floor: {result['seconds']:.1f}s ({rendered.total} objects)")
