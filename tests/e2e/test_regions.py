@@ -217,14 +217,6 @@ def test_each_region_is_written_only_by_its_operator(
     kube.delete("organization", org_name, wait=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator bug: deletions ignore --data-plane. Reconciler.reconcile_component, when "
-    "the Component is gone, prunes cache.owned_by(org, name) in every region; "
-    "Reconciler._prune_deleted_org prunes every region's runtime namespaces and policies; "
-    "and while an Organization is deleted, every instance writes NotInOrganizationNamespace "
-    "to the status of every Component (apply/reconciler.py)",
-)
 def test_deletions_in_a_region_are_made_by_its_operator(
     cluster: Any, kube: Kube, regional_operators: dict[str, RegionalOperator], org_name: str
 ) -> None:

@@ -16,9 +16,11 @@ As that tenant:
 What a tenant *can* do that harms others is a finding, written as a strict xfail
 naming it (it starts passing once fixed):
 
-* T1: runtime namespace names of two organizations can be made to collide, so a
-  tenant squats another organization's namespace (the victim gets
-  NamespaceConflict);
+* T1 (fixed): runtime namespace names of two organizations could be made to
+  collide, so a tenant squatted another organization's namespace (the victim
+  got NamespaceConflict); now a plain name never ends like a hashed one and
+  organization names may not start with ``cdp-`` (tests below, and
+  ``tests/unit/test_naming.py``);
 * T2: pods a tenant runs in its organization namespace are not isolated (no
   policies there): they bypass the egress allowlist;
 * T3: with ``edit``, a tenant publishes an Ingress for another organization's
@@ -422,12 +424,6 @@ def test_forged_labels_on_tenant_objects_make_the_operator_touch_nothing_of_b(
     kube.delete("service", "forged", t.ns_a, wait=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="T4: ownership is judged by labels alone, not by namespace: an object a tenant "
-    "creates in its organization namespace with forged cdp.dev/* labels of another "
-    "organization's component is deleted by the operator's prune",
-)
 def test_objects_outside_runtime_namespaces_are_never_pruned(
     kube: Kube, operator: OperatorProcess, tenant: Tenant
 ) -> None:
@@ -465,15 +461,12 @@ def test_objects_outside_runtime_namespaces_are_never_pruned(
 
 
 # ----------------------------------------------------------------- findings
-@pytest.mark.xfail(
-    strict=True,
-    reason="T1: an organization whose name is a '-'-prefix of another's can give its "
-    "project and environment names that make its runtime namespace name equal to the "
-    "other's (hashed) one, and squat it: the victim's project gets NamespaceConflict",
-)
 def test_runtime_namespace_names_never_collide_across_organizations(
     kube: Kube, operator: OperatorProcess, tenant: Tenant
 ) -> None:
+    """T1: organization A gives a project and an environment names whose join equals the
+    (hashed) runtime namespace name of a later organization A-corp. That join ends like
+    a hashed name, so A's namespace is hashed too, and A-corp's project gets its own."""
     t = tenant
     victim = f"{t.org_a}-corp"  # an organization onboarded later
     target = runtime_namespace_name(victim, "p", "development")
@@ -481,12 +474,16 @@ def test_runtime_namespace_names_never_collide_across_organizations(
     assert target.startswith(prefix) and len(target) <= 63
     env = target.removeprefix(prefix)  # "p-development-<hash>": a valid Environment name
     assert len(env) <= 40
+    own = runtime_namespace_name(t.org_a, "corp", env)
+    assert own != target and own != f"{prefix}{env}"
     # The tenant of A (payg): a project "corp" and an environment named like the hash.
     assert t.apply(manifest("Project", "corp", t.ns_a)).returncode == 0
     assert t.apply(manifest("Environment", env, t.ns_a, dataPlane="us")).returncode == 0
-    assert runtime_namespace_name(t.org_a, "corp", env) == target
     try:
-        kube.wait_for(lambda: kube.get("namespace", target), 60, "the squatting namespace")
+        ns = kube.wait_for(lambda: kube.get("namespace", own), 60, "A's own runtime namespace")
+        assert ns["metadata"]["labels"]["cdp.dev/organization"] == t.org_a
+        assert ns["metadata"]["labels"]["cdp.dev/environment"] == env
+        assert kube.get("namespace", target) is None
         kube.apply(manifest("Organization", victim, tier="payg", defaultDataPlane="us"))
         vns = f"cdp-org-{victim}"
         kube.wait_for(lambda: kube.get("namespace", vns), 60, "victim org namespace")
@@ -499,52 +496,29 @@ def test_runtime_namespace_names_never_collide_across_organizations(
         assert ready["status"] == "True", (
             f"the victim's project: {ready['reason']}: {ready['message']}"
         )
+        live = kube.get("namespace", target)
+        assert live is not None
+        assert live["metadata"]["labels"]["cdp.dev/organization"] == victim
     finally:
         kube.delete("organization", victim, wait=False)
         t.kubectl("delete", "environment", env, "-n", t.ns_a, "--wait=false")
         t.kubectl("delete", "project", "corp", "-n", t.ns_a, "--wait=false")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="T1: the organization 'cdp' can name a runtime namespace cdp-org-<x>: project "
-    "'org', environment '<x>' squats the organization namespace of a future tenant <x>",
-)
-def test_a_runtime_namespace_never_takes_an_organization_namespace_name(
-    kube: Kube, operator: OperatorProcess
-) -> None:
-    run = uuid.uuid4().hex[:5]
-    victim = f"v{run}"
-    org = "cdp"
-    if kube.get("organization", org) is not None:
-        pytest.skip("an organization named cdp exists already")
-    try:
-        kube.apply(manifest("Organization", org, tier="payg", defaultDataPlane="us"))
-        kube.wait_for(lambda: kube.get("namespace", "cdp-org-cdp"), 60, "namespace")
-        kube.apply(manifest("Project", "org", "cdp-org-cdp"))
-        kube.apply(manifest("Environment", victim, "cdp-org-cdp", dataPlane="us"))
-        kube.wait_for(lambda: kube.get("namespace", f"cdp-org-{victim}"), 60, "squatted ns")
-        kube.apply(manifest("Organization", victim, tier="payg", defaultDataPlane="us"))
-        org_obj = kube.wait_for(
-            lambda: (o := kube.get("organization", victim)) and kube.condition(o) and o,
-            60,
-            "status",
+def test_a_runtime_namespace_never_takes_an_organization_namespace_name(kube: Kube) -> None:
+    """T1: the organization 'cdp' could name a runtime namespace cdp-org-<x> (project 'org',
+    environment '<x>') and squat the organization namespace of a future tenant <x>.
+    Organization names 'cdp' and 'cdp-…' are rejected at admission, naming the field."""
+    for name in ("cdp", "cdp-org", f"cdp-{uuid.uuid4().hex[:5]}"):
+        result = kube.apply(
+            manifest("Organization", name, tier="payg", defaultDataPlane="us"), check=False
         )
-        ready = kube.condition(org_obj)
-        assert ready is not None
-        assert ready["status"] == "True", (
-            f"the new organization: {ready['reason']}: {ready['message']}"
-        )
-    finally:
-        kube.delete("organization", victim, wait=False)
-        kube.delete("organization", org, wait=False)
+        assert result.returncode != 0, f"organization {name} was admitted"
+        assert "metadata.name" in result.stderr, result.stderr
+        assert "must not be 'cdp' nor start with 'cdp-'" in result.stderr, result.stderr
+        assert kube.get("organization", name) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="T2: the organization namespace has no NetworkPolicies; pods a tenant with "
-    "`edit` runs there reach any address, bypassing default deny and the egress allowlist",
-)
 def test_pods_a_tenant_runs_in_its_organization_namespace_are_isolated(
     kube: Kube, tenant: Tenant
 ) -> None:

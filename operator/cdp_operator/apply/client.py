@@ -106,7 +106,8 @@ class Client:
         result = await self._call(
             "PATCH",
             kind.path(meta.get("namespace"), meta["name"]),
-            json.dumps(obj),
+            # UTF-8, not \u escapes: JSON's surrogate-pair escapes are invalid YAML.
+            json.dumps(obj, ensure_ascii=False).encode(),
             content_type="application/apply-patch+yaml",
             query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
         )

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from ..models import labels as L
@@ -206,6 +208,9 @@ class Reconciler:
         obj = self.cache.get(kind, namespace, name)
         if obj is None or self._org_of_namespace(namespace) is not None:
             return
+        ns_obj = self.cache.get("Namespace", None, namespace)
+        if ns_obj is None or _meta(ns_obj).get("deletionTimestamp") or L.is_managed(_meta(ns_obj)):
+            return  # an organization namespace being deleted
         await self._write_verdict(obj, _not_in_org_namespace(namespace))
 
     async def run(self, concurrency: int = 8) -> None:
@@ -392,6 +397,13 @@ class Reconciler:
                 )
             return None
         if org is None:
+            ns_obj = self.cache.get("Namespace", None, namespace)
+            if (
+                ns_obj is None
+                or _meta(ns_obj).get("deletionTimestamp")
+                or L.is_managed(_meta(ns_obj))
+            ):
+                return None  # its organization is being deleted: it goes with the namespace
             await self._write_verdict(obj, _not_in_org_namespace(namespace))
             return None
         plan = self._plans.get(org)
@@ -444,7 +456,13 @@ class Reconciler:
                 ),
             )
             return 0.5
-        await self._ensure_all(cplan.desired)
+        try:
+            await self._ensure_all(cplan.desired)
+        except ApplyRejected as exc:
+            # The API server refused an object rendered from this spec: say which
+            # and why, instead of retrying in silence. A spec change re-queues it.
+            await self._write_verdict(obj, Verdict(False, "ApplyRejected", str(exc), stalled=True))
+            return 60.0
         await self._prune(
             self.cache.owned_by(org, name),
             cplan.desired,
@@ -603,7 +621,12 @@ class Reconciler:
                 return
             if is_subset(desired, live):
                 return
-        result = await self.client.apply(desired)
+        try:
+            result = await self.client.apply(desired)
+        except ApiException as exc:
+            if 400 <= (exc.status or 0) < 500 and exc.status not in (404, 409, 429):
+                raise ApplyRejected(kind.kind, meta["name"], _api_message(exc)) from exc
+            raise
         self.metrics.write(kind.kind, "apply")
         self.cache.upsert(result)
 
@@ -617,15 +640,18 @@ class Reconciler:
     ) -> None:
         wanted = {key_of(o) for o in desired}
         kind_name, ns, name = owner
+        org = name if kind_name == "Organization" else self._org_of_namespace(ns or "")
         doomed = [
             o
             for o in candidates
             if key_of(o) not in wanted
             and L.is_managed(_meta(o))
             and not (keep and keep(o))
-            # Labels can be edited; an owner reference to another Organization wins.
-            and _controlling_org(o) in (None, name if kind_name == "Organization" else None)
+            and self._may_prune(o, org, name if kind_name == "Organization" else None)
         ]
+        # Whatever lives in a namespace being deleted goes with it.
+        doomed_ns = {_meta(o)["name"] for o in doomed if o["kind"] == "Namespace"}
+        doomed = [o for o in doomed if _meta(o).get("namespace") not in doomed_ns]
         if not doomed:
             return
         owner_obj = self.cache.get(kind_name, ns, name)
@@ -641,6 +667,31 @@ class Reconciler:
                 )
                 return
         await asyncio.gather(*(self._delete(o) for o in doomed))
+
+    def _may_prune(self, obj: Obj, org: str | None, owner_org: str | None) -> bool:
+        """Only what this instance made for this organization, where it made it."""
+        meta = _meta(obj)
+        labels = meta.get("labels") or {}
+        # Labels can be edited; an owner reference to another Organization wins.
+        if _controlling_org(obj) not in (None, owner_org):
+            return False
+        # Another instance serves that data plane (default Environments are shared).
+        dp = labels.get(L.DATA_PLANE)
+        if obj["kind"] != "Environment" and dp and self.scope is not None and dp not in self.scope:
+            return False
+        namespace = meta.get("namespace")
+        if namespace:
+            # Namespaced objects only in namespaces we created for this organization:
+            # labels on an object in somebody else's namespace prove nothing.
+            ns = self.cache.get("Namespace", None, namespace)
+            ns_labels = (_meta(ns).get("labels") or {}) if ns else {}
+            if not (
+                ns_labels.get(L.MANAGED_BY) == L.MANAGED_BY_VALUE
+                and org is not None
+                and ns_labels.get(L.ORGANIZATION) == org
+            ):
+                return False
+        return True
 
     async def _delete(self, obj: Obj) -> None:
         meta = _meta(obj)
@@ -700,6 +751,20 @@ class Reconciler:
                 self.events.normal(obj, verdict.reason, verdict.message)
             elif verdict.stalled:
                 self.events.warning(obj, verdict.reason, verdict.message)
+
+
+class ApplyRejected(Exception):
+    """The API server refused an object we rendered (invalid, forbidden...)."""
+
+    def __init__(self, kind: str, name: str, message: str) -> None:
+        super().__init__(f"{kind} {name!r} was rejected by the API server: {message}")
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)[:1000]
+    except (ValueError, AttributeError):
+        return str(exc.reason)
 
 
 def _owner_uids(obj: Obj) -> set[str]:

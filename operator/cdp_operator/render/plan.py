@@ -141,6 +141,7 @@ def plan_organization(
         )
         return plan
     plan.desired.append(render_namespaces.organization_namespace(org.name))
+    plan.desired.extend(render_policies.organization_policies(org.name, org_ns))
 
     default_dp = org.spec.default_data_plane
     problems: list[tuple[str, str]] = []

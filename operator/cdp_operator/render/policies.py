@@ -49,40 +49,51 @@ def organization_namespaces_selector(rt: Runtime) -> dict[str, Any]:
     }
 
 
+_DEFAULT_DENY_SPEC: dict[str, Any] = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def _dns_spec() -> dict[str, Any]:
+    return {
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME: _DNS_NAMESPACE}},
+                        "podSelector": {"matchLabels": dict(_DNS_POD_LABELS)},
+                    }
+                ],
+                "ports": [
+                    {"protocol": "UDP", "port": _DNS_PORT},
+                    {"protocol": "TCP", "port": _DNS_PORT},
+                ],
+            }
+        ],
+    }
+
+
+def organization_policies(organization: str, namespace: str) -> list[Manifest]:
+    """The organization namespace holds resources, not workloads: a pod a tenant
+    starts there gets DNS and nothing else, so it cannot bypass the runtime
+    namespaces' policies or egress allowlists."""
+    labels = lbl.managed_labels(organization)
+    return [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": spec,
+        }
+        for name, spec in ((DEFAULT_DENY, dict(_DEFAULT_DENY_SPEC)), (ALLOW_DNS, _dns_spec()))
+    ]
+
+
 def runtime_policies(rt: Runtime) -> list[Manifest]:
     """The policies every runtime namespace has, whatever its components."""
     return [
-        _policy(
-            rt,
-            DEFAULT_DENY,
-            None,
-            {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
-        ),
-        _policy(
-            rt,
-            ALLOW_DNS,
-            None,
-            {
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {NAMESPACE_NAME: _DNS_NAMESPACE}
-                                },
-                                "podSelector": {"matchLabels": dict(_DNS_POD_LABELS)},
-                            }
-                        ],
-                        "ports": [
-                            {"protocol": "UDP", "port": _DNS_PORT},
-                            {"protocol": "TCP", "port": _DNS_PORT},
-                        ],
-                    }
-                ],
-            },
-        ),
+        _policy(rt, DEFAULT_DENY, None, dict(_DEFAULT_DENY_SPEC)),
+        _policy(rt, ALLOW_DNS, None, _dns_spec()),
         _policy(
             rt,
             ALLOW_SAME_PROJECT,
