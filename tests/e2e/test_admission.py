@@ -18,15 +18,16 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from cdp_operator.models import crdgen
+from cdp_operator.models import crdgen, cron
 from cdp_operator.models.buildconfigs import (
     REQUIRED_BUILD_CONFIGS,
     Buildpack,
     ComponentType,
     build_config_errors,
 )
-from cdp_operator.models.resources import ComponentSpec
+from cdp_operator.models.resources import ComponentSpec, name_errors
 from cdp_operator.models.status import ComponentEnvironment, ComponentStatus, set_condition
+from cron_cases import INVALID, STRICTER, VALID, generated, k8s_accepts
 
 pytestmark = pytest.mark.e2e
 
@@ -393,6 +394,37 @@ def test_bad_cluster_scoped_objects(crd_cluster: Any) -> None:
         "metadata.name",
         "at most 28 characters",
     )
+    # Hosts are <label (63)>.<organization (30)>.<baseDomain>: at most 253 in all.
+    longest = ".".join(["d" * 49] * 3 + ["d" * 8])
+    for base_domain in (longest + "d", "d" * 64 + ".example.com", "a..b", "-a.example.com"):
+        assert_rejected(
+            crd_cluster,
+            obj("DataPlane", f"dp-{s}", {"region": "x", "ingress": {"baseDomain": base_domain}}),
+            "spec.ingress.baseDomain",
+        )
+    create(
+        crd_cluster,
+        obj("DataPlane", f"dp-{s}", {"region": "x", "ingress": {"baseDomain": longest}}),
+        dry_run=True,
+    )
+
+
+def test_organization_names_cdp_are_reserved(crd_cluster: Any) -> None:
+    """No organization may be named so that its runtime namespaces, <org>-…, could be
+    named like an organization namespace, cdp-org-<org> (finding T1)."""
+    s = suffix()
+    for name in ("cdp", "cdp-org", f"cdp-{s}", f"cdp-org-{s}", "cdpx", f"x-cdp-{s}", "cd"):
+        proc = create(
+            crd_cluster,
+            obj("Organization", name, {"defaultDataPlane": "us"}),
+            dry_run=True,
+            check=False,
+        )
+        errors = name_errors("Organization", name)
+        assert (proc.returncode == 0) == (not errors), (name, text(proc.stderr))
+        if errors:
+            err = text(proc.stderr)
+            assert "metadata.name" in err and errors[0] in err, err
 
 
 def test_too_long_and_malformed_names(crd_cluster: Any, namespace: str) -> None:
@@ -498,3 +530,154 @@ def test_every_table_row_matches_the_models(crd_cluster: Any, namespace: str) ->
                 (expected,) = build_config_errors(t, b, partial)
                 assert error is not None, (t, b, key)
                 assert expected in error and f"spec.build.configs[{key}]" in error, error
+
+
+# ------------------------------------------- schedules: CronJob == reference, CEL == Python
+def _cronjob_error(crd_cluster: Any, namespace: str, schedule: str) -> str | None:
+    body = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": "probe"},
+        "spec": {
+            "schedule": schedule,
+            "jobTemplate": {
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{"name": "c", "image": "x:1"}],
+                        }
+                    }
+                }
+            },
+        },
+    }
+    try:
+        client.BatchV1Api(crd_cluster.api_client).create_namespaced_cron_job(
+            namespace, body, dry_run="All"
+        )
+    except ApiException as e:
+        return str(json.loads(e.body or "{}").get("message", e.body))
+    return None
+
+
+def test_schedules_are_what_a_cronjob_accepts(crd_cluster: Any, namespace: str) -> None:
+    """Every schedule of the table and a few hundred generated ones, three ways: the
+    apiserver's CronJob validation agrees with the reference (cron_cases.k8s_accepts), the
+    CRD's CEL rule agrees with the models, and what the models admit a CronJob accepts."""
+    schedules = [
+        *VALID,
+        *INVALID,
+        *STRICTER,
+        *generated(250, seed=11, clean=True),
+        *generated(250, seed=12, clean=False),
+    ]
+    wrong: list[str] = []
+    for schedule in dict.fromkeys(schedules):
+        cronjob_ok = _cronjob_error(crd_cluster, namespace, schedule) is None
+        body = component("sched", namespace, type="scheduled-task", schedule=schedule)
+        error = api_error(crd_cluster, body, namespace)
+        models_ok = cron.is_valid_schedule(schedule)
+        if cronjob_ok != k8s_accepts(schedule):
+            wrong.append(f"{schedule!r}: CronJob {cronjob_ok}, reference {not cronjob_ok}")
+        if (error is None) != models_ok:
+            wrong.append(f"{schedule!r}: CRD {error is None}, models {models_ok}: {error}")
+        if models_ok and not cronjob_ok:
+            wrong.append(f"{schedule!r}: admitted, but a CronJob rejects it")
+        if error is not None and "spec.schedule" not in error:
+            wrong.append(f"{schedule!r}: field not named: {error}")
+    assert not wrong, "\n".join(wrong[:30])
+
+
+# ---------------------------------------------- endpoint paths: Ingress, CEL == Python
+PATHS_OK = [
+    "/",
+    "/api",
+    "/api/",
+    "/api/v1/orders",
+    "/.well-known/acme-challenge",
+    "/a_b-c.d",
+    "/...",
+    "/a..b/.c/..d",
+    "/V1/Upper",
+    "/hooks/stripe",
+]
+PATHS_BAD = [
+    "",
+    "api",
+    "//",
+    "/a//b",
+    "/./a",
+    "/a/./b",
+    "/a/.",
+    "/a/..",
+    "/api/../admin",
+    "/..",
+    "/a%2Fb",
+    "/a%2fb",
+    "/a%20b",
+    "/a b",
+    "/a?b",
+    "/a#b",
+    "/~user",
+    "/a:b",
+    "/caf\u00e9",
+    "/\U0001f680",
+    "/a\nb",
+    "/etc/nginx",
+    "/x/etc/passwd",
+    "/var/run/secrets/kubernetes.io",
+    "/content_by_lua",
+]
+
+
+def _ingress_error(crd_cluster: Any, namespace: str, path: str) -> str | None:
+    body = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "probe"},
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [
+                {
+                    "host": "a.example.com",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": path,
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": "s", "port": {"number": 80}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    try:
+        client.NetworkingV1Api(crd_cluster.api_client).create_namespaced_ingress(
+            namespace, body, dry_run="All"
+        )
+    except ApiException as e:
+        return str(json.loads(e.body or "{}").get("message", e.body))
+    return None
+
+
+@pytest.mark.parametrize("path", PATHS_OK + PATHS_BAD)
+def test_endpoint_paths_are_what_an_ingress_accepts(
+    crd_cluster: Any, namespace: str, path: str
+) -> None:
+    """The CRD admits a path exactly when the models do, and only paths the apiserver
+    takes on an Ingress of pathType Prefix (ingress-nginx's stricter rules are the
+    models' own: no webhook runs here)."""
+    ok = path in PATHS_OK
+    endpoint = {"name": "http", "port": 8080, "visibility": "public", "path": path}
+    error = api_error(crd_cluster, component("web", namespace, endpoints=[endpoint]), namespace)
+    assert (error is None) is ok, error
+    if not ok:
+        assert error is not None and "spec.endpoints[0].path" in error, error
+        with pytest.raises(ValueError, match="path"):
+            ComponentSpec.model_validate(component("web", namespace, endpoints=[endpoint])["spec"])
+    else:
+        ComponentSpec.model_validate(component("web", namespace, endpoints=[endpoint])["spec"])
+        assert _ingress_error(crd_cluster, namespace, path) is None

@@ -24,6 +24,9 @@ BUILD_RETENTION = "cdp.dev/build-retention"
 TIER = "cdp.dev/tier"
 #: Set by a user on a manual-task Component to request a run (any new value runs once).
 RUN_REQUEST = "cdp.dev/run-request"
+#: Longest run-request token status.lastRun.token holds (its CRD maxLength). Annotation
+#: values may be longer: the operator must not write a longer token into status.
+RUN_TOKEN_MAX = 253
 #: Set by the operator on a manual-task Job: the run request it serves.
 RUN_TOKEN = "cdp.dev/run-token"
 

@@ -19,12 +19,16 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
 
+from . import cron
 from .buildconfigs import (
     CONFIG_KEY_DESCRIPTIONS,
     Buildpack,
@@ -82,9 +86,12 @@ def _raise_if(errors: list[str]) -> None:
 
 # ------------------------------------------------------------ names and types
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL_MAX = 63
 #: RFC 1035 label: starts with a letter (Service names must).
 DNS_1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
-DNSLabel = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
+DNSLabel = Annotated[
+    str, StringConstraints(min_length=1, max_length=DNS_LABEL_MAX, pattern=DNS_LABEL_PATTERN)
+]
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,14 @@ class NameRule:
     max_length: int
     pattern: str
     why: str
+    #: A word the name may not be nor start with followed by '-' (and why).
+    reserved: tuple[str, str] | None = None
 
+
+#: Organization names may not be `cdp` nor start with `cdp-`: a runtime namespace
+#: `<org>-<project>-<environment>` can then never be named like an organization
+#: namespace `cdp-org-<org>` (see naming.py).
+RESERVED_ORGANIZATION_PREFIX = "cdp"
 
 #: metadata.name bounds per kind. Derived names stay within Kubernetes limits:
 #: `cdp-org-<org>` and `<org>-<project>-<environment>` (hashed when over 63),
@@ -105,7 +119,15 @@ NAME_RULES: dict[str, NameRule] = {
         28, DNS_LABEL_PATTERN, "default environment names, development-<name>, must fit in 40"
     ),
     "Organization": NameRule(
-        30, DNS_LABEL_PATTERN, "it is part of the organization and runtime namespace names"
+        30,
+        DNS_LABEL_PATTERN,
+        "it is part of the organization and runtime namespace names",
+        reserved=(
+            RESERVED_ORGANIZATION_PREFIX,
+            f"the operator's organization namespaces are named "
+            f"{RESERVED_ORGANIZATION_PREFIX}-org-<organization>, and no runtime namespace "
+            "may look like one",
+        ),
     ),
     "Environment": NameRule(40, DNS_LABEL_PATTERN, "it is part of runtime namespace names"),
     "Project": NameRule(30, DNS_LABEL_PATTERN, "it is part of runtime namespace names"),
@@ -124,13 +146,17 @@ def name_description(kind: str) -> str:
         if r.pattern == DNS_1035_LABEL_PATTERN
         else "a DNS label"
     )
-    return f"metadata.name must be {shape} of at most {r.max_length} characters: {r.why}."
+    out = f"metadata.name must be {shape} of at most {r.max_length} characters: {r.why}."
+    if r.reserved:
+        word, why = r.reserved
+        out += f" It must not be '{word}' nor start with '{word}-': {why}."
+    return out
 
 
 def name_rules(kind: str) -> list[Rule]:
     """CEL rules on the root of a kind's schema (where self.metadata.name is visible)."""
     r = NAME_RULES[kind]
-    return [
+    rules = [
         Rule(
             cel=f"size(self.metadata.name) <= {r.max_length}",
             message=f"metadata.name must be at most {r.max_length} characters: {r.why}",
@@ -152,6 +178,17 @@ def name_rules(kind: str) -> list[Rule]:
             field_path=".metadata.name",
         ),
     ]
+    if r.reserved:
+        word, why = r.reserved
+        rules.append(
+            Rule(
+                cel=f"self.metadata.name != '{word}' && !self.metadata.name.startsWith('{word}-')",
+                message=f"metadata.name must not be '{word}' nor start with '{word}-': {why}",
+                holds=_not_reserved(word),
+                field_path=".metadata.name",
+            )
+        )
+    return rules
 
 
 def name_errors(kind: str, name: str) -> list[str]:
@@ -165,6 +202,10 @@ def _at_most(limit: int) -> Callable[[str], bool]:
 
 def _matching(pattern: str) -> Callable[[str], bool]:
     return lambda value: re.fullmatch(pattern, value) is not None
+
+
+def _not_reserved(word: str) -> Callable[[str], bool]:
+    return lambda value: value != word and not value.startswith(f"{word}-")
 
 
 def _name_ref(kind: str) -> StringConstraints:
@@ -209,7 +250,22 @@ CIDR = Annotated[
     Field(json_schema_extra={"x-kubernetes-validations": [_CIDR_RULE]}),
 ]
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+
+def _integral_float(value: Any) -> Any:
+    # The apiserver takes 3.0 (and 1e1) for an integer field; so do the models.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Integers as the apiserver's schema validation sees them: a JSON number with no
+# fraction. Strict, so "3" and true are rejected as they are at admission (pydantic's
+# lax mode would turn them into 3 and 1). The bounds sit before the BeforeValidator,
+# or pydantic leaves them out of the JSON schema (and so out of the CRD).
+Port = Annotated[int, Strict(), Field(ge=1, le=65535), BeforeValidator(_integral_float)]
+Replicas = Annotated[int, Strict(), Field(ge=0, le=100), BeforeValidator(_integral_float)]
+#: A JSON boolean only: "yes", "true" and 1 are rejected, as at admission.
+Boolean = StrictBool
 
 
 class Spec(BaseModel):
@@ -217,6 +273,17 @@ class Spec(BaseModel):
 
 
 # ----------------------------------------------------------------- DataPlane
+#: A DNS subdomain: lower-case labels of at most 63 characters, separated by dots.
+DNS_SUBDOMAIN_PATTERN = (
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+)
+#: Longest DNS name (an Ingress host).
+DNS_NAME_MAX = 253
+#: Public hosts are <label>.<organization>.<baseDomain>, the label a bounded name
+#: (at most 63): baseDomain gets what is left of 253 (158).
+BASE_DOMAIN_MAX = DNS_NAME_MAX - DNS_LABEL_MAX - 1 - NAME_RULES["Organization"].max_length - 1
+
+
 class IngressSettings(Spec):
     """How public endpoints are exposed on this data plane."""
 
@@ -232,10 +299,12 @@ class IngressSettings(Spec):
         ...,
         alias="baseDomain",
         min_length=1,
-        max_length=200,
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        max_length=BASE_DOMAIN_MAX,
+        pattern=DNS_SUBDOMAIN_PATTERN,
         description="DNS domain of public endpoints: each gets the host "
-        "<component>-<environment>.<organization>.<baseDomain>.",
+        "<component>-<environment>.<organization>.<baseDomain>. Lower-case DNS labels "
+        f"of at most 63 characters separated by dots, at most {BASE_DOMAIN_MAX} characters "
+        f"in all, so every host fits in {DNS_NAME_MAX}.",
     )
     gateway_namespace: DNSLabel = Field(
         "ingress-nginx",
@@ -344,7 +413,7 @@ class EnvironmentSpec(Spec):
     data_plane: DataPlaneName = Field(
         ..., alias="dataPlane", description="DataPlane this environment runs on. Immutable."
     )
-    production: bool = Field(
+    production: Boolean = Field(
         False,
         description="Production environments run long-lived workloads highly available "
         "(at least 2 replicas spread across nodes, with a PodDisruptionBudget).",
@@ -383,6 +452,44 @@ class Protocol(StrEnum):
     UDP = "UDP"
 
 
+#: A path segment: letters, digits, '.', '_', '-', but not '.' nor '..'.
+_PATH_SEGMENT = "([A-Za-z0-9_-]|[.][A-Za-z0-9_-]|[.][.][A-Za-z0-9._-])[A-Za-z0-9._-]*"
+#: What an Ingress with pathType Prefix accepts (the apiserver: absolute, no '//',
+#: '/./', '/../', '%2f', no trailing '/.' or '/..'), narrowed to what ingress-nginx's
+#: strict path validation accepts (letters, digits, '.', '_', '-' and '/').
+PATH_PATTERN = f"^/({_PATH_SEGMENT}(/{_PATH_SEGMENT})*/?)?$"
+#: Substrings ingress-nginx's admission refuses in any Ingress path (its inspector rules).
+PATH_FORBIDDEN = "/etc/(passwd|shadow|group|nginx|ingress-controller)|/var/run/secrets|_by_lua"
+
+_PATH_RULES = (
+    Rule(
+        cel=f"self.matches('{PATH_PATTERN}')",
+        message="path must be '/' or '/'-separated segments of letters, digits, '.', '_' and "
+        "'-' (no '.' or '..' segment, no '//', no percent-encoding), as an Ingress path of "
+        "type Prefix",
+        holds=_matching(PATH_PATTERN),
+    ),
+    Rule(
+        cel=f"!self.matches('{PATH_FORBIDDEN}')",
+        message="path must not contain /etc/passwd, /etc/shadow, /etc/group, /etc/nginx, "
+        "/etc/ingress-controller, /var/run/secrets or _by_lua (ingress-nginx rejects them)",
+        holds=lambda value: re.search(PATH_FORBIDDEN, value) is None,
+    ),
+)
+
+
+def _rules_hold(rules: Sequence[Rule]) -> Callable[[Any], Any]:
+    """An AfterValidator running `rules` on a value (the Python side of field-level CEL)."""
+
+    def check(value: Any) -> Any:
+        _raise_if(rule_errors(value, rules))
+        return value
+
+    return check
+
+
+IngressPath = Annotated[str, AfterValidator(_rules_hold(_PATH_RULES))]
+
 #: IANA service name (a Service port name): at most 15 characters, starts with a
 #: letter, no '--'.
 ENDPOINT_NAME_PATTERN = r"^[a-z](-?[a-z0-9])*$"
@@ -407,11 +514,13 @@ class Endpoint(Spec):
         "organization's internal API (same organization and environment); public: external "
         "API through the DataPlane's ingress gateway.",
     )
-    path: str = Field(
+    path: IngressPath = Field(
         "/",
-        pattern=r"^/",
         max_length=256,
-        description="HTTP path prefix of public endpoints on the Ingress.",
+        description="HTTP path prefix of public endpoints on the Ingress (pathType Prefix): "
+        "'/' or '/'-separated segments of letters, digits, '.', '_' and '-' (no '.' or '..' "
+        "segments, no empty ones but a trailing '/', no percent-encoding).",
+        json_schema_extra=cel_validations(*_PATH_RULES),
     )
 
 
@@ -534,7 +643,7 @@ class Override(Spec):
     """Settings for one environment that replace the component's own."""
 
     environment: EnvironmentName = Field(..., description="Environment these settings apply to.")
-    replicas: int | None = Field(None, ge=0, le=100, description="Replicas in this environment.")
+    replicas: Replicas | None = Field(None, description="Replicas in this environment.")
     image: str | None = Field(
         None,
         min_length=1,
@@ -557,11 +666,9 @@ class Override(Spec):
         return self
 
 
-#: Cron: five fields, or one of the macros Kubernetes CronJobs accept.
-CRON_PATTERN = (
-    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
-    r"|([-0-9A-Za-z*/,?#]+\s+){4}[-0-9A-Za-z*/,?#]+)$"
-)
+#: A schedule a CronJob accepts (models/cron.py): five fields or an @ descriptor.
+_SCHEDULE_RULE = Rule(cel=cron.CEL, message=cron.MESSAGE, holds=cron.is_valid_schedule)
+Schedule = Annotated[str, AfterValidator(_rules_hold([_SCHEDULE_RULE]))]
 _SCHEDULED = ComponentType.SCHEDULED_TASK.value
 _TASKS = (ComponentType.SCHEDULED_TASK.value, ComponentType.MANUAL_TASK.value)
 
@@ -627,17 +734,18 @@ class ComponentSpec(Spec):
         description="Ports the component serves; names are unique. Not allowed for tasks.",
         json_schema_extra=_map_list("name"),
     )
-    schedule: str | None = Field(
+    schedule: Schedule | None = Field(
         None,
         max_length=128,
-        pattern=CRON_PATTERN,
-        description="Cron schedule (5 fields, or @hourly, @daily, @weekly, @monthly, @yearly); "
-        "required for scheduled-task, not allowed for other types.",
+        description="Cron schedule as Kubernetes CronJobs take it: 5 fields (minute 0-59, "
+        "hour 0-23, day of month 1-31, month 1-12 or JAN-DEC, day of week 0-6 or SUN-SAT) "
+        "with *, ranges, lists and steps, or @hourly, @daily, @midnight, @weekly, @monthly, "
+        "@yearly, @annually; no TZ= prefix. Required for scheduled-task, not allowed for "
+        "other types.",
+        json_schema_extra=cel_validations(_SCHEDULE_RULE),
     )
-    replicas: int = Field(
+    replicas: Replicas = Field(
         1,
-        ge=0,
-        le=100,
         description="Replicas of long-running components (production environments run at least 2).",
     )
     resources: Resources = Field(

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .labels import RUN_TOKEN_MAX
+
 READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
@@ -209,7 +211,9 @@ class LastRun(StatusModel):
     """The latest run request of a manual task."""
 
     token: str = Field(
-        ..., max_length=253, description="Value of the cdp.dev/run-request annotation served."
+        ...,
+        max_length=RUN_TOKEN_MAX,
+        description="Value of the cdp.dev/run-request annotation served.",
     )
     jobs: list[NAME] = Field(
         default_factory=list, max_length=256, description="Jobs created for it."
