@@ -661,14 +661,12 @@ _add(
         "Component",
         svc(env=[{"name": "GREETING", "value": f"hello {EMOJI}"}]),
         Ready(),
-        known="H4",
     ),
     C(
         "image-emoji",
         "Component",
         svc(image=f"registry.example.com/{EMOJI}:1"),
         Ready(),
-        known="H4",
     ),
     # An Ingress path of letters, digits, '.', '_', '-' only (what ingress-nginx takes).
     C(
