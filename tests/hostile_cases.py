@@ -831,8 +831,7 @@ _add(
         "run-request-token-300-chars",
         "Component",
         svc(type="manual-task"),
-        Either("run-request", "H3"),
-        known="H3",
+        Stalled("InvalidRunRequest", mentions="run-request"),
         annotations={"cdp.dev/run-request": "r" * 300},
     ),
 )

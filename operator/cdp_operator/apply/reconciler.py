@@ -428,6 +428,18 @@ class Reconciler:
             siblings = [_resource(c, None) for c in self.cache.in_namespace("Component", namespace)]
             admitted = name in admitted_components(plan.tier, siblings)
         cplan = plan_component(plan, component, admitted=admitted)
+        run_request = component.annotations.get(L.RUN_REQUEST) or ""
+        if spec.type == "manual-task" and len(run_request) > L.RUN_TOKEN_MAX:
+            # Annotations are outside the CRD schema: judge the run request here.
+            cplan = ComponentPlan(
+                verdict=Verdict(
+                    False,
+                    "InvalidRunRequest",
+                    f"metadata.annotations[{L.RUN_REQUEST}]: a run request token has at most "
+                    f"{L.RUN_TOKEN_MAX} characters (got {len(run_request)}); no run started",
+                    stalled=True,
+                )
+            )
         if (
             cplan.verdict is not None
             and cplan.verdict.reason in _STALE_PLAN_REASONS
