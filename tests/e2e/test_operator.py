@@ -318,7 +318,20 @@ def test_drift_is_repaired(
             endpoints=[{"name": "http", "port": 8080, "visibility": "public"}],
         )
     )
+    kube.apply(
+        manifest(
+            "Component",
+            "cron",
+            ns,
+            project="p",
+            type="scheduled-task",
+            image="x/c:1",
+            schedule="*/5 * * * *",
+            build={"buildpack": "ballerina"},
+        )
+    )
     kube.wait_condition("component", "api", ns)
+    kube.wait_condition("component", "cron", ns)
     rt = f"{org_name}-p-production"
 
     for kind, name in (
@@ -326,8 +339,10 @@ def test_drift_is_repaired(
         ("service", "api"),
         ("ingress", "api"),
         ("poddisruptionbudget", "api"),
+        ("cronjob", "cron"),
         ("networkpolicy", "cdp-default-deny"),
         ("networkpolicy", "cdp-allow-dns"),
+        ("networkpolicy", "cdp-api-ingress"),
     ):
         before = kube.get(kind, name, rt)
         assert before is not None, (kind, name)
@@ -369,6 +384,33 @@ def test_drift_is_repaired(
         ),
         60,
         "deployment restored",
+    )
+    # A CronJob's schedule and a default Environment come back too.
+    kube.run(
+        "patch",
+        "cronjob",
+        "cron",
+        "-n",
+        rt,
+        "--type=merge",
+        "-p",
+        '{"spec":{"schedule":"0 0 1 1 *"}}',
+    )
+    kube.wait_for(
+        lambda: kube.get("cronjob", "cron", rt)["spec"]["schedule"] == "*/5 * * * *",  # type: ignore[index]
+        60,
+        "cronjob schedule restored",
+    )
+    dev_env = kube.get("environment", "development", ns)
+    assert dev_env is not None
+    kube.delete("environment", "development", ns)
+    kube.wait_for(
+        lambda: (
+            (e := kube.get("environment", "development", ns))
+            and e["metadata"]["uid"] != dev_env["metadata"]["uid"]
+        ),
+        60,
+        "default environment recreated",
     )
     kube.run("label", "namespace", rt, "--overwrite", "cdp.dev/organization=someone-else")
     kube.wait_for(
