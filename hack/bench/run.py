@@ -744,7 +744,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"({', '.join(f'{v} {k}' for k, v in s['rendered_by_kind'].items())}), "
             f"{s['pods']} pods; operator runs "
             f"{', '.join(str(o['seconds']) for o in s['operator'])} s, "
-            f"floor runs {', '.join(str(f['seconds']) for f in s['floor'])} s; operator CPU "
+            f"floor runs {', '.join(str(f['seconds']) for f in s['floor'])} s (ratios "
+            f"{', '.join(f'{x:.2f}' for x in s['ratios'])}); operator CPU "
             f"during convergence {op_cpu:.1f} s; operator writes {s['median_operator_writes']:.0f} "
             f"vs minimum {s['minimum_writes']}."
         )
@@ -803,6 +804,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--docs",
         default=str(REPO / "docs" / "benchmarks.md"),
         help="markdown file whose generated part is rewritten ('' to skip)",
+    )
+    p.add_argument(
+        "--from-json",
+        help="measure nothing: regenerate the docs table from this results file",
     )
     p.add_argument(
         "--not-shared",
@@ -923,6 +928,12 @@ def save(args: argparse.Namespace, report: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        report = json.loads(Path(args.from_json).read_text())
+        if args.docs:
+            write_docs(Path(args.docs), markdown(report))
+        print(markdown(report))
+        return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     report = asyncio.run(amain(args))
     print(markdown(report))
