@@ -344,16 +344,26 @@ def _compute(
 
 
 # ------------------------------------------------------- the expectation (domain.md)
+def _in_org_namespace(w: Workload) -> bool:
+    return w.label.startswith("tenant pod")
+
+
 def expected(src: Workload, t: Target) -> bool:
+    # The organization namespace holds resources, not workloads: default deny in
+    # both directions, DNS only (docs/design.md, Ownership).
     if t.external:
+        if _in_org_namespace(src):
+            return False
         if not src.runtime:
             return True  # unmanaged namespaces have no egress policy
         return src.component == "api" and (t.external, t.port) == ALLOWED_DB
     dst = t.workload
     assert dst is not None
     if not dst.runtime:
-        # Gateway, DNS, bystanders, the org namespace: no ingress policies there.
-        if not src.runtime:
+        if _in_org_namespace(dst):
+            return False
+        # Gateway, DNS, bystanders: no ingress policies there.
+        if not src.runtime and not _in_org_namespace(src):
             return True
         return dst.label.startswith("kube-dns") and t.port == 53
     # dst is a component in a runtime namespace.
