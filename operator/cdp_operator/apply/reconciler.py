@@ -16,10 +16,10 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..models import labels as L
 from ..models import naming
@@ -52,6 +52,8 @@ from .metrics import Metrics
 from .queue import WorkQueue
 
 logger = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=BaseModel)
 
 #: Component verdicts that a pending organization reconcile may change.
 _STALE_PLAN_REASONS = frozenset({"ProjectNotFound", "ProjectNotReady", "EnvironmentNotFound"})
@@ -216,6 +218,20 @@ class Reconciler:
     async def run(self, concurrency: int = 8) -> None:
         await self.queue.run(self.process, concurrency)
 
+    async def _parse(self, obj: Obj, model: type[S]) -> Resource[S] | None:
+        """The object with its spec validated, or None after reporting InvalidSpec.
+
+        Admission enforces the same rules; this catches objects stored before a
+        rule existed, or written around the CRD schema.
+        """
+        try:
+            return _resource(obj, model.model_validate(obj.get("spec") or {}))
+        except ValidationError as exc:
+            await self._write_verdict(
+                obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
+            )
+            return None
+
     # ------------------------------------------------------------ data planes
     def _data_planes(self) -> dict[str, DataPlaneSpec]:
         result = {}
@@ -232,13 +248,10 @@ class Reconciler:
             return
         if self.scope is not None and name not in self.scope:
             return
-        try:
-            spec = DataPlaneSpec.model_validate(obj.get("spec") or {})
-        except ValidationError as exc:
-            await self._write_verdict(
-                obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
-            )
+        data_plane = await self._parse(obj, DataPlaneSpec)
+        if data_plane is None:
             return
+        spec = data_plane.spec
         # No counts in the message: they would rewrite every DataPlane's status
         # whenever any organization comes or goes.
         await self._write_verdict(obj, Verdict(True, "Available", f"region {spec.region}"))
@@ -249,33 +262,21 @@ class Reconciler:
         if org_obj is None:
             await self._prune_deleted_org(name)
             return None
-        try:
-            org_spec = OrganizationSpec.model_validate(org_obj.get("spec") or {})
-        except ValidationError as exc:
-            await self._write_verdict(
-                org_obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
-            )
+        org = await self._parse(org_obj, OrganizationSpec)
+        if org is None:
             return None
-        org = _resource(org_obj, org_spec)
         org_ns = naming.organization_namespace_name(name)
 
-        environments, projects = [], []
-        for obj in self.cache.in_namespace("Environment", org_ns):
-            try:
-                environments.append(
-                    _resource(obj, EnvironmentSpec.model_validate(obj.get("spec") or {}))
-                )
-            except ValidationError as exc:
-                await self._write_verdict(
-                    obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
-                )
-        for obj in self.cache.in_namespace("Project", org_ns):
-            try:
-                projects.append(_resource(obj, ProjectSpec.model_validate(obj.get("spec") or {})))
-            except ValidationError as exc:
-                await self._write_verdict(
-                    obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
-                )
+        environments = [
+            r
+            for o in self.cache.in_namespace("Environment", org_ns)
+            if (r := await self._parse(o, EnvironmentSpec)) is not None
+        ]
+        projects = [
+            proj
+            for o in self.cache.in_namespace("Project", org_ns)
+            if (proj := await self._parse(o, ProjectSpec)) is not None
+        ]
 
         plan = plan_organization(
             org,
@@ -410,14 +411,11 @@ class Reconciler:
         if plan is None:
             self.queue.add(("org", org))
             return 1.0
-        try:
-            spec = ComponentSpec.model_validate(obj.get("spec") or {})
-        except ValidationError as exc:
-            await self._write_verdict(
-                obj, Verdict(False, "InvalidSpec", _validation_message(exc), stalled=True)
-            )
+        parsed = await self._parse(obj, ComponentSpec)
+        if parsed is None:
             return None
-        component = _resource(obj, spec)
+        component: Resource[ComponentSpec] = parsed
+        spec = component.spec
         project_dp = plan.projects.get(spec.project)
         if project_dp is not None and not plan.serves(project_dp):
             return None  # another instance serves that data plane

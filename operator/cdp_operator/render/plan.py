@@ -153,19 +153,9 @@ def plan_organization(
     for project in sorted(projects, key=lambda r: r.age_key):
         dp = project.spec.data_plane or default_dp
         key = ("Project", project.namespace, project.name)
-        if dp not in data_planes:
-            plan.verdicts[key] = Verdict(
-                False, "DataPlaneNotFound", f"data plane {dp!r} does not exist", stalled=True
-            )
-            continue
-        if dp != default_dp and not limits.multiple_data_planes:
-            plan.verdicts[key] = Verdict(
-                False,
-                "DataPlaneNotAllowed",
-                f"the {tier.value} tier may use only the default data plane {default_dp!r}, "
-                f"not {dp!r}; upgrade to payg or enterprise for more data planes",
-                stalled=True,
-            )
+        problem = _data_plane_problem(dp, data_planes, default_dp, tier)
+        if problem is not None:
+            plan.verdicts[key] = problem
             continue
         plan.projects[project.name] = dp
         if dp not in in_use:
@@ -193,19 +183,9 @@ def plan_organization(
             if env.name in plan.environments:
                 plan.verdicts[key] = Verdict(True, ADMITTED, "default environment")
             continue
-        dp = env.spec.data_plane
-        if dp not in data_planes:
-            plan.verdicts[key] = Verdict(
-                False, "DataPlaneNotFound", f"data plane {dp!r} does not exist", stalled=True
-            )
-            continue
-        if dp != default_dp and not limits.multiple_data_planes:
-            plan.verdicts[key] = Verdict(
-                False,
-                "DataPlaneNotAllowed",
-                f"the {tier.value} tier may use only the default data plane {default_dp!r}",
-                stalled=True,
-            )
+        problem = _data_plane_problem(env.spec.data_plane, data_planes, default_dp, tier)
+        if problem is not None:
+            plan.verdicts[key] = problem
             continue
         is_default_name = env.name in default_names
         if limits.defaults_only and not is_default_name:
@@ -295,6 +275,25 @@ def plan_organization(
             },
         )
     return plan
+
+
+def _data_plane_problem(
+    dp: str, data_planes: Mapping[str, DataPlaneSpec], default_dp: str, tier: Tier
+) -> Verdict | None:
+    """Why a Project or Environment may not use data plane `dp`, if it may not."""
+    if dp not in data_planes:
+        return Verdict(
+            False, "DataPlaneNotFound", f"data plane {dp!r} does not exist", stalled=True
+        )
+    if dp != default_dp and not limits_for(tier).multiple_data_planes:
+        return Verdict(
+            False,
+            "DataPlaneNotAllowed",
+            f"the {tier.value} tier may use only the default data plane {default_dp!r}, "
+            f"not {dp!r}; upgrade to payg or enterprise for more data planes",
+            stalled=True,
+        )
+    return None
 
 
 @dataclass
