@@ -59,11 +59,18 @@ class Cache:
         )
 
     def upsert(self, obj: Obj) -> bool:
-        """Store obj unless we already hold a newer version. True when stored."""
+        """Store obj unless we already hold a newer version. True when stored.
+
+        Stored without metadata.managedFields: nothing reads them, and they are
+        often the largest part of an object (a shallow copy; obj is not changed).
+        """
         key = key_of(obj)
         current = self._by_kind[key[0]].get(key)
         if current is not None and _resource_version(current) > _resource_version(obj):
             return False
+        meta = obj["metadata"]
+        if "managedFields" in meta:
+            obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
         if current is not None:
             self._unindex(key, current)
         self._by_kind[key[0]][key] = obj
