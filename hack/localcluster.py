@@ -286,10 +286,25 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+def _ephemeral_ports() -> range:
+    """The kernel's range for outgoing connections' local ports: a listener there
+    can find its port taken by any client between the check and the bind."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
 def free_base_port(start: int = DEFAULT_BASE_PORT, step: int = 10, tries: int = 200) -> int:
-    """The first base port from ``start`` (in ``step``s) whose six ports are all free."""
+    """The first base port from ``start`` (in ``step``s) whose six ports are all free,
+    outside the ephemeral range."""
+    ephemeral = _ephemeral_ports()
     for base in range(start, start + step * tries, step):
-        if base + 5 < 65536 and all(port_free(base + i) for i in range(6)):
+        block = range(base, base + 6)
+        if block[-1] >= 65536 or any(p in ephemeral for p in (block[0], block[-1])):
+            continue
+        if all(port_free(p) for p in block):
             return base
     raise ClusterError(f"no free block of 6 ports on 127.0.0.1 from {start}")
 

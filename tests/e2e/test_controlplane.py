@@ -454,7 +454,7 @@ def test_a_port_in_use_or_a_missing_binary_is_a_clear_error(cluster: Any, tmp_pa
     empty = tmp_path / "no-binaries"
     empty.mkdir()
     missing = localcluster.LocalCluster(
-        tmp_path / "missing", localcluster.free_base_port(36443), bin_dir=empty
+        tmp_path / "missing", localcluster.free_base_port(20443), bin_dir=empty
     )
     with pytest.raises(localcluster.ClusterError, match="missing binary: etcd"):
         missing.up()
@@ -471,7 +471,7 @@ def test_a_component_that_dies_during_start_is_named_with_its_log(tmp_path: Path
     (fake / "etcd").write_text("#!/bin/sh\necho 'etcd: simulated crash' >&2\nexit 3\n")
     (fake / "etcd").chmod(0o755)
     broken = localcluster.LocalCluster(
-        tmp_path / "broken", localcluster.free_base_port(36443), bin_dir=fake
+        tmp_path / "broken", localcluster.free_base_port(20443), bin_dir=fake
     )
     with pytest.raises(localcluster.ClusterError) as err:
         broken.up()
@@ -506,7 +506,7 @@ def test_cli_up_status_env_down(cluster: Any, tmp_path: Path) -> None:
     local = local_only(cluster)
     binaries = str(local.ensure_binaries())
     state = tmp_path / "cli-cluster"
-    base = str(localcluster.free_base_port(36443))
+    base = str(localcluster.free_base_port(20443))
     common = ["--dir", str(state), "--base-port", base, "--bin-dir", binaries]
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
