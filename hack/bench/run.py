@@ -776,7 +776,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--kubeconfig", help="use this cluster instead of starting one")
     p.add_argument("--audit-log", help="the API server's audit log (with --kubeconfig)")
     p.add_argument("--cluster-dir", help="state dir of the local control plane (default: temp)")
-    p.add_argument("--base-port", type=int, default=47443)
+    p.add_argument(
+        "--base-port",
+        type=int,
+        default=22443,
+        help="first apiserver port to try (the next free block of six outside the kernel's "
+        "ephemeral range is used)",
+    )
     p.add_argument("--keep-cluster", action="store_true")
     p.add_argument(
         "--cluster-qps",

@@ -29,7 +29,7 @@ def test_bench_runs_at_n20(tmp_path: Path) -> None:
             "--repeats=1",
             "--idle-seconds=5",
             "--latency-samples=3",
-            "--base-port=47600",
+            "--base-port=22643",
             f"--cluster-dir={tmp_path / 'cluster'}",
             f"--results-dir={results}",
             f"--docs={docs}",
