@@ -52,9 +52,12 @@ class Cache:
         return [o for k in list(keys) if (o := self._by_kind[k[0]].get(k)) is not None]
 
     def count_managed(self, kind: str) -> int:
+        # Called from the metrics server's thread while the event loop changes the
+        # cache: iterate over a snapshot (list() of a dict view does not release the GIL).
+        objects = list(self._by_kind.get(kind, {}).values())
         return sum(
             1
-            for o in self._by_kind[kind].values()
+            for o in objects
             if (o["metadata"].get("labels") or {}).get(L.MANAGED_BY) == L.MANAGED_BY_VALUE
         )
 
