@@ -225,7 +225,12 @@ class Bench:
         while time.monotonic() < deadline:
             if not op.running:
                 raise RuntimeError(f"operator died:\n{op.logs()[-3000:]}")
-            m = await asyncio.to_thread(op.metrics)
+            try:
+                m = await asyncio.to_thread(op.metrics)
+            except OSError as exc:  # URLError/HTTPError included: retry, bounded by timeout
+                log(f"metrics scrape failed ({exc}); retrying")
+                await asyncio.sleep(0.5)
+                continue
             now = time.monotonic()
             depth = m.get("cdp_work_queue_depth", 0.0)
             deployments = m.get('cdp_managed_objects{kind="Deployment"}', 0.0)
