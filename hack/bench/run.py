@@ -216,6 +216,7 @@ class Bench:
         quiet: float = 3.0,
         timeout: float = 600,
         min_deployments: int = 0,
+        min_component_reconciles: int = 0,
     ) -> float:
         """Wait until the queue is empty, no reconcile or write happened for `quiet`
         seconds and the cache holds `min_deployments`; return when activity ended."""
@@ -234,11 +235,17 @@ class Bench:
             now = time.monotonic()
             depth = m.get("cdp_work_queue_depth", 0.0)
             deployments = m.get('cdp_managed_objects{kind="Deployment"}', 0.0)
+            components = m.get('cdp_reconcile_total{kind="component"}', 0.0)
             state = (
                 sum(v for k, v in m.items() if k.startswith("cdp_reconcile_total")),
                 sum(v for k, v in m.items() if k.startswith("cdp_api_writes_total")),
             )
-            if state != last or depth > 0 or deployments < min_deployments:
+            if (
+                state != last
+                or depth > 0
+                or deployments < min_deployments
+                or components < min_component_reconciles
+            ):
                 last, changed = state, now
             elif now - changed >= quiet:
                 return changed
@@ -396,13 +403,17 @@ class Bench:
             "reconciles": int(total(m1, "cdp_reconcile_total") - total(m0, "cdp_reconcile_total")),
         }
 
-    async def restart(self, op: OperatorProcess, deployments: int) -> dict[str, Any]:
+    async def restart(self, op: OperatorProcess, deployments: int, n: int) -> dict[str, Any]:
         await asyncio.to_thread(op.stop)
         audit0 = self.audit.offset()
         t0 = time.monotonic()
         await asyncio.to_thread(op.start)
         pid = self.pid(op)
-        settled = await self.settle(op, min_deployments=deployments, quiet=5.0)
+        # Re-synced: every Deployment cached and every Component reconciled again
+        # (Kopf fills the cache before it delivers the events that queue reconciles).
+        settled = await self.settle(
+            op, min_deployments=deployments, min_component_reconciles=n, quiet=5.0, timeout=1800
+        )
         writes = self.audit.writes(audit0, ua_prefix=OPERATOR_UA)
         m = await asyncio.to_thread(op.metrics)
         result = {
@@ -552,7 +563,7 @@ class Bench:
                         rendered = render(Workload(result["org"], n), "")
                         deployments = sum(1 for o in rendered.others if o["kind"] == "Deployment")
                         extras["idle"] = await self.idle(op, self.args.idle_seconds)
-                        extras["restart"] = await self.restart(op, deployments)
+                        extras["restart"] = await self.restart(op, deployments, n)
                         extras["latency"] = await self.latency(
                             result["org"], self.args.latency_samples
                         )
@@ -922,8 +933,9 @@ DEFINITIONS = {
     "latency": "sequential: create one Component (a service in project p00) with the N "
     "converged Components present; until both of its Deployments exist (watch), and until "
     "it is Ready=True",
-    "restart": "SIGTERM, start again; from the start until the work queue is empty, the cache "
-    "holds every Deployment and nothing happened for 5 s",
+    "restart": "SIGTERM, start again; from the start until every Component was reconciled "
+    "again, the cache holds every Deployment, the work queue is empty and nothing happened "
+    "for 5 s",
 }
 
 
