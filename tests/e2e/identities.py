@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .operator_harness import REPO
+from .operator_harness import audit_events as harness_audit_events
 
 CHART = REPO / "charts" / "cdp-operator"
 RBAC_TEMPLATES = (
@@ -114,18 +115,8 @@ def audit_events(
     audit_log: Path, *, since_line: int = 0, username: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """Completed requests in the audit log after a line number, optionally by one user."""
-    with open(audit_log, encoding="utf-8", errors="replace") as fh:
-        for i, line in enumerate(fh):
-            if i < since_line or not line.strip():
-                continue
-            try:
-                ev = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if ev.get("stage") not in (None, "ResponseComplete"):
-                continue
-            if username is not None and (ev.get("user") or {}).get("username") != username:
-                continue
+    for ev in harness_audit_events(audit_log, since_line=since_line):
+        if username is None or (ev.get("user") or {}).get("username") == username:
             yield ev
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,11 +144,8 @@ class OperatorProcess:
         raise TimeoutError(f"operator did not settle within {timeout}s")
 
 
-def audit_writes(
-    audit_log: Path, *, since_line: int = 0, user_agent_prefix: str = ""
-) -> list[dict[str, Any]]:
-    """Write requests (create/update/patch/delete) in the audit log after a line number."""
-    writes = []
+def audit_events(audit_log: Path, *, since_line: int = 0) -> Iterator[dict[str, Any]]:
+    """Completed requests in the audit log after a line number (partial lines skipped)."""
     with open(audit_log, encoding="utf-8", errors="replace") as fh:
         for i, line in enumerate(fh):
             if i < since_line or not line.strip():
@@ -156,14 +154,20 @@ def audit_writes(
                 ev = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if ev.get("stage") not in (None, "ResponseComplete"):
-                continue
-            if ev.get("verb") not in ("create", "update", "patch", "delete", "deletecollection"):
-                continue
-            if user_agent_prefix and not str(ev.get("userAgent", "")).startswith(user_agent_prefix):
-                continue
-            writes.append(ev)
-    return writes
+            if ev.get("stage") in (None, "ResponseComplete"):
+                yield ev
+
+
+def audit_writes(
+    audit_log: Path, *, since_line: int = 0, user_agent_prefix: str = ""
+) -> list[dict[str, Any]]:
+    """Write requests (create/update/patch/delete) in the audit log after a line number."""
+    return [
+        ev
+        for ev in audit_events(audit_log, since_line=since_line)
+        if ev.get("verb") in ("create", "update", "patch", "delete", "deletecollection")
+        and str(ev.get("userAgent", "")).startswith(user_agent_prefix)
+    ]
 
 
 def audit_line_count(audit_log: Path) -> int:
