@@ -7,7 +7,7 @@ LOCAL := .localcluster
 export KUBECONFIG ?= $(CURDIR)/$(LOCAL)/kubeconfig
 export PATH := $(CURDIR)/$(LOCAL)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv binaries cluster-up cluster-down crds check-crds install uninstall run demo test test-full lint fmt bench
+.PHONY: help venv binaries cluster-up cluster-down crds check-crds admission install uninstall run demo test test-full lint fmt bench
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -38,10 +38,21 @@ crds: venv ## Regenerate crds/ from the pydantic models
 check-crds: venv ## Fail when crds/ differs from what the models generate
 	$(PY) -m cdp_operator.models.crdgen --check crds
 
+admission: ## Regenerate admission/ (the chart's admission policies, for kubectl installs)
+	@helm="$$(hack/controlplane/build.sh | tail -1)/helm" && { \
+		echo "# Generated from charts/cdp-operator by \`make admission\` (helm template cdp-operator"; \
+		echo "# charts/cdp-operator --show-only templates/admissionpolicy.yaml). Do not edit: change"; \
+		echo "# the template. tests/unit/test_admission_policy.py checks that the two agree."; \
+		"$$helm" template cdp-operator charts/cdp-operator --show-only templates/admissionpolicy.yaml \
+			2> >(grep -v 'found symbolic link' >&2); \
+	} > admission/policies.yaml.tmp && mv admission/policies.yaml.tmp admission/policies.yaml
+	@echo "wrote admission/policies.yaml"
+
 install: ## Install the CRDs into the current cluster (KUBECONFIG)
 	kubectl apply --server-side -f crds/
 
-uninstall: ## Remove the CRDs (and with them every custom resource)
+uninstall: ## Remove admission/ if applied, then the CRDs (and with them every custom resource)
+	kubectl delete --ignore-not-found -f admission/
 	kubectl delete --ignore-not-found -f crds/
 
 run: venv ## Run the operator in the foreground against the current kubeconfig

@@ -83,8 +83,18 @@ def test_helm_lint_strict_is_clean(cluster: Any, values: tuple[str, ...]) -> Non
         (("--set", "metrics.port=http"), "port"),
         (("--set", "unknownKey=1"), "unknownKey"),
         (("--set", "resources.requests.gpu=1"), "gpu"),
+        (("--set", "admissionPolicy.exemptNamespaces={Kube_System}"), "exemptNamespaces"),
     ],
-    ids=["enum", "minimum", "pattern", "pull-policy", "type", "unknown-key", "unknown-nested"],
+    ids=[
+        "enum",
+        "minimum",
+        "pattern",
+        "pull-policy",
+        "type",
+        "unknown-key",
+        "unknown-nested",
+        "namespace-name",
+    ],
 )
 def test_values_schema_rejects_bad_values(
     cluster: Any, values: tuple[str, ...], complaint: str
@@ -123,6 +133,8 @@ def test_rendered_deployment_is_restricted_and_probed(cluster: Any) -> None:
         "ClusterRoleBinding",
         "Service",
         "Deployment",
+        "ValidatingAdmissionPolicy",  # T3, on by default (tests/e2e/test_tenants.py)
+        "ValidatingAdmissionPolicyBinding",
     }
     deploy = kinds["Deployment"]
     pod = deploy["spec"]["template"]["spec"]
@@ -277,6 +289,10 @@ def test_helm_install_then_upgrade(
         ("clusterrolebinding", full, None),
         ("crd", "components.cdp.dev", None),
         ("crd", "clusterkopfpeerings.kopf.dev", None),
+        ("validatingadmissionpolicy", f"{full}-ingress-hosts", None),
+        ("validatingadmissionpolicybinding", f"{full}-ingress-hosts", None),
+        ("validatingadmissionpolicy", f"{full}-base-domains", None),
+        ("validatingadmissionpolicybinding", f"{full}-base-domains", None),
     ):
         assert kube.get(kind, obj_name, obj_ns) is not None, (kind, obj_name)
     assert kube.get("poddisruptionbudget", full, ns) is None
@@ -305,6 +321,7 @@ def test_helm_install_then_upgrade(
     assert kube.get("deployment", full, ns) is None
     assert kube.get("clusterkopfpeering", full) is None
     assert kube.get("clusterrole", full) is None
+    assert kube.get("validatingadmissionpolicy", f"{full}-ingress-hosts") is None
     # Helm never deletes what crds/ installed: custom resources survive an uninstall.
     assert kube.get("crd", "components.cdp.dev") is not None
 
