@@ -21,10 +21,16 @@ naming it (it starts passing once fixed):
   got NamespaceConflict); now a plain name never ends like a hashed one and
   organization names may not start with ``cdp-`` (tests below, and
   ``tests/unit/test_naming.py``);
-* T2: pods a tenant runs in its organization namespace are not isolated (no
-  policies there): they bypass the egress allowlist;
-* T3: with ``edit``, a tenant publishes an Ingress for another organization's
-  public host.
+* T2 (fixed): pods a tenant runs in its organization namespace were not
+  isolated (no policies there) and bypassed the egress allowlist; the
+  organization namespace now gets default-deny and DNS policies;
+* T3 (fixed): with ``edit``, a tenant published an Ingress for another
+  organization's public host. The chart's ValidatingAdmissionPolicy
+  (``templates/admissionpolicy.yaml``, installed here exactly as ``helm
+  template`` renders it) now refuses any host under a DataPlane's base domain
+  that does not end with ``.<the namespace's organization>.<baseDomain>``: in
+  rules, wildcards, TLS hosts and ingress-nginx's server-alias, plus rules that
+  catch every host; the operator's own Ingresses still pass.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from isolation.netpol_eval import Cluster, External
 from kube import service_account_token, token_kubeconfig
 
 from .conftest import Kube, manifest
+from .identities import CHART
 from .operator_harness import OperatorProcess, audit_line_count, audit_writes
 
 pytestmark = pytest.mark.e2e
@@ -555,39 +562,347 @@ def test_pods_a_tenant_runs_in_its_organization_namespace_are_isolated(
         kube.delete("pod", "sidestep", t.ns_a, wait=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="T3: with `edit` on its organization namespace a tenant creates an Ingress for "
-    "another organization's public host (no admission policy binds hosts to organizations)",
-)
-def test_a_tenant_cannot_publish_another_organizations_host(kube: Kube, tenant: Tenant) -> None:
-    t = tenant
-    live = kube.get("ingress", "bapi", f"{t.org_b}-bproj-production")
-    assert live is not None
-    host = live["spec"]["rules"][0]["host"]
-    hijack = {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": "hijack", "namespace": t.ns_a},
-        "spec": {
-            "ingressClassName": "nginx",
-            "rules": [
-                {
-                    "host": host,
-                    "http": {
-                        "paths": [
-                            {
-                                "path": "/",
-                                "pathType": "Prefix",
-                                "backend": {"service": {"name": "evil", "port": {"number": 80}}},
-                            }
-                        ]
-                    },
-                }
-            ],
-        },
+# ------------------------------------------------------ T3: public hosts
+POLICY_TEMPLATE = "templates/admissionpolicy.yaml"
+ALIAS = "nginx.ingress.kubernetes.io/server-alias"
+
+
+def ingress(
+    name: str,
+    namespace: str,
+    *hosts: str | None,
+    tls: tuple[str, ...] = (),
+    annotations: dict[str, str] | None = None,
+    default_backend: bool = False,
+) -> str:
+    """An Ingress routing each host (None: a rule without host) to the Service `evil`."""
+    backend = {"service": {"name": "evil", "port": {"number": 80}}}
+    path = {"path": "/", "pathType": "Prefix", "backend": backend}
+    spec: dict[str, Any] = {
+        "ingressClassName": "nginx",
+        "rules": [
+            {**({"host": h} if h is not None else {}), "http": {"paths": [path]}} for h in hosts
+        ],
     }
+    if tls:
+        spec["tls"] = [{"hosts": list(tls), "secretName": f"{name}-tls"}]
+    if default_backend:
+        spec["defaultBackend"] = backend
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    if annotations:
+        meta["annotations"] = annotations
+    return yaml.safe_dump(
+        {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
+    )
+
+
+@dataclass
+class Hosts:
+    """The base domains of the seed's data planes, and the hosts of A and B under them."""
+
+    us: str
+    eu: str
+    a: str  # a host of organization A (the tenant) on us
+    b: str  # the public host of B's component bapi in production (on us)
+
+
+@pytest.fixture(scope="module")
+def host_policy(cluster: Any, kube: Kube, tenant: Tenant) -> Iterator[Hosts]:
+    """The chart's admission policies, installed exactly as `helm template` renders them,
+    and enforced."""
+    rendered = cluster.helm(
+        "template", f"t3-{tenant.run}", str(CHART), "--show-only", POLICY_TEMPLATE
+    ).stdout
+    kube.apply(rendered)
+    bases = {}
+    for dp in ("us", "eu"):
+        obj = kube.get("dataplane", dp)
+        assert obj is not None
+        bases[dp] = obj["spec"]["ingress"]["baseDomain"]
+    live = kube.get("ingress", "bapi", f"{tenant.org_b}-bproj-production")
+    assert live is not None
+    hosts = Hosts(
+        us=bases["us"],
+        eu=bases["eu"],
+        a=f"web-development.{tenant.org_a}.{bases['us']}",
+        b=live["spec"]["rules"][0]["host"],
+    )
+    assert hosts.b.endswith(f".{tenant.org_b}.{hosts.us}")
+    # The API server type-checks a new policy and loads its binding and parameters in
+    # the background; until then requests pass. Probe with a dry run (creates nothing).
+    probe = ingress("probe", tenant.ns_a, hosts.b)
+    kube.wait_for(
+        lambda: forbidden(
+            tenant.kubectl(
+                "apply",
+                "--server-side",
+                "--field-manager=tenant",
+                "--dry-run=server",
+                "-f",
+                "-",
+                input=probe,
+            )
+        ),
+        60,
+        "the admission policy to be enforced",
+    )
+    yield hosts
+    kube.run("delete", "--ignore-not-found", "-f", "-", input=rendered)
+
+
+def refused(kube: Kube, result: Any, name: str, namespace: str, *fragments: str) -> None:
+    """Refused by the policy, with a message naming what is wrong; nothing was created."""
     try:
-        assert forbidden(t.apply(yaml.safe_dump(hijack))), f"{host} claimed from {t.ns_a}"
+        assert forbidden(result), f"{name} admitted: {result.stdout}{result.stderr}"
+        assert "ValidatingAdmissionPolicy" in result.stderr, result.stderr
+        for fragment in fragments:
+            assert fragment in result.stderr, (fragment, result.stderr)
     finally:
-        kube.delete("ingress", "hijack", t.ns_a, wait=False)
+        if result.returncode == 0:
+            kube.delete("ingress", name, namespace, wait=False)
+    assert kube.get("ingress", name, namespace) is None
+
+
+def test_a_tenant_cannot_publish_another_organizations_host(
+    kube: Kube, tenant: Tenant, host_policy: Hosts
+) -> None:
+    """T3 (fixed): the chart's ValidatingAdmissionPolicy binds hosts under a DataPlane's
+    base domain to the organization label of the Ingress's namespace."""
+    t, h = tenant, host_policy
+    result = t.apply(ingress("hijack", t.ns_a, h.b))
+    refused(
+        kube,
+        result,
+        "hijack",
+        t.ns_a,
+        f"spec.rules[0].host {h.b}",
+        f"organization {t.org_a}",
+        f".{t.org_a}.{h.us}",
+    )
+
+
+def test_a_tenant_publishes_its_own_hosts_and_hosts_outside_the_base_domains(
+    kube: Kube, tenant: Tenant, host_policy: Hosts
+) -> None:
+    t, h = tenant, host_policy
+    own = (
+        h.a,
+        f"*.{t.org_a}.{h.us}",
+        f"a.b.{t.org_a}.{h.us}",
+        f"web-production-eu.{t.org_a}.{h.eu}",
+        f"www.{t.org_a}.example.org",  # under no base domain
+        f"{h.us}.example.org",  # ends like none either
+    )
+    for i, host in enumerate(own):
+        result = t.apply(ingress(f"mine-{i}", t.ns_a, host, tls=(host,)))
+        assert result.returncode == 0, (host, result.stderr)
+    result = t.apply(
+        ingress(
+            "mine",
+            t.ns_a,
+            *own,
+            tls=own[:2],
+            annotations={ALIAS: f" api.{t.org_a}.{h.us}, www.example.org"},
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    live = kube.get("ingress", "mine", t.ns_a)
+    assert live is not None and [r["host"] for r in live["spec"]["rules"]] == list(own)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "rule",
+        "wildcard-of-b",
+        "wildcard-of-the-base-domain",
+        "wildcard-above-the-base-domain",
+        "the-base-domain",
+        "organization-apex",
+        "other-data-plane",
+        "tls",
+        "server-alias",
+        "alias-pattern",
+        "rule-without-host",
+        "default-backend",
+    ],
+)
+def test_every_way_to_claim_a_foreign_host_is_refused(
+    kube: Kube, tenant: Tenant, host_policy: Hosts, case: str
+) -> None:
+    """Hosts under a base domain that the tenant's organization does not own, however the
+    Ingress names them (rules, wildcards, TLS, ingress-nginx's server-alias), and rules
+    that catch every host; each refusal names the field and the host."""
+    t, h = tenant, host_policy
+    name = f"claim-{case}"
+    above = h.us.split(".", 1)[1]
+    cases: dict[str, tuple[str, tuple[str, ...]]] = {
+        "rule": (ingress(name, t.ns_a, h.a, h.b), (f"spec.rules[1].host {h.b}",)),
+        "wildcard-of-b": (
+            ingress(name, t.ns_a, f"*.{t.org_b}.{h.us}"),
+            (f"spec.rules[0].host *.{t.org_b}.{h.us}",),
+        ),
+        "wildcard-of-the-base-domain": (
+            ingress(name, t.ns_a, f"*.{h.us}"),
+            (f"spec.rules[0].host *.{h.us}",),
+        ),
+        "wildcard-above-the-base-domain": (
+            ingress(name, t.ns_a, f"*.{above}"),
+            (f"spec.rules[0].host *.{above}",),
+        ),
+        "the-base-domain": (ingress(name, t.ns_a, h.us), (f"spec.rules[0].host {h.us}:",)),
+        "organization-apex": (
+            ingress(name, t.ns_a, f"{t.org_a}.{h.us}"),
+            (f"spec.rules[0].host {t.org_a}.{h.us}",),
+        ),
+        "other-data-plane": (
+            ingress(name, t.ns_a, f"web.{t.org_b}.{h.eu}"),
+            (f"spec.rules[0].host web.{t.org_b}.{h.eu}", "DataPlane eu"),
+        ),
+        "tls": (
+            ingress(name, t.ns_a, h.a, tls=(h.a, h.b)),
+            (f"spec.tls[0].hosts {h.b}",),
+        ),
+        "server-alias": (
+            ingress(name, t.ns_a, h.a, annotations={ALIAS: f"www.example.org, {h.b.upper()}"}),
+            (f"metadata.annotations[{ALIAS}] {h.b}",),
+        ),
+        "alias-pattern": (
+            ingress(name, t.ns_a, h.a, annotations={ALIAS: f"~^.*\\.{t.org_b}\\..*$"}),
+            (f"metadata.annotations[{ALIAS}] ~^", "not a host name"),
+        ),
+        "rule-without-host": (
+            ingress(name, t.ns_a, h.a, None),
+            ("spec.rules[1].host (empty)", "serves every host"),
+        ),
+        "default-backend": (
+            ingress(name, t.ns_a, h.a, default_backend=True),
+            ("spec.defaultBackend", "serves every host"),
+        ),
+    }
+    text, fragments = cases[case]
+    refused(kube, t.apply(text), name, t.ns_a, *fragments)
+
+
+def test_an_ingress_cannot_be_changed_to_a_foreign_host(
+    kube: Kube, tenant: Tenant, host_policy: Hosts
+) -> None:
+    t, h = tenant, host_policy
+    assert t.apply(ingress("moving", t.ns_a, h.a)).returncode == 0
+    try:
+        for result in (
+            t.apply(ingress("moving", t.ns_a, h.b)),
+            t.kubectl(
+                "patch",
+                "ingress",
+                "moving",
+                "-n",
+                t.ns_a,
+                "--type=json",
+                "-p",
+                json.dumps([{"op": "replace", "path": "/spec/rules/0/host", "value": h.b}]),
+            ),
+            t.kubectl(
+                "patch",
+                "ingress",
+                "moving",
+                "-n",
+                t.ns_a,
+                "--type=merge",
+                "-p",
+                json.dumps({"spec": {"tls": [{"hosts": [h.b]}]}}),
+            ),
+        ):
+            assert forbidden(result), result.stdout
+            assert h.b in result.stderr, result.stderr
+        live = kube.get("ingress", "moving", t.ns_a)
+        assert live is not None
+        assert [r["host"] for r in live["spec"]["rules"]] == [h.a]
+        assert "tls" not in live["spec"]
+    finally:
+        kube.delete("ingress", "moving", t.ns_a, wait=False)
+
+
+def test_a_namespace_without_an_organization_claims_no_host_under_a_base_domain(
+    kube: Kube, namespace: str, host_policy: Hosts
+) -> None:
+    """Not only tenants: the policy binds every namespace (cluster admins included)."""
+    h = host_policy
+    result = kube.apply(ingress("nolabel", namespace, h.a), check=False)
+    refused(
+        kube,
+        result,
+        "nolabel",
+        namespace,
+        f"spec.rules[0].host {h.a}",
+        "no cdp.dev/organization label",
+    )
+    result = kube.apply(ingress("elsewhere", namespace, "www.example.org"), check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_data_plane_base_domains_cannot_nest(
+    kube: Kube, tenant: Tenant, host_policy: Hosts
+) -> None:
+    """With `apps.cdp.example.com` next to `us.apps.cdp.example.com`, organization `us` of
+    the first would own every host of the second."""
+    h = host_policy
+    above = h.us.split(".", 1)[1]
+    for base, ok in ((above, False), (f"x.{h.us}", False), (f"t3{tenant.run}.example.org", True)):
+        result = kube.run(
+            "create",
+            "--dry-run=server",
+            "-f",
+            "-",
+            input=manifest(
+                "DataPlane", f"t3{tenant.run}", region="x", ingress={"baseDomain": base}
+            ),
+            check=False,
+        )
+        if ok:
+            assert result.returncode == 0, result.stderr
+        else:
+            assert result.returncode != 0, f"{base} admitted"
+            assert f"spec.ingress.baseDomain: {base} and " in result.stderr, result.stderr
+            assert "must not lie one under the other" in result.stderr, result.stderr
+
+
+def test_the_operator_publishes_and_repairs_its_hosts_under_the_policy(
+    kube: Kube, operator: OperatorProcess, tenant: Tenant, host_policy: Hosts
+) -> None:
+    """The operator's own Ingresses pass: a new public component gets its Ingresses, and
+    a deleted one of B comes back."""
+    t = tenant
+    start = len(operator.logs())
+    result = t.apply(
+        manifest(
+            "Component",
+            "web",
+            t.ns_a,
+            project="shop",
+            type="service",
+            image="registry.example.com/web:1",
+            endpoints=[{"name": "http", "port": 8080, "visibility": "public"}],
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    rt = f"{t.org_b}-bproj-production"
+    kube.delete("ingress", "bapi", rt)
+    try:
+        for env in ("development", "production"):
+            ing = kube.wait_for(
+                lambda env=env: kube.get("ingress", "web", f"{t.org_a}-shop-{env}"),
+                120,
+                f"web's Ingress in {env}",
+            )
+            assert ing["spec"]["rules"][0]["host"] == f"web-{env}.{t.org_a}.{host_policy.us}"
+        repaired = kube.wait_for(lambda: kube.get("ingress", "bapi", rt), 120, "bapi's Ingress")
+        assert repaired["spec"]["rules"][0]["host"] == host_policy.b
+        settle(operator)
+        for name, ns in (("web", t.ns_a), ("bapi", t.ns_b)):
+            cond = kube.condition(kube.get("component", name, ns))
+            assert cond is None or cond["reason"] != "ApplyRejected", (name, cond)
+        logs = operator.logs()[start:]
+        assert "ApplyRejected" not in logs and "ValidatingAdmissionPolicy" not in logs
+    finally:
+        t.kubectl("delete", "component", "web", "-n", t.ns_a, "--wait=false")
