@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import random
+import socket
 import sys
 
 from . import __version__
@@ -51,6 +52,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "priority (replicas of one Deployment would otherwise all stop).",
     )
     p.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=int(os.environ.get("CDP_PEERING_LIFETIME", "15")),
+        help="Seconds a replica's keep-alive is valid (Kopf's peer lifetime; Kopf's default "
+        "is 60). A standby takes over at most this long after the active replica dies; it "
+        "renews every lifetime-10 to lifetime-5 seconds (at least every second).",
+    )
+    p.add_argument(
         "--log-format", choices=["text", "json"], default=os.environ.get("CDP_LOG_FORMAT", "text")
     )
     p.add_argument("--log-level", default=os.environ.get("CDP_LOG_LEVEL", "INFO"))
@@ -71,6 +80,16 @@ def _configure_logging(fmt: str, level: str) -> None:
     root.setLevel(level.upper())
     logging.getLogger("kopf").setLevel(max(logging.INFO, root.level))
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
+def _identity() -> str:
+    """This replica's name in the peering object: the pod's name when the chart
+    sets POD_ID, else host, pid and a random suffix (unique per process)."""
+    pod = os.environ.get("POD_ID")
+    if pod:
+        return pod
+    suffix = "".join(random.SystemRandom().choices("abcdefghijklmnopqrstuvwxyz0123456789", k=5))
+    return f"{socket.gethostname()}/{os.getpid()}/{suffix}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,20 +116,24 @@ def main(argv: list[str] | None = None) -> None:
         start_http_server(
             args.metrics_port, addr=args.metrics_address, registry=options.metrics.registry
         )
-    priority = None
+    if args.peering_lifetime < 2:
+        raise SystemExit("cdp-operator: --peering-lifetime must be at least 2 seconds")
+    options.peering_lifetime = args.peering_lifetime
     if args.peering is not None:
         priority = args.peering_priority
         if priority is None:
             priority = random.SystemRandom().randint(1, 2**31 - 1)
+        options.peering, options.priority, options.identity = args.peering, priority, _identity()
         logging.getLogger("cdp_operator").info(
-            "peering %r with priority %d", args.peering, priority
+            "peering %r as %s with priority %d", args.peering, options.identity, priority
         )
     asyncio.run(
         kopf.operator(
             clusterwide=True,
             standalone=args.peering is None,
             peering_name=args.peering,
-            priority=priority,
+            priority=options.priority if args.peering is not None else None,
+            identity=options.identity or None,  # type: ignore[arg-type]  # kopf's NewType
             liveness_endpoint=args.health_endpoint,
             memo=kopf.Memo(options=options),
         )

@@ -16,6 +16,9 @@ from ..models import labels as L
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (kind, namespace or "", name)
 
+#: kubectl apply's copy of the whole object: never read, as large as the spec.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
 
 def key_of(obj: Obj) -> Key:
     meta = obj["metadata"]
@@ -34,8 +37,6 @@ class Cache:
         self._by_kind: dict[str, dict[Key, Obj]] = defaultdict(dict)
         # (organization, component or "") -> keys of managed objects labelled so
         self._by_owner: dict[tuple[str, str], set[Key]] = defaultdict(set)
-        # Kinds whose initial listing has been seen (watch started).
-        self.synced: set[str] = set()
 
     def get(self, kind: str, namespace: str | None, name: str) -> Obj | None:
         return self._by_kind[kind].get((kind, namespace or "", name))
@@ -62,23 +63,39 @@ class Cache:
         )
 
     def upsert(self, obj: Obj) -> bool:
-        """Store obj unless we already hold a newer version. True when stored.
+        """Store obj unless we already hold this version or a newer one. True when stored.
 
-        Stored without metadata.managedFields: nothing reads them, and they are
-        often the largest part of an object (a shallow copy; obj is not changed).
+        Stored without metadata.managedFields and kubectl's last-applied
+        annotation: nothing reads them, and they are often the largest part of
+        an object (a shallow copy; obj is not changed).
         """
         key = key_of(obj)
         current = self._by_kind[key[0]].get(key)
-        if current is not None and _resource_version(current) > _resource_version(obj):
+        if current is not None and _resource_version(current) >= _resource_version(obj) > 0:
             return False
         meta = obj["metadata"]
-        if "managedFields" in meta:
-            obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+        annotations = meta.get("annotations") or {}
+        if "managedFields" in meta or LAST_APPLIED in annotations:
+            slim = {k: v for k, v in meta.items() if k != "managedFields"}
+            if LAST_APPLIED in annotations:
+                slim["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+            obj = {**obj, "metadata": slim}
         if current is not None:
             self._unindex(key, current)
         self._by_kind[key[0]][key] = obj
         self._index(key, obj)
         return True
+
+    def missing_from(self, kind: str, listed: set[Key], resource_version: str) -> list[Obj]:
+        """Cached objects of `kind` absent from a complete list taken at
+        `resource_version`: deleted meanwhile. What we stored from a write
+        answered after the list was taken is not among them."""
+        at = _resource_version({"metadata": {"resourceVersion": resource_version}})
+        return [
+            obj
+            for key, obj in list(self._by_kind[kind].items())
+            if key not in listed and (at == 0 or _resource_version(obj) <= at)
+        ]
 
     def remove(self, obj: Obj) -> None:
         key = key_of(obj)

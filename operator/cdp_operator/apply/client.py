@@ -8,6 +8,7 @@ which `Client` sizes to match the HTTP connection pool.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -42,14 +43,28 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
 
 class Client:
     def __init__(self, configuration: Configuration, concurrency: int = 32) -> None:
+        self.configuration = copy.copy(configuration)
         configuration.connection_pool_maxsize = concurrency
         self.api = ApiClient(configuration)
         self.api.user_agent = USER_AGENT
+        self._streaming: list[ApiClient] = []
         self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kube")
+
+    def streaming_api(self, connections: int) -> ApiClient:
+        """A separate API client for long-running watches: they hold a connection
+        each, and must not take them from the pool that reconciles write through."""
+        configuration = copy.copy(self.configuration)
+        configuration.connection_pool_maxsize = connections
+        api = ApiClient(configuration)
+        api.user_agent = USER_AGENT
+        self._streaming.append(api)
+        return api
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.api.close()  # type: ignore[no-untyped-call]
+        for api in self._streaming:
+            api.close()  # type: ignore[no-untyped-call]
 
     async def _call(
         self,
@@ -95,7 +110,7 @@ class Client:
 
     async def list(self, kind: Kind, namespace: str | None = None, selector: str = "") -> list[Obj]:
         query = [("labelSelector", selector)] if selector else []
-        path = kind.path(namespace) if kind.namespaced and namespace else _cluster_path(kind)
+        path = kind.path(namespace) if kind.namespaced and namespace else kind.collection_path
         result = await self._call("GET", path, query=query)
         return list((result or {}).get("items") or [])
 
@@ -137,8 +152,3 @@ class Client:
         except ApiException as exc:
             if exc.status != 409:  # uid precondition failed: not the object we meant
                 raise
-
-
-def _cluster_path(kind: Kind) -> str:
-    base = f"/apis/{kind.group}/{kind.version}" if kind.group else f"/api/{kind.version}"
-    return f"{base}/{kind.plural}"

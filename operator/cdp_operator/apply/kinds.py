@@ -19,6 +19,12 @@ class Kind:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
+    @property
+    def collection_path(self) -> str:
+        """Every object of the kind, in all namespaces."""
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        return f"{base}/{self.plural}"
+
     def path(self, namespace: str | None, name: str | None = None) -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         if self.namespaced:
@@ -47,6 +53,9 @@ INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses", True)
 NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies", True)
 PDB = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", True)
 CHILD_KINDS = (NAMESPACE, SERVICE, DEPLOYMENT, CRONJOB, JOB, INGRESS, NETWORK_POLICY, PDB)
+
+# Kopf's peering object: the replicas' priorities and keep-alives (high availability).
+CLUSTER_PEERING = Kind("ClusterKopfPeering", "kopf.dev", "v1", "clusterkopfpeerings", False)
 
 BY_KIND: dict[str, Kind] = {k.kind: k for k in (*CUSTOM_KINDS, *CHILD_KINDS)}
 

@@ -46,6 +46,11 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.active = Gauge(
+            "cdp_active",
+            "1 while this replica reconciles; 0 while it stands by for a higher-priority peer.",
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "cdp_work_queue_depth", "Keys waiting or being reconciled.", registry=self.registry
         )

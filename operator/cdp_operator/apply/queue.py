@@ -50,6 +50,21 @@ class WorkQueue:
 
         self._timers[key] = loop.call_later(delay, fire)
 
+    def reset(self) -> int:
+        """Forget every key, queued, scheduled or failing (the workers are stopped).
+        Returns how many keys were dropped."""
+        dropped = len(self._pending | self._running | self._dirty | set(self._timers))
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._pending.clear()
+        self._running.clear()
+        self._dirty.clear()
+        self._failures.clear()
+        self._queue = asyncio.Queue()
+        self._idle.set()
+        return dropped
+
     def __len__(self) -> int:
         return len(self._pending) + len(self._running)
 

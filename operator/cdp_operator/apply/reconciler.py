@@ -11,6 +11,7 @@ API request at all.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import hashlib
 import json
@@ -49,6 +50,7 @@ from .client import Client
 from .diff import is_subset
 from .events import EventRecorder
 from .metrics import Metrics
+from .peering import PeeringGuard
 from .queue import WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -124,6 +126,9 @@ class Reconciler:
         self._plan_fingerprints: dict[str, str] = {}
         #: namespace name -> organization that wants it (from the latest plans)
         self._wanted_namespaces: dict[str, str] = {}
+        self.synced = asyncio.Event()
+        self._unlisted: set[str] = set()
+        self._queueing = True
         self.metrics.queue_depth.set_function(lambda: len(self.queue))
         for kind in K.CHILD_KINDS:
             self.metrics.managed.labels(kind.kind).set_function(self._managed_counter(kind.kind))
@@ -132,6 +137,31 @@ class Reconciler:
         return lambda: self.cache.count_managed(kind)
 
     # ------------------------------------------------------------ event intake
+    def expect_kinds(self, kinds: Iterable[str]) -> None:
+        """The kinds that must be listed before the first reconcile (wait-for-sync)."""
+        self._unlisted = set(kinds)
+        if not self._unlisted:
+            self.synced.set()
+
+    def listed(self, kind: K.Kind, items: list[Obj], resource_version: str) -> None:
+        """A complete list of a kind: the first one fills the cache; a later one
+        (after a watch could not resume) also tells what was deleted meanwhile."""
+        keys = set()
+        for obj in items:
+            keys.add(key_of(obj))
+            self.observe(None, obj)
+        for gone in self.cache.missing_from(kind.kind, keys, resource_version):
+            where = "/".join(part for part in key_of(gone)[1:] if part)
+            logger.info("%s %s was deleted while unwatched", kind.kind, where)
+            self.observe("DELETED", gone)
+        self._unlisted.discard(kind.kind)
+        if not self._unlisted and not self.synced.is_set():
+            logger.info("cache synced: %d kinds listed", len(K.BY_KIND))
+            self.synced.set()
+
+    def event(self, kind: K.Kind, event_type: str, obj: Obj) -> None:
+        self.observe(event_type, obj)
+
     def observe(self, event_type: str | None, obj: Obj) -> None:
         """Feed one watch event into the cache and queue the keys it affects."""
         if not obj.get("metadata") or not obj.get("kind"):
@@ -140,6 +170,8 @@ class Reconciler:
             self.cache.remove(obj)
         elif not self.cache.upsert(obj):
             return
+        if not self._queueing:
+            return  # standing by: the cache stays current, the work waits for takeover
         for key in self._keys_for(event_type, obj):
             self.queue.add(key)
 
@@ -215,8 +247,44 @@ class Reconciler:
             return  # an organization namespace being deleted
         await self._write_verdict(obj, _not_in_org_namespace(namespace))
 
-    async def run(self, concurrency: int = 8) -> None:
-        await self.queue.run(self.process, concurrency)
+    async def run(self, concurrency: int = 8, guard: PeeringGuard | None = None) -> None:
+        """Reconcile once every kind is listed; with a guard, only while it says active."""
+        await self.synced.wait()
+        if guard is None:
+            await self.queue.run(self.process, concurrency)
+            return
+        while True:
+            if not guard.active.is_set():
+                self._queueing = False
+                self.queue.reset()
+                await guard.active.wait()
+            self._queueing = True
+            self._enqueue_everything()
+            workers = asyncio.create_task(self.queue.run(self.process, concurrency))
+            standby = asyncio.create_task(guard.standby.wait())
+            done, _ = await asyncio.wait({workers, standby}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (workers, standby):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if workers in done:
+                workers.result()  # only an error ends the workers: surface it
+            self._queueing = False
+            dropped = self.queue.reset()
+            logger.info("standing by: workers stopped, %d queued keys dropped", dropped)
+
+    def _enqueue_everything(self) -> None:
+        """After a pause nothing queued is trusted: look at every object again."""
+        for dp in self.cache.all("DataPlane"):
+            self.queue.add(("dataplane", _meta(dp)["name"]))
+        for org in self.cache.all("Organization"):
+            self.queue.add(("org", _meta(org)["name"]))
+        for kind in ("Project", "Environment"):
+            for obj in self.cache.all(kind):
+                for key in self._keys_for(None, obj):
+                    self.queue.add(key)
+        for comp in self.cache.all("Component"):
+            self.queue.add(("component", _meta(comp).get("namespace") or "", _meta(comp)["name"]))
 
     async def _parse(self, obj: Obj, model: type[S]) -> Resource[S] | None:
         """The object with its spec validated, or None after reporting InvalidSpec.

@@ -1,8 +1,16 @@
-"""Kopf wiring: watches feed the reconciler; Kopf itself writes nothing to user objects.
+"""Kopf wiring: Kopf runs the process; the operator's informers watch.
 
-Only `on.event` handlers are registered: they need no finalizers and keep no
-state in annotations, so Argo CD and Flux see no drift caused by the operator,
-and deletion can never get stuck on us.
+Kopf provides the operator's lifecycle (startup and cleanup), its liveness
+endpoint, credentials and the peering protocol for high availability. The
+watching is the operator's own (apply/informer.py): one list-then-watch per
+kind feeding the cache, with deletions detected across re-lists. That replaced
+Kopf's per-kind indexes, whose readiness bookkeeping made a restart quadratic
+in the number of objects (docs/benchmarks.md), and whose re-list after an
+expired watch never reported objects deleted meanwhile (docs/resilience.md).
+
+No resource handlers are registered: no finalizers, no annotations, nothing
+written to user objects but their status, so Argo CD and Flux see no drift
+caused by the operator, and deletion can never get stuck on us.
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ from .. import USER_AGENT
 from ..apply import kinds as K
 from ..apply.client import Client, load_configuration
 from ..apply.events import EventRecorder
+from ..apply.informer import Informer
 from ..apply.metrics import Metrics
+from ..apply.peering import PeeringGuard
 from ..apply.reconciler import Reconciler
 from ..models import labels as L
 
@@ -35,8 +45,15 @@ class Options:
     workers: int = 8
     concurrency: int = 32
     metrics: Metrics = field(default_factory=Metrics)
+    #: Kopf peering (high availability): the object's name, our identity and priority.
+    peering: str | None = None
+    identity: str = ""
+    priority: int = 0
+    #: Seconds a replica's keep-alive counts; a dead active replica is replaced after it.
+    peering_lifetime: int = 15
     reconciler: Reconciler | None = None
-    task: asyncio.Task[None] | None = None
+    informers: list[Informer] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 @kopf.on.login()
@@ -61,6 +78,7 @@ async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
 async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     options: Options = memo.options
     settings.posting.enabled = False  # we post our own Events, on transitions only
+    settings.peering.lifetime = options.peering_lifetime  # keep-alive every lifetime-10..-5 s
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
@@ -69,62 +87,43 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         client, scope=options.scope, metrics=options.metrics, events=EventRecorder(client)
     )
     options.reconciler = reconciler
-    options.task = asyncio.get_running_loop().create_task(reconciler.run(options.workers))
+    loop = asyncio.get_running_loop()
+    watched = (*K.CUSTOM_KINDS, *K.CHILD_KINDS)
+    reconciler.expect_kinds(kind.kind for kind in watched)
+    streaming = client.streaming_api(len(watched) + 2)
+    for kind in watched:
+        # All namespaces (to see name conflicts); only our own objects of other kinds.
+        selector = _MANAGED if kind in K.CHILD_KINDS and kind is not K.NAMESPACE else ""
+        informer = Informer(streaming, kind, reconciler, loop, selector=selector)
+        options.informers.append(informer)
+        informer.start()
+    guard = None
+    if options.peering:
+        guard = PeeringGuard(client, options.peering, options.identity, options.priority)
+        options.tasks.append(loop.create_task(guard.run()))
+        options.metrics.active.set_function(lambda: 1 if guard.active.is_set() else 0)
+    else:
+        options.metrics.active.set(1)
+    options.tasks.append(loop.create_task(reconciler.run(options.workers, guard)))
     logger.info(
-        "cdp-operator started: scope=%s workers=%d",
+        "cdp-operator started: scope=%s workers=%d peering=%s",
         options.scope or "all data planes",
         options.workers,
+        f"{options.peering} as {options.identity} (priority {options.priority})"
+        if options.peering
+        else "off",
     )
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: Any, **_: Any) -> None:
     options: Options = memo.options
-    if options.task:
-        options.task.cancel()
+    for informer in options.informers:
+        informer.stop()
+    for task in options.tasks:
+        task.cancel()
     if options.reconciler:
         options.reconciler.client.close()
 
 
-def _indexer(kind: str) -> Any:
-    """Fill the cache while Kopf lists: Kopf holds every event handler until all
-    indexed kinds are listed, so the first reconcile sees a complete cache
-    (the informer's wait-for-sync) and never mistakes "not listed yet" for "gone".
-    """
-
-    async def index(body: kopf.Body, memo: Any, **_: Any) -> None:
-        reconciler = memo.options.reconciler
-        if reconciler is not None:
-            obj = dict(body)
-            obj.setdefault("kind", kind)
-            reconciler.cache.upsert(obj)
-        return None
-
-    index.__name__ = f"index_{kind.lower()}"
-    return index
-
-
-def _observer(kind: str) -> Any:
-    async def observe(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
-        reconciler = memo.options.reconciler
-        if reconciler is None:
-            return
-        obj = event["object"]
-        obj.setdefault("kind", kind)
-        reconciler.observe(event.get("type"), obj)
-
-    observe.__name__ = f"observe_{kind.lower()}"
-    return observe
-
-
-_MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
-
-for _kind in (*K.CUSTOM_KINDS, *K.CHILD_KINDS):
-    # All namespaces (to see name conflicts); only our own objects of other kinds.
-    _labels = _MANAGED if _kind in K.CHILD_KINDS and _kind is not K.NAMESPACE else None
-    kopf.index(
-        _kind.group, _kind.version, _kind.plural, id=f"cache-{_kind.plural}", labels=_labels
-    )(_indexer(_kind.kind))
-    kopf.on.event(
-        _kind.group, _kind.version, _kind.plural, id=f"observe-{_kind.plural}", labels=_labels
-    )(_observer(_kind.kind))
+_MANAGED = f"{L.MANAGED_BY}={L.MANAGED_BY_VALUE}"

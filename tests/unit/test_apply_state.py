@@ -1,0 +1,127 @@
+"""Pure parts of the apply layer: the cache's version rules and re-list diff,
+the work queue's reset, and the peering rule the HA guard shares with Kopf.
+
+The behaviour they serve is proven against the real control plane in
+tests/e2e/test_resilience.py (watch expiry, preemption, failover); these pin
+the edge cases cheaply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import Any
+
+from cdp_operator.apply.cache import LAST_APPLIED, Cache, key_of
+from cdp_operator.apply.peering import Peer, decide, parse_peers
+from cdp_operator.apply.queue import WorkQueue
+
+NOW = datetime.datetime(2026, 11, 27, 9, 0, 0, tzinfo=datetime.UTC)
+
+
+def obj(name: str, rv: int, kind: str = "Deployment", ns: str = "n") -> dict[str, Any]:
+    return {"kind": kind, "metadata": {"name": name, "namespace": ns, "resourceVersion": str(rv)}}
+
+
+# ------------------------------------------------------------------- cache
+def test_upsert_keeps_the_newer_version_and_skips_the_same_one() -> None:
+    cache = Cache()
+    assert cache.upsert(obj("a", 5))
+    assert not cache.upsert(obj("a", 5)), "the same version again is not news"
+    assert not cache.upsert(obj("a", 4)), "an older version never replaces a newer one"
+    assert cache.upsert(obj("a", 6))
+    assert cache.get("Deployment", "n", "a") == obj("a", 6)
+
+
+def test_upsert_drops_managed_fields_and_last_applied_without_touching_the_input() -> None:
+    cache = Cache()
+    o = obj("a", 1)
+    o["metadata"]["managedFields"] = [{"manager": "x"}]
+    o["metadata"]["annotations"] = {LAST_APPLIED: "{...}", "keep": "me"}
+    cache.upsert(o)
+    meta = cache.get("Deployment", "n", "a")["metadata"]  # type: ignore[index]
+    assert "managedFields" not in meta
+    assert meta["annotations"] == {"keep": "me"}
+    assert o["metadata"]["managedFields"] and LAST_APPLIED in o["metadata"]["annotations"]
+
+
+def test_missing_from_a_relist_are_the_deleted_ones_only() -> None:
+    cache = Cache()
+    for o in (obj("kept", 10), obj("deleted", 11), obj("written-after-list", 30)):
+        cache.upsert(o)
+    cache.upsert(obj("other-kind", 12, kind="Service"))
+    listed = {key_of(obj("kept", 10))}
+    gone = cache.missing_from("Deployment", listed, "20")
+    # "written-after-list" came from a write answered after the list was taken
+    # (version 30 > 20): absent from the list, yet not deleted.
+    assert [o["metadata"]["name"] for o in gone] == ["deleted"]
+
+
+def test_missing_from_without_a_numeric_version_treats_every_absent_object_as_gone() -> None:
+    cache = Cache()
+    cache.upsert(obj("a", 3))
+    assert [o["metadata"]["name"] for o in cache.missing_from("Deployment", set(), "")] == ["a"]
+
+
+# ------------------------------------------------------------------- queue
+def test_reset_forgets_queued_scheduled_and_failing_keys() -> None:
+    async def scenario() -> None:
+        queue = WorkQueue()
+        queue.add("a")
+        queue.add("b")
+        queue.add_after("c", 30)
+        assert len(queue) == 2 and queue.is_queued("a")
+        assert queue.reset() == 3
+        assert len(queue) == 0 and not queue.is_queued("a")
+        processed: list[str] = []
+
+        async def worker(key: object) -> None:
+            processed.append(str(key))
+
+        queue.add("d")
+        runner = asyncio.create_task(queue.run(worker, 1))
+        await asyncio.wait_for(queue.wait_idle(), 5)
+        runner.cancel()
+        assert processed == ["d"], "only what was added after the reset runs"
+
+    asyncio.run(scenario())
+
+
+# ----------------------------------------------------------------- peering
+def peer(identity: str, priority: int, seconds_left: float) -> Peer:
+    return Peer(identity, priority, NOW + datetime.timedelta(seconds=seconds_left))
+
+
+def test_the_highest_live_priority_acts() -> None:
+    peers = [peer("me", 200, 10), peer("low", 100, 10)]
+    decision = decide(peers, "me", 200, NOW)
+    assert decision.eligible and decision.lower_alive
+
+
+def test_a_live_higher_priority_peer_pauses_us_and_a_dead_one_does_not() -> None:
+    assert not decide([peer("me", 100, 10), peer("hi", 200, 1)], "me", 100, NOW).eligible
+    decision = decide([peer("me", 100, 10), peer("hi", 200, -1)], "me", 100, NOW)
+    assert decision.eligible and not decision.lower_alive
+
+
+def test_same_priority_pauses_both_as_kopf_does() -> None:
+    decision = decide([peer("me", 100, 10), peer("twin", 100, 10)], "me", 100, NOW)
+    assert not decision.eligible and "same priority" in decision.reason
+
+
+def test_not_acting_before_our_own_keepalive_is_visible() -> None:
+    assert not decide([peer("low", 1, 10)], "me", 100, NOW).eligible
+    assert not decide([peer("me", 100, -1)], "me", 100, NOW).eligible
+
+
+def test_parse_peers_reads_kopf_status_and_skips_garbage() -> None:
+    status = {
+        "a": {"priority": 5, "lifetime": 15, "lastseen": "2026-11-27T09:00:00.5+00:00"},
+        "b": {"priority": "x", "lifetime": 15, "lastseen": "2026-11-27T09:00:00"},
+        "c": "not a mapping",
+        "d": {"priority": 1},
+    }
+    (a,) = parse_peers(status)
+    assert a.identity == "a" and a.priority == 5
+    assert a.deadline == datetime.datetime(2026, 11, 27, 9, 0, 15, 500000, tzinfo=datetime.UTC)
+    assert parse_peers(None) == []
