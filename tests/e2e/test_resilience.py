@@ -60,10 +60,10 @@ from .resilience_support import (
 
 pytestmark = pytest.mark.e2e
 
-#: Kopf's default peer lifetime (the operator does not change it): a replica that
-#: dies without saying goodbye is presumed alive for this long after its last
-#: keep-alive, which it sends every lifetime - 5..10 s.
-KOPF_PEER_LIFETIME = 60.0
+#: The operator's default peer lifetime (--peering-lifetime; Kopf's own default is
+#: 60): a replica that dies without saying goodbye is presumed alive for this long
+#: after its last keep-alive, which it sends every lifetime - 10..5 s.
+KOPF_PEER_LIFETIME = 15.0
 
 
 # ------------------------------------------------------------------ fixtures
