@@ -716,6 +716,39 @@ def test_get_table_shows_ready_reason_and_key_fields(
     assert lines[2].split()[:7] == ["job", "shop", "manual-task", "-", "True", "Ready", "Current"]
 
 
+def test_get_dataplanes_shows_egress_cidrs_and_cluster_networks(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def dataplane(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "DataPlane",
+            "metadata": {"name": name, "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"ingress": {"baseDomain": f"{name}.example.com"}, **spec},
+        }
+
+    kube = FakeKube(
+        [
+            dataplane(
+                "us",
+                {
+                    "region": "US",
+                    "egressCIDRs": ["20.22.170.144/28"],
+                    "clusterNetworks": ["10.244.0.0/16", "10.96.0.0/12"],
+                },
+            ),
+            dataplane("private", {"region": "DC"}),
+        ]
+    )
+    monkeypatch.setattr(cli, "kube_factory", lambda args: kube)
+    code, out, err = run(capsys, "get", "dp")
+    assert code == 0, err
+    lines = [line.split() for line in out.splitlines()]
+    assert lines[0][:5] == ["NAME", "REGION", "EGRESS", "CIDRS", "CLUSTER"]
+    assert lines[1][:3] == ["private", "DC", "-"] and lines[1][3] == "-"
+    assert lines[2][:4] == ["us", "US", "20.22.170.144/28", "10.244.0.0/16,10.96.0.0/12"]
+
+
 def test_get_all_namespaces_adds_the_namespace_column(
     fake: FakeKube, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -196,10 +196,16 @@ def test_immutable_references_use_transition_rules() -> None:
 
 
 def test_cidr_rules() -> None:
-    dp = openapi(committed()["DataPlane"])["properties"]["spec"]["properties"]["egressCIDRs"]
+    dp = openapi(committed()["DataPlane"])["properties"]["spec"]["properties"]
     comp = openapi(committed()["Component"])["properties"]["spec"]["properties"]["egress"]
-    for node in (dp["items"], comp["items"]["properties"]["cidr"]):
+    for node in (
+        dp["egressCIDRs"]["items"],
+        dp["clusterNetworks"]["items"],
+        comp["items"]["properties"]["cidr"],
+    ):
         assert any("isCIDR(self)" in r["rule"] for r in rules(node))
+    assert dp["clusterNetworks"]["x-kubernetes-list-type"] == "set"
+    assert dp["clusterNetworks"]["maxItems"] == 16
 
 
 def test_crd_defaults_match_the_models() -> None:

@@ -250,9 +250,15 @@ def test_good_cidrs(cidr: str) -> None:
     spec = ComponentSpec.model_validate(component(egress=[{"cidr": cidr, "ports": [443]}]))
     assert spec.egress[0].cidr == cidr
     dp = DataPlaneSpec.model_validate(
-        {"region": "x", "egressCIDRs": [cidr], "ingress": {"baseDomain": "example.com"}}
+        {
+            "region": "x",
+            "egressCIDRs": [cidr],
+            "clusterNetworks": [cidr],
+            "ingress": {"baseDomain": "example.com"},
+        }
     )
     assert dp.egress_cidrs == [cidr]
+    assert dp.cluster_networks == [cidr]
 
 
 @pytest.mark.parametrize(
@@ -262,10 +268,11 @@ def test_bad_cidrs(cidr: str) -> None:
     assert "must be a CIDR in canonical form" in errors_of(
         ComponentSpec, component(egress=[{"cidr": cidr}])
     )
-    assert "must be a CIDR in canonical form" in errors_of(
-        DataPlaneSpec,
-        {"region": "x", "egressCIDRs": [cidr], "ingress": {"baseDomain": "example.com"}},
-    )
+    for field in ("egressCIDRs", "clusterNetworks"):
+        assert "must be a CIDR in canonical form" in errors_of(
+            DataPlaneSpec,
+            {"region": "x", field: [cidr], "ingress": {"baseDomain": "example.com"}},
+        )
 
 
 def test_duplicate_egress_cidrs_and_ports() -> None:
@@ -274,6 +281,14 @@ def test_duplicate_egress_cidrs_and_ports() -> None:
         {
             "region": "x",
             "egressCIDRs": ["10.0.0.0/8", "10.0.0.0/8"],
+            "ingress": {"baseDomain": "example.com"},
+        },
+    )
+    assert "clusterNetworks must be unique" in errors_of(
+        DataPlaneSpec,
+        {
+            "region": "x",
+            "clusterNetworks": ["10.96.0.0/12", "10.96.0.0/12"],
             "ingress": {"baseDomain": "example.com"},
         },
     )

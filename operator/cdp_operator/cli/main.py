@@ -100,7 +100,8 @@ def _org_namespace(obj: dict[str, Any]) -> str:
 _COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
     "DataPlane": [
         ("REGION", lambda o: str(_spec(o).get("region", ""))),
-        ("EGRESS CIDRS", lambda o: ",".join(_spec(o).get("egressCIDRs") or [])),
+        ("EGRESS CIDRS", lambda o: ",".join(_spec(o).get("egressCIDRs") or []) or "-"),
+        ("CLUSTER NETWORKS", lambda o: ",".join(_spec(o).get("clusterNetworks") or []) or "-"),
     ],
     "Organization": [
         ("TIER", lambda o: str(_spec(o).get("tier", "developer"))),

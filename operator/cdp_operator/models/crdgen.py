@@ -82,7 +82,8 @@ KINDS: tuple[KindInfo, ...] = (
         ("dp",),
         "Cluster",
         "DataPlane is a compute environment in a region: the egress CIDRs third parties must "
-        "allowlist, ingress settings and request limits.",
+        "allowlist, the cluster's own networks (which egress allowlists never open), ingress "
+        "settings and request limits.",
         [{"name": "Region", "type": "string", "jsonPath": ".spec.region"}],
     ),
     KindInfo(

@@ -314,8 +314,12 @@ class IngressSettings(Spec):
     )
 
 
+#: Pod, service and node networks, per IP family: a handful in practice.
+CLUSTER_NETWORKS_MAX = 16
+
+
 class DataPlaneSpec(Spec):
-    """A compute environment in a region: egress CIDRs, ingress settings and limits."""
+    """A compute environment in a region: egress CIDRs, cluster networks, ingress, limits."""
 
     region: str = Field(
         ..., min_length=1, max_length=63, description="Human-readable region, e.g. 'US East 2'."
@@ -326,6 +330,21 @@ class DataPlaneSpec(Spec):
         max_length=32,
         description="Source CIDRs of traffic leaving this data plane: what third parties must "
         "allowlist. Canonical CIDR notation, e.g. 20.22.170.144/28.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    cluster_networks: list[CIDR] = Field(
+        default_factory=list,
+        alias="clusterNetworks",
+        max_length=CLUSTER_NETWORKS_MAX,
+        description="The cluster's own networks: its pod and service CIDRs (e.g. "
+        "10.244.0.0/16 and 10.96.0.0/12), and node or other internal ranges pods must not "
+        "reach through an egress allowlist. Component egress allowlists never open them: an "
+        "allowlist entry that contains one gets it as an ipBlock except, and an entry inside "
+        "them opens nothing and is reported in the Component's status (condition "
+        "EgressAllowlistEffective). Left empty, allowlists apply as written, and where the "
+        "network plugin applies ipBlock to pod IPs (Calico, Cilium) an entry such as "
+        "0.0.0.0/0 also reaches pods in namespaces without ingress policies. Canonical CIDR "
+        "notation, IPv4 or IPv6.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     ingress: IngressSettings = Field(..., description="How public endpoints are exposed.")
@@ -342,8 +361,12 @@ class DataPlaneSpec(Spec):
         # What the list-type set marker makes the apiserver reject.
         _raise_if(
             [
-                f"egressCIDRs must be unique: {dup!r} appears more than once"
-                for dup in _duplicates(self.egress_cidrs)
+                f"{what} must be unique: {dup!r} appears more than once"
+                for what, values in (
+                    ("egressCIDRs", self.egress_cidrs),
+                    ("clusterNetworks", self.cluster_networks),
+                )
+                for dup in _duplicates(values)
             ]
         )
         return self
@@ -609,7 +632,11 @@ class Resources(Spec):
 class EgressRule(Spec):
     """A destination outside the cluster the component may reach."""
 
-    cidr: CIDR = Field(..., description="Destination CIDR, e.g. 203.0.113.0/24.")
+    cidr: CIDR = Field(
+        ...,
+        description="Destination CIDR, e.g. 203.0.113.0/24. The DataPlane's clusterNetworks "
+        "are taken out of it: an entry inside them opens nothing.",
+    )
     ports: list[Port] = Field(
         default_factory=list,
         max_length=16,
@@ -764,7 +791,7 @@ class ComponentSpec(Spec):
         default_factory=list,
         max_length=32,
         description="Destinations outside the cluster this component may reach (all other "
-        "egress but DNS is denied).",
+        "egress but DNS is denied). Never the DataPlane's clusterNetworks.",
     )
     environments: list[EnvironmentName] | None = Field(
         None,

@@ -1,7 +1,8 @@
 """Status of the custom resources: what the reconciler writes and the CRDs declare.
 
 Follows the Kubernetes API conventions and kstatus: `observedGeneration` and
-the conditions `Ready`, `Reconciling` and `Stalled`. The helpers are pure, so
+the conditions `Ready`, `Reconciling` and `Stalled`, plus conditions on one
+aspect of a kind (`EgressAllowlistEffective` on Components). The helpers are pure, so
 an unchanged status compares equal and the reconciler can skip the write.
 """
 
@@ -18,6 +19,11 @@ from .labels import RUN_TOKEN_MAX
 READY = "Ready"
 RECONCILING = "Reconciling"
 STALLED = "Stalled"
+#: Components with an egress allowlist: False when an entry opens nothing because it
+#: lies inside the DataPlane's clusterNetworks. Ready does not depend on it.
+EGRESS_ALLOWLIST_EFFECTIVE = "EgressAllowlistEffective"
+#: Conditions the operator sets only when they apply, and removes otherwise.
+OPTIONAL_CONDITIONS = frozenset({EGRESS_ALLOWLIST_EFFECTIVE})
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -41,7 +47,8 @@ class Condition(StatusModel):
         max_length=316,
         pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
         r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
-        description="Condition type: Ready, Reconciling or Stalled.",
+        description="Condition type: Ready, Reconciling, Stalled or (Components) "
+        "EgressAllowlistEffective.",
     )
     status: ConditionStatus = Field(..., description="True, False or Unknown.")
     reason: str = Field(
@@ -125,7 +132,8 @@ class Status(StatusModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
-        description="Ready, Reconciling and Stalled (kstatus).",
+        description="Ready, Reconciling and Stalled (kstatus); Components with an egress "
+        "allowlist also EgressAllowlistEffective.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 
