@@ -8,6 +8,7 @@ from cdp_operator.models import labels as L
 from cdp_operator.models.resources import (
     ComponentSpec,
     DataPlaneSpec,
+    EgressRule,
     EnvironmentSpec,
     OrganizationSpec,
     ProjectSpec,
@@ -15,6 +16,7 @@ from cdp_operator.models.resources import (
 from cdp_operator.models.tiers import Tier
 from cdp_operator.render.plan import (
     Resource,
+    Verdict,
     admitted_components,
     plan_component,
     plan_organization,
@@ -194,6 +196,45 @@ def test_component_plans() -> None:
 
     lost = plan_component(plan, component("api", "t", project_name="nope"), admitted=True)
     assert lost.verdict is not None and lost.verdict.reason == "ProjectNotFound"
+
+
+def test_component_plans_judge_the_egress_allowlist_beside_readiness() -> None:
+    """An allowlist entry inside the DataPlane's cluster networks is left out of every
+    environment's egress policy and reported as a condition of its own; Ready is the
+    workloads' business (the verdict passed to `complete` is kept as it is)."""
+    us = DPS["us"].model_copy(update={"cluster_networks": ["10.0.0.0/8"]})
+    plan = plan_organization(org(), {**DPS, "us": us}, [], [project("shop")])
+    spec = component("api", "t").spec.model_copy(
+        update={"egress": [EgressRule(cidr="10.1.0.0/16"), EgressRule(cidr="0.0.0.0/0")]}
+    )
+    cplan = plan_component(plan, Resource(name="api", namespace=NS, spec=spec), admitted=True)
+    assert cplan.verdict is None
+    (cond,) = cplan.conditions
+    assert (cond.type, cond.status, cond.reason) == (
+        "EgressAllowlistEffective",
+        False,
+        "InsideClusterNetwork",
+    )
+    assert cond.message.startswith(
+        "egress 10.1.0.0/16 lies inside the cluster network 10.0.0.0/8 of DataPlane us and "
+        "opens nothing"
+    )
+    blocks = [
+        o["spec"]["egress"]
+        for o in cplan.desired
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "cdp-api-egress"
+    ]
+    assert blocks == [[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}]] * 2
+    available = Verdict(True, "Available", "ready in 2 environment(s)")
+    done = cplan.complete(available)
+    assert (done.ready, done.reason, done.message) == (True, "Available", available.message)
+    assert done.conditions == (cond,)
+
+    # No allowlist, or a component that is not admitted: no such condition.
+    assert plan_component(plan, component("web", "t"), admitted=True).conditions == []
+    over = plan_component(plan, Resource(name="api", namespace=NS, spec=spec), admitted=False)
+    assert over.conditions == [] and over.verdict is not None
+    assert over.complete(over.verdict).conditions == ()
 
 
 def test_scope_limits_what_is_materialised_not_what_is_reported() -> None:

@@ -21,16 +21,22 @@ from cdp_operator.models.tiers import Tier
 from cdp_operator.render.context import Manifest, Runtime
 from cdp_operator.render.environments import default_environment
 from cdp_operator.render.namespaces import organization_namespace, runtime_namespace
-from cdp_operator.render.policies import runtime_policies
+from cdp_operator.render.policies import component_policies, runtime_policies
 from cdp_operator.render.workloads import component_objects, manual_run_job
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
-# The seed's data planes.
+# The seed's data planes; us is dual-stack (kubeadm's pod and service CIDRs, and IPv6 ones).
 US = DataPlaneSpec.model_validate(
     {
         "region": "US East 2",
         "egressCIDRs": ["20.22.170.144/28"],
+        "clusterNetworks": [
+            "10.244.0.0/16",
+            "10.96.0.0/12",
+            "fd00:10:244::/56",
+            "fd00:10:96::/112",
+        ],
         "ingress": {"className": "nginx", "baseDomain": "us.cdp.example.com"},
     }
 )
@@ -143,6 +149,21 @@ MANUAL_TASK = component(
 )
 
 
+# Allowlist entries that meet the cluster networks: everything (IPv4 and IPv6), a VPC
+# around the cluster, and one inside the pod network (left out: it opens nothing).
+CRAWLER = component(
+    type="service",
+    image="ghcr.io/acme/crawler:3.0.0",
+    egress=[
+        {"cidr": "0.0.0.0/0", "ports": [80, 443]},
+        {"cidr": "::/0", "ports": [443]},
+        {"cidr": "10.0.0.0/8", "ports": [5432]},
+        {"cidr": "10.244.0.0/16", "ports": [9090]},
+        {"cidr": "203.0.113.0/24"},
+    ],
+)
+
+
 def _namespaces() -> list[Manifest]:
     return [
         organization_namespace("acme"),
@@ -170,6 +191,9 @@ CASES: dict[str, Callable[[], list[Manifest]]] = {
         runtime("production-eu", data_plane="eu", tier=Tier.ENTERPRISE), "storefront", WEB_APP
     ),
     "webhook": lambda: component_objects(runtime("development"), "github-hook", WEBHOOK),
+    "egress-cluster-networks": lambda: component_policies(
+        runtime("development"), "crawler", CRAWLER
+    ),
     "scheduled-task": lambda: component_objects(
         runtime("production", tier=Tier.DEVELOPER), "nightly-report", SCHEDULED_TASK
     ),

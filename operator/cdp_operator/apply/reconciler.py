@@ -31,7 +31,7 @@ from ..models.resources import (
     OrganizationSpec,
     ProjectSpec,
 )
-from ..models.status import Condition, set_condition
+from ..models.status import OPTIONAL_CONDITIONS, Condition, set_condition
 from ..models.tiers import limits_for
 from ..render import workloads as render_workloads
 from ..render.context import Runtime
@@ -550,7 +550,7 @@ class Reconciler:
         if spec.type == "manual-task":
             await self._prune_runs(org, name, plan, component.annotations.get(L.RUN_REQUEST))
         verdict = cplan.verdict or self._component_readiness(component, spec, cplan, run_status)
-        await self._write_verdict(obj, verdict)
+        await self._write_verdict(obj, cplan.complete(verdict))
         return None
 
     async def _manual_runs(
@@ -802,8 +802,13 @@ class Reconciler:
                 verdict.reason if verdict.stalled else "Done",
                 verdict.message if verdict.stalled else "",
             ),
+            *verdict.conditions,
         ):
             conditions = set_condition(conditions, ctype, value, reason, message, generation, now)
+        carried = {c.type for c in verdict.conditions}
+        conditions = [
+            c for c in conditions if c.type not in OPTIONAL_CONDITIONS or c.type in carried
+        ]
         condition_dicts = [c.model_dump(by_alias=True, exclude_none=True) for c in conditions]
         status: dict[str, Any] = {"observedGeneration": generation, "conditions": condition_dicts}
         status.update(verdict.extra)

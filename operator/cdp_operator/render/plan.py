@@ -9,8 +9,8 @@ apply layer feeds the snapshot in and carries the plan out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..models import labels as L
 from ..models import naming
@@ -21,12 +21,14 @@ from ..models.resources import (
     OrganizationSpec,
     ProjectSpec,
 )
+from ..models.status import EGRESS_ALLOWLIST_EFFECTIVE
 from ..models.tiers import Tier, limits_for
 from . import environments as render_environments
 from . import namespaces as render_namespaces
 from . import policies as render_policies
 from . import workloads as render_workloads
 from .context import Runtime
+from .egress import allowlist_block
 
 S = TypeVar("S")
 Obj = dict[str, Any]
@@ -56,12 +58,23 @@ class Resource(Generic[S]):
         return (not self.held_slot, self.created, self.name)
 
 
+class ExtraCondition(NamedTuple):
+    """A condition beside Ready, Reconciling and Stalled, on one aspect of a resource
+    (models/status.py OPTIONAL_CONDITIONS: set when it applies, removed otherwise)."""
+
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The outcome for one resource, turned into kstatus conditions by the apply layer.
 
     ready: everything it asks for exists. stalled: it cannot progress until a
     user acts (bad reference, over a limit, conflict); reason and message say why.
+    conditions: further conditions that do not decide readiness.
     """
 
     ready: bool
@@ -69,6 +82,7 @@ class Verdict:
     message: str
     stalled: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    conditions: tuple[ExtraCondition, ...] = ()
 
 
 ADMITTED = "Admitted"
@@ -302,6 +316,12 @@ class ComponentPlan:
     #: Runtimes the component is deployed to, in a stable order.
     runtimes: list[Runtime] = field(default_factory=list)
     verdict: Verdict | None = None
+    #: Judgements beside readiness (e.g. on the egress allowlist), for `complete`.
+    conditions: list[ExtraCondition] = field(default_factory=list)
+
+    def complete(self, verdict: Verdict) -> Verdict:
+        """`verdict` (this plan's or the workloads' readiness) with the plan's conditions."""
+        return replace(verdict, conditions=(*verdict.conditions, *self.conditions))
 
 
 def admitted_components(tier: Tier, components: Sequence[Resource[ComponentSpec]]) -> set[str]:
@@ -355,6 +375,11 @@ def plan_component(
             stalled=True,
         )
         return result
+    if spec.egress and runtimes:
+        # Every runtime of a project is on the project's data plane.
+        result.conditions.append(
+            egress_condition(spec, runtimes[0].data_plane_name, runtimes[0].data_plane)
+        )
     if spec.environments is not None:
         wanted = set(spec.environments)
         runtimes = [rt for rt in runtimes if rt.environment in wanted]
@@ -362,6 +387,54 @@ def plan_component(
     for rt in result.runtimes:
         result.desired.extend(render_workloads.component_objects(rt, component.name, spec))
     return result
+
+
+def _networks(networks: Sequence[str]) -> str:
+    if len(networks) == 1:
+        return f"the cluster network {networks[0]}"
+    return "the cluster networks " + ", ".join(networks)
+
+
+def egress_condition(
+    spec: ComponentSpec, data_plane_name: str, data_plane: DataPlaneSpec
+) -> ExtraCondition:
+    """Whether every egress allowlist entry opens something once the DataPlane's
+    cluster networks are taken out (render/egress.py). An entry inside them is left
+    out of the egress policy; the component stays Ready, this condition says so."""
+    dp = f"DataPlane {data_plane_name}"
+    networks = data_plane.cluster_networks
+    if not networks:
+        return ExtraCondition(
+            EGRESS_ALLOWLIST_EFFECTIVE,
+            True,
+            "ClusterNetworksUnset",
+            f"{dp} declares no clusterNetworks: egress entries apply as written and may "
+            "reach in-cluster addresses",
+        )
+    nothing: list[str] = []
+    excluded: list[str] = []
+    for cidr in dict.fromkeys(rule.cidr for rule in spec.egress):
+        block = allowlist_block(cidr, networks)
+        if block.opens_nothing:
+            nothing.append(
+                f"egress {cidr} lies inside {_networks(block.covered_by)} of {dp} and opens nothing"
+            )
+        elif block.excluded:
+            excluded.append(f"egress {cidr} excludes {_networks(block.excluded)} of {dp}")
+    if nothing:
+        return ExtraCondition(
+            EGRESS_ALLOWLIST_EFFECTIVE, False, "InsideClusterNetwork", "; ".join(nothing + excluded)
+        )
+    if excluded:
+        return ExtraCondition(
+            EGRESS_ALLOWLIST_EFFECTIVE, True, "ClusterNetworksExcluded", "; ".join(excluded)
+        )
+    return ExtraCondition(
+        EGRESS_ALLOWLIST_EFFECTIVE,
+        True,
+        "OutsideClusterNetworks",
+        f"no egress entry overlaps the cluster networks of {dp}",
+    )
 
 
 def _known_projects(plan: OrgPlan) -> set[str]:

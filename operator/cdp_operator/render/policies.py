@@ -13,6 +13,7 @@ from cdp_operator.models.naming import bounded_name
 from cdp_operator.models.resources import ComponentSpec, Endpoint, Visibility
 
 from .context import Manifest, Runtime
+from .egress import allowlist_block
 
 NAMESPACE_NAME = "kubernetes.io/metadata.name"
 DEFAULT_DENY = "cdp-default-deny"
@@ -176,13 +177,18 @@ def component_policies(rt: Runtime, component: str, spec: ComponentSpec) -> list
             )
         )
 
-    if spec.egress:
-        egress: list[dict[str, Any]] = []
-        for rule in spec.egress:
-            entry: dict[str, Any] = {"to": [{"ipBlock": {"cidr": rule.cidr}}]}
-            if rule.ports:  # no ports: every port and protocol to that CIDR
-                entry["ports"] = [{"protocol": rule.protocol.value, "port": p} for p in rule.ports]
-            egress.append(entry)
+    egress: list[dict[str, Any]] = []
+    for rule in spec.egress:
+        # The DataPlane's cluster networks are never opened (render/egress.py); an
+        # entry inside them opens nothing and is left out (plan.py reports it).
+        block = allowlist_block(rule.cidr, rt.data_plane.cluster_networks)
+        if block.opens_nothing:
+            continue
+        entry: dict[str, Any] = {"to": [{"ipBlock": block.ip_block()}]}
+        if rule.ports:  # no ports: every port and protocol to that CIDR
+            entry["ports"] = [{"protocol": rule.protocol.value, "port": p} for p in rule.ports]
+        egress.append(entry)
+    if egress:
         policies.append(
             _policy(
                 rt,
