@@ -32,6 +32,19 @@ def _resource_version(obj: Obj) -> int:
         return 0
 
 
+def slim(obj: Obj) -> Obj:
+    """obj without metadata.managedFields and kubectl's last-applied annotation
+    (a shallow copy when there is something to drop; obj is not changed)."""
+    meta = obj["metadata"]
+    annotations = meta.get("annotations") or {}
+    if "managedFields" not in meta and LAST_APPLIED not in annotations:
+        return obj
+    trimmed = {k: v for k, v in meta.items() if k != "managedFields"}
+    if LAST_APPLIED in annotations:
+        trimmed["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return {**obj, "metadata": trimmed}
+
+
 class Cache:
     def __init__(self) -> None:
         self._by_kind: dict[str, dict[Key, Obj]] = defaultdict(dict)
@@ -73,13 +86,7 @@ class Cache:
         current = self._by_kind[key[0]].get(key)
         if current is not None and _resource_version(current) >= _resource_version(obj) > 0:
             return False
-        meta = obj["metadata"]
-        annotations = meta.get("annotations") or {}
-        if "managedFields" in meta or LAST_APPLIED in annotations:
-            slim = {k: v for k, v in meta.items() if k != "managedFields"}
-            if LAST_APPLIED in annotations:
-                slim["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
-            obj = {**obj, "metadata": slim}
+        obj = slim(obj)
         if current is not None:
             self._unindex(key, current)
         self._by_kind[key[0]][key] = obj

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from .cache import slim
 from .kinds import Kind
 
 logger = logging.getLogger(__name__)
@@ -59,12 +60,14 @@ class Informer:
         loop: asyncio.AbstractEventLoop,
         *,
         selector: str = "",
+        listing: threading.Lock | None = None,
     ) -> None:
         self.api = api
         self.kind = kind
         self.sink = sink
         self.loop = loop
         self.selector = selector
+        self.listing = listing or threading.Lock()
         self.lists = 0  # how many times the kind was listed (1 + re-lists)
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -84,7 +87,8 @@ class Informer:
         while not self._stop.is_set():
             try:
                 if version is None:
-                    items, version = self._list()
+                    with self.listing:  # one kind at a time: bounds the memory of a restart
+                        items, version = self._list()
                     self.lists += 1
                     self._deliver(self.sink.listed, self.kind, items, version)
                 version = self._watch(version)
@@ -133,11 +137,13 @@ class Informer:
             if response.status >= 400:
                 raise ApiException(status=response.status, reason=response.reason)
             page = json.loads(data)
-            for obj in page.get("items") or []:
+            del data
+            meta = page.get("metadata") or {}
+            for obj in page.pop("items", None) or []:
                 obj["kind"] = self.kind.kind
                 obj["apiVersion"] = self.kind.api_version
-                items.append(obj)
-            meta = page.get("metadata") or {}
+                items.append(slim(obj))  # drop the bulk now, not after the whole list
+            del page
             token = meta.get("continue") or ""
             if not token:
                 return items, str(meta.get("resourceVersion") or "")
@@ -177,7 +183,7 @@ class Informer:
                     continue
                 obj["kind"] = self.kind.kind
                 obj["apiVersion"] = self.kind.api_version
-                self._deliver(self.sink.event, self.kind, str(event_type), obj)
+                self._deliver(self.sink.event, self.kind, str(event_type), slim(obj))
         finally:
             raw.release_conn()
         return version

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,10 +92,11 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     watched = (*K.CUSTOM_KINDS, *K.CHILD_KINDS)
     reconciler.expect_kinds(kind.kind for kind in watched)
     streaming = client.streaming_api(len(watched) + 2)
+    listing = threading.Lock()  # informers list one kind at a time (memory of a restart)
     for kind in watched:
         # All namespaces (to see name conflicts); only our own objects of other kinds.
         selector = _MANAGED if kind in K.CHILD_KINDS and kind is not K.NAMESPACE else ""
-        informer = Informer(streaming, kind, reconciler, loop, selector=selector)
+        informer = Informer(streaming, kind, reconciler, loop, selector=selector, listing=listing)
         options.informers.append(informer)
         informer.start()
     guard = None
