@@ -71,6 +71,10 @@ def test_metrics_events_and_json_logs(
     # The limit that was hit.
     assert m['cdp_limit_exceeded_total{reason="ComponentLimitExceeded"}'] >= 1
     assert m["cdp_work_queue_depth"] == 0
+    # Standalone: always active; every kind listed once (no watch had to start over).
+    assert m["cdp_active"] == 1
+    for kind in ("Component", "Deployment", "Namespace", "NetworkPolicy"):
+        assert m[f'cdp_informer_lists_total{{kind="{kind}"}}'] == 1, kind
 
     # A Kubernetes Event on the custom resource, for the transition.
     def warning() -> bool:

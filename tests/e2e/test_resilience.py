@@ -740,6 +740,8 @@ def test_a_preempted_replica_stops_writing(kube: Kube, pair: Pair, figures: dict
     b.process.wait_settled(quiet=3)
     taken_over = parse_time(first_a["requestReceivedTimestamp"])
     late = pair.writes_after(mark, pair.b, taken_over)
+    assert a.process.metrics()["cdp_active"] == 1
+    assert b.process.metrics()["cdp_active"] == 0
     a_objects = {_target(e) for e in pair.acting_writes(mark, pair.a)}
     figures["preemption"] = {
         "preempted_writes": len(pair.acting_writes(mark, pair.b)),

@@ -46,6 +46,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.lists = Counter(
+            "cdp_informer_lists_total",
+            "Complete lists per kind: 1 at start, +1 each time a watch could not resume.",
+            ["kind"],
+            registry=self.registry,
+        )
         self.active = Gauge(
             "cdp_active",
             "1 while this replica reconciles; 0 while it stands by for a higher-priority peer.",

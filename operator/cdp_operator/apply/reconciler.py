@@ -146,6 +146,7 @@ class Reconciler:
     def listed(self, kind: K.Kind, items: list[Obj], resource_version: str) -> None:
         """A complete list of a kind: the first one fills the cache; a later one
         (after a watch could not resume) also tells what was deleted meanwhile."""
+        self.metrics.lists.labels(kind.kind).inc()
         keys = set()
         for obj in items:
             keys.add(key_of(obj))
