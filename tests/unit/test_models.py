@@ -262,7 +262,17 @@ def test_good_cidrs(cidr: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "cidr", ["20.22.170.145/28", "10.0.0.1", "hello", "10.0.0.0/33", "300.1.1.0/24", "010.0.0.0/8"]
+    "cidr",
+    [
+        "20.22.170.145/28",
+        "10.0.0.1",
+        "hello",
+        "10.0.0.0/33",
+        "300.1.1.0/24",
+        "010.0.0.0/8",
+        "::ffff:10.244.0.0/112",  # IPv4-mapped IPv6: CEL's cidr() and ipBlock refuse it
+        "::ffff:0:0/96",
+    ],
 )
 def test_bad_cidrs(cidr: str) -> None:
     assert "must be a CIDR in canonical form" in errors_of(

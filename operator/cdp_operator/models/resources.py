@@ -229,9 +229,15 @@ def _check_cidr(value: str) -> str:
     if "/" not in value:
         raise ValueError(CIDR_MESSAGE)
     try:
-        ipaddress.ip_network(value, strict=True)
+        network = ipaddress.ip_network(value, strict=True)
     except ValueError:
         raise ValueError(CIDR_MESSAGE) from None
+    # CEL's cidr() refuses IPv4-mapped IPv6 (::ffff:a.b.c.d), as NetworkPolicy ipBlock does.
+    if (
+        isinstance(network, ipaddress.IPv6Network)
+        and network.network_address.ipv4_mapped is not None
+    ):
+        raise ValueError(CIDR_MESSAGE)
     return value
 
 
