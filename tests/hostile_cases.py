@@ -60,7 +60,13 @@ class Stalled:
 
 @dataclass(frozen=True)
 class Ready:
-    """Accepted and harmless: the operator reconciles it to Ready=True."""
+    """Accepted and harmless: the operator reconciles it to Ready=True.
+
+    ``condition``: (type, status, reason) of a further condition the operator sets,
+    whose message contains ``mentions``."""
+
+    condition: tuple[str, str, str] | None = None
+    mentions: str | None = None
 
 
 @dataclass(frozen=True)
@@ -428,6 +434,13 @@ _add(
     C("cidr-leading-zero", "Component", svc(egress=[{"cidr": "010.0.0.0/8"}]), R("cidr")),
     C("cidr-ipv6-host-bits", "Component", svc(egress=[{"cidr": "2001:db8::1/32"}]), R("cidr")),
     C("cidr-negative-prefix", "Component", svc(egress=[{"cidr": "10.0.0.0/-1"}]), R("cidr")),
+    # An IPv4 range spelled as IPv6 would slip past the IPv4 cluster networks.
+    C(
+        "cidr-ipv4-mapped-ipv6",
+        "Component",
+        svc(egress=[{"cidr": "::ffff:10.244.0.0/112"}]),
+        R("cidr"),
+    ),
     C(
         "dataplane-cidr-host-bits",
         "DataPlane",
@@ -439,6 +452,65 @@ _add(
         "DataPlane",
         dataplane(egressCIDRs=["192.0.2.0/28", "192.0.2.0/28"]),
         R("spec.egressCIDRs"),
+    ),
+    C(
+        "cluster-network-host-bits",
+        "DataPlane",
+        dataplane(clusterNetworks=["10.244.0.1/16"]),
+        R("spec.clusterNetworks"),
+    ),
+    C(
+        "cluster-network-garbage",
+        "DataPlane",
+        dataplane(clusterNetworks=["pods"]),
+        R("spec.clusterNetworks"),
+    ),
+    C(
+        "cluster-network-duplicate",
+        "DataPlane",
+        dataplane(clusterNetworks=["10.96.0.0/12", "10.96.0.0/12"]),
+        R("spec.clusterNetworks"),
+    ),
+    C(
+        "cluster-networks-17",
+        "DataPlane",
+        dataplane(clusterNetworks=[f"10.{i}.0.0/16" for i in range(17)]),
+        R("spec.clusterNetworks"),
+    ),
+)
+
+# The e2e DataPlane us declares the test cluster's pod and service networks
+# (10.244.0.0/16, 10.96.0.0/16): an allowlist never opens them.
+_EGRESS = "EgressAllowlistEffective"
+_add(
+    "egress allowlist into the cluster",
+    C(
+        "egress-everything",
+        "Component",
+        svc(egress=[{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}]),
+        Ready((_EGRESS, "True", "ClusterNetworksExcluded"), mentions="10.244.0.0/16"),
+    ),
+    C(
+        "egress-pod-network",
+        "Component",
+        svc(egress=[{"cidr": "10.244.0.0/16", "ports": [8080]}]),
+        Ready(
+            (_EGRESS, "False", "InsideClusterNetwork"),
+            mentions="egress 10.244.0.0/16 lies inside the cluster network 10.244.0.0/16 "
+            "of DataPlane us and opens nothing",
+        ),
+    ),
+    C(
+        "egress-kubernetes-service",
+        "Component",
+        svc(egress=[{"cidr": "10.96.0.1/32", "ports": [443]}, {"cidr": "203.0.113.0/24"}]),
+        Ready((_EGRESS, "False", "InsideClusterNetwork"), mentions="10.96.0.1/32"),
+    ),
+    C(
+        "cluster-networks-everything",
+        "DataPlane",
+        dataplane(clusterNetworks=["0.0.0.0/0", "::/0"]),
+        Ready(),
     ),
 )
 

@@ -13,24 +13,38 @@ from typing import Any
 import pytest
 import yaml
 
+import localcluster  # hack/localcluster.py, on sys.path through tests/conftest.py
+
 from .operator_harness import REPO, OperatorProcess
 
-DATA_PLANES = """
+#: The test cluster's pod and service networks, which both DataPlanes declare: egress
+#: allowlists never open them.
+CLUSTER_NETWORKS = [localcluster.POD_CIDR, localcluster.SERVICE_CIDR]
+
+DATA_PLANES = f"""
 apiVersion: cdp.dev/v1alpha1
 kind: DataPlane
-metadata: {name: us}
+metadata: {{name: us}}
 spec:
   region: US East 2
   egressCIDRs: ["20.22.170.144/28"]
-  ingress: {className: nginx, baseDomain: us.apps.cdp.example.com, gatewayNamespace: ingress-nginx}
+  clusterNetworks: {json.dumps(CLUSTER_NETWORKS)}
+  ingress:
+    className: nginx
+    baseDomain: us.apps.cdp.example.com
+    gatewayNamespace: ingress-nginx
 ---
 apiVersion: cdp.dev/v1alpha1
 kind: DataPlane
-metadata: {name: eu}
+metadata: {{name: eu}}
 spec:
   region: North Europe
   egressCIDRs: ["20.166.183.112/28"]
-  ingress: {className: nginx, baseDomain: eu.apps.cdp.example.com, gatewayNamespace: ingress-nginx}
+  clusterNetworks: {json.dumps(CLUSTER_NETWORKS)}
+  ingress:
+    className: nginx
+    baseDomain: eu.apps.cdp.example.com
+    gatewayNamespace: ingress-nginx
 """
 
 

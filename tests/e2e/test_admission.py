@@ -25,7 +25,7 @@ from cdp_operator.models.buildconfigs import (
     ComponentType,
     build_config_errors,
 )
-from cdp_operator.models.resources import ComponentSpec, name_errors
+from cdp_operator.models.resources import ComponentSpec, DataPlaneSpec, name_errors
 from cdp_operator.models.status import ComponentEnvironment, ComponentStatus, set_condition
 from cron_cases import INVALID, STRICTER, VALID, generated, k8s_accepts
 
@@ -116,14 +116,18 @@ def test_crds_are_established_with_names_and_category(crd_cluster: Any) -> None:
 def test_samples_of_every_kind_are_accepted_and_defaulted(crd_cluster: Any, namespace: str) -> None:
     s = suffix()
     for dp, cidr in (("us", "20.22.170.144/28"), ("eu", "20.166.183.112/28")):
+        networks = ["10.244.0.0/16", "10.96.0.0/12", "fd00:10:244::/56", "fd00:10:96::/112"]
         spec = {
             "region": "US East 2",
             "egressCIDRs": [cidr],
+            "clusterNetworks": networks,
             "ingress": {"baseDomain": f"{dp}.example.com"},
         }
+        DataPlaneSpec.model_validate(spec)  # the models accept it too
         out = json.loads(
             create(crd_cluster, obj("DataPlane", f"{dp}-{s}", spec), dry_run=True).stdout
         )
+        assert out["spec"]["clusterNetworks"] == networks
         assert out["spec"]["maxRequestBodySize"] == "10m"
         assert out["spec"]["ingress"]["className"] == "nginx"
     for tier in ("developer", "payg", "enterprise"):
@@ -200,12 +204,24 @@ def test_explain_describes_the_fields(crd_cluster: Any) -> None:
     assert "buildPackLangVersion" in out and "buildpack" in out
     out = text(crd_cluster.kubectl("explain", "dataplane.spec.egressCIDRs").stdout)
     assert "allowlist" in out
+    out = text(crd_cluster.kubectl("explain", "dataplane.spec.clusterNetworks").stdout)
+    assert "pod and service CIDRs" in out and "EgressAllowlistEffective" in out
 
 
 def test_status_subresource_accepts_what_the_models_write(crd_cluster: Any, namespace: str) -> None:
     create(crd_cluster, component("api", namespace))
     conditions = set_condition(
         [], "Ready", False, "Reconciling", "rolling out", 1, "2025-01-01T00:00:00Z"
+    )
+    conditions = set_condition(
+        conditions,
+        "EgressAllowlistEffective",
+        False,
+        "InsideClusterNetwork",
+        "egress 10.1.0.0/16 lies inside the cluster network 10.0.0.0/8 of DataPlane us and "
+        "opens nothing",
+        1,
+        "2025-01-01T00:00:00Z",
     )
     status = ComponentStatus(
         observed_generation=1,

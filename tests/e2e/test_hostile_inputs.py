@@ -267,6 +267,12 @@ def test_hostile_input(world: World, case: Case) -> None:
         assert ready["status"] in accepted, f"{case.id}: {ready}"
         if ready["status"] == "False":
             assert ready["reason"] == "Progressing", f"{case.id}: {ready}"
+        if expect.condition is not None:
+            ctype, status, reason = expect.condition
+            cond = kube.condition(obj, ctype)
+            assert cond is not None, f"{case.id}: no {ctype} condition: {obj['status']}"
+            assert (cond["status"], cond["reason"]) == (status, reason), f"{case.id}: {cond}"
+            assert expect.mentions is None or expect.mentions in cond["message"], cond
         if case.kind == "Component":
             _assert_values_preserved(w, case)
         return

@@ -23,6 +23,11 @@ The expected answer is written here from domain.md, not from the operator:
   pods of its own organization and environment (whose ingress then decides),
   and its component's allowlist (203.0.113.10/32 port 5432 for ``api``);
   nothing else (not :5433, not 198.51.100.1, not the gateway, not bystanders);
+* an allowlist never opens the DataPlane's cluster networks (the pod and
+  service CIDRs): ``any`` allows 0.0.0.0/0 and reaches every external address
+  but no pod or Service IP through it; ``vpc`` allows 10.0.0.0/8 port 5432 (a
+  private network around the cluster) and 10.244.0.0/16 port 8080 (inside the
+  pod network: opens nothing, reported in the Component's status);
 * namespaces the operator does not manage have no policies: what they may do is
   outside the operator's promise, and is shown as such.
 
@@ -32,11 +37,13 @@ was produced that way).
 
 from __future__ import annotations
 
+import copy
+import ipaddress
 import json
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +52,8 @@ import yaml
 
 from isolation.netpol_eval import Cluster, External, Pod
 
-from .conftest import Kube, manifest
-from .operator_harness import OperatorProcess
+from .conftest import CLUSTER_NETWORKS, Kube, manifest
+from .operator_harness import REPO, OperatorProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +64,23 @@ PROJECTS = ("p1", "p2")
 PORTS = {"proj": 8080, "org": 8081, "pub": 8082}
 VISIBILITY = {"proj": "project", "org": "organization", "pub": "public"}
 ALLOWED_DB = ("203.0.113.10", 5432)
-EXTERNALS = [("203.0.113.10", 5432), ("203.0.113.10", 5433), ("198.51.100.1", 5432)]
+#: Egress allowlists: (cidr, ports) per component; p1 of each organization also has
+#: `any` and `vpc`, whose allowlists cover the cluster networks.
+ALLOWLISTS: dict[str, list[tuple[str, list[int]]]] = {
+    "api": [("203.0.113.10/32", [5432])],
+    "worker": [],
+    "any": [("0.0.0.0/0", [])],
+    "vpc": [("10.0.0.0/8", [5432]), ("10.244.0.0/16", [8080])],
+}
+COMPONENTS = {"p1": ("api", "worker", "any", "vpc"), "p2": ("api", "worker")}
+EXTERNALS = [
+    ("203.0.113.10", 5432),
+    ("203.0.113.10", 5433),
+    ("198.51.100.1", 5432),
+    ("10.20.0.5", 5432),  # in 10.0.0.0/8, outside the cluster networks
+    ("10.96.0.1", 443),  # the kubernetes Service (service network)
+    ("10.244.200.1", 8080),  # pod network, no pod there
+]
 #: Ports probed on pods that serve nothing in particular.
 OTHER_PORTS = [("TCP", 80), ("TCP", 9999), ("UDP", 53), ("TCP", 53)]
 
@@ -126,6 +149,8 @@ class Truth:
     rows: list[Workload]
     targets: list[Target]
     table: dict[tuple[Workload, Target], bool]
+    #: "A", "B" -> the organizations' names in the cluster.
+    names: dict[str, str] = field(default_factory=dict)
 
     def cell(self, src: Workload, target: Target) -> bool:
         return self.table[(src, target)]
@@ -160,31 +185,28 @@ def truth(kube: Kube, operator: OperatorProcess) -> Iterator[Truth]:
             kube.wait_for(lambda ns=ns: kube.get("namespace", ns), 60, f"namespace {ns}")
             for project in PROJECTS:
                 kube.apply(manifest("Project", project, ns))
-                kube.apply(
-                    manifest(
-                        "Component",
-                        f"{project}-api",
-                        ns,
-                        project=project,
-                        type="service",
-                        image="registry.example.com/api:1",
-                        endpoints=[
+                for comp in COMPONENTS[project]:
+                    extra: dict[str, Any] = {}
+                    if comp == "api":
+                        extra["endpoints"] = [
                             {"name": n, "port": p, "visibility": VISIBILITY[n]}
                             for n, p in PORTS.items()
-                        ],
-                        egress=[{"cidr": "203.0.113.10/32", "ports": [5432]}],
+                        ]
+                    if ALLOWLISTS[comp]:
+                        extra["egress"] = [
+                            {"cidr": cidr, "ports": ports} for cidr, ports in ALLOWLISTS[comp]
+                        ]
+                    kube.apply(
+                        manifest(
+                            "Component",
+                            f"{project}-{comp}",
+                            ns,
+                            project=project,
+                            type="service",
+                            image=f"registry.example.com/{comp}:1",
+                            **extra,
+                        )
                     )
-                )
-                kube.apply(
-                    manifest(
-                        "Component",
-                        f"{project}-worker",
-                        ns,
-                        project=project,
-                        type="service",
-                        image="registry.example.com/worker:1",
-                    )
-                )
         # A pod a tenant with `edit` could run in its organization namespace, with
         # labels forged to look like a component of organization A.
         tenant_ns = f"cdp-org-{orgs[0]}"
@@ -214,7 +236,7 @@ def truth(kube: Kube, operator: OperatorProcess) -> Iterator[Truth]:
         # pods ready does not matter for the policies, only that they exist.
         for org in orgs:
             for project in PROJECTS:
-                for comp in ("api", "worker"):
+                for comp in COMPONENTS[project]:
                     kube.wait_for(
                         lambda c=f"{project}-{comp}", ns=f"cdp-org-{org}": _materialised(
                             kube, c, ns
@@ -268,8 +290,9 @@ def _compute(
                 for p in kube.list("pods", selector=f"{managed},cdp.dev/organization={org}")
                 if p["metadata"]["namespace"] != tenant_ns  # the forged tenant pod
             ]
-            # p1, p2 x development (1 replica), production (2) x api, worker
-            if len(pods) != 2 * (1 + 2) * 2 or not all(
+            # every component x development (1 replica), production (2)
+            components = sum(len(c) for c in COMPONENTS.values())
+            if len(pods) != components * (1 + 2) or not all(
                 (p.get("status") or {}).get("podIP") for p in pods
             ):
                 return False
@@ -340,12 +363,31 @@ def _compute(
             if results:
                 table[(src, t)] = results == {True}
     assert not mixed, f"pods of one workload disagree: {mixed}"
-    return Truth(cluster, (short[orgs[0]], short[orgs[1]]), by_workload, rows, targets, table)
+    names = {v: k for k, v in short.items()}
+    return Truth(
+        cluster, (short[orgs[0]], short[orgs[1]]), by_workload, rows, targets, table, names
+    )
 
 
 # ------------------------------------------------------- the expectation (domain.md)
 def _in_org_namespace(w: Workload) -> bool:
     return w.label.startswith("tenant pod")
+
+
+def in_cluster_networks(ip: str) -> bool:
+    return any(ipaddress.ip_address(ip) in ipaddress.ip_network(n) for n in CLUSTER_NETWORKS)
+
+
+def allowlisted(component: str | None, ip: str, port: int, protocol: str = "TCP") -> bool:
+    """The component's allowlist opens exactly its destinations outside the cluster
+    networks (an entry's ports are TCP; no ports: every port and protocol)."""
+    if in_cluster_networks(ip):
+        return False
+    return any(
+        ipaddress.ip_address(ip) in ipaddress.ip_network(cidr)
+        and (not ports or (port in ports and protocol == "TCP"))
+        for cidr, ports in ALLOWLISTS.get(component or "", [])
+    )
 
 
 def expected(src: Workload, t: Target) -> bool:
@@ -356,7 +398,7 @@ def expected(src: Workload, t: Target) -> bool:
             return False
         if not src.runtime:
             return True  # unmanaged namespaces have no egress policy
-        return src.component == "api" and (t.external, t.port) == ALLOWED_DB
+        return allowlisted(src.component, t.external, t.port, t.protocol)
     dst = t.workload
     assert dst is not None
     if not dst.runtime:
@@ -380,7 +422,7 @@ def expected_egress(src: Workload, t: Target) -> bool:
     """The egress side alone, for runtime sources."""
     assert src.runtime
     if t.external:
-        return src.component == "api" and (t.external, t.port) == ALLOWED_DB
+        return allowlisted(src.component, t.external, t.port, t.protocol)
     dst = t.workload
     assert dst is not None
     if dst.runtime:
@@ -494,6 +536,174 @@ def test_egress_only_to_dns_allowlist_and_same_org_environment(truth: Truth) -> 
     assert not c.allowed(api, dns, 80)
 
 
+def _workload(truth: Truth, label: str) -> Pod:
+    return truth.pods[{w.label: w for w in truth.rows}[label]][0]
+
+
+def test_allowlists_never_open_the_cluster_networks(truth: Truth) -> None:
+    """0.0.0.0/0 and 10.0.0.0/8 reach what is outside the DataPlane's clusterNetworks,
+    and no pod or Service IP through them (ipBlock taken to match pod IPs, as Calico
+    and Cilium do)."""
+    c = truth.cluster
+    assert c.ipblock_matches_pods
+    gateway = _workload(truth, "ingress gateway (ingress-nginx)")
+    bystander = _workload(truth, "bystander namespace")
+    other_system = _workload(truth, "other kube-system pod")
+    dns = _workload(truth, "kube-dns (kube-system)")
+    for org in truth.orgs:
+        for env in ENVS.values():
+            any_ = _workload(truth, f"{org}/p1/{env}/any")
+            vpc = _workload(truth, f"{org}/p1/{env}/vpc")
+            # Outside the cluster: everything for `any`, 10.0.0.0/8:5432 for `vpc`.
+            for ip, port, proto in (
+                ("203.0.113.10", 5433, "TCP"),
+                ("198.51.100.1", 5432, "UDP"),
+                ("10.20.0.5", 5432, "TCP"),
+                ("8.8.8.8", 443, "TCP"),
+            ):
+                assert c.allowed(any_, External(ip), port, proto), (org, env, ip, port)
+            assert c.allowed(vpc, External("10.20.0.5"), 5432)
+            assert not c.allowed(vpc, External("10.20.0.5"), 5433)
+            assert not c.allowed(vpc, External("10.20.0.5"), 5432, "UDP")
+            assert not c.allowed(vpc, External("203.0.113.10"), 5432)
+            # Inside: Service IPs, pod-network addresses, and the pods of namespaces
+            # without ingress policies (other than DNS, which every pod may use).
+            for src in (any_, vpc):
+                assert not c.allowed(src, External("10.96.0.1"), 443)
+                assert not c.allowed(src, External("10.96.0.10"), 5432)
+                assert not c.allowed(src, External("10.244.200.1"), 8080)
+                assert not c.allowed(src, External("10.244.200.1"), 5432)
+                for pod in (gateway, bystander):
+                    for port in (80, 5432, 8080):
+                        assert not c.allowed(src, pod, port), (src.key, pod.key, port)
+                for proto in ("UDP", "TCP"):
+                    assert not c.allowed(src, other_system, 53, proto)
+                    assert c.allowed(src, dns, 53, proto)
+                assert not c.allowed(src, dns, 5432)
+            # Another organization's pods: not even the egress side lets it out.
+            other = "B" if org == "A" else "A"
+            for dst in truth.pods[{w.label: w for w in truth.rows}[f"{other}/p1/{env}/api"]]:
+                assert not c.verdict(any_, dst, 8080).egress
+                assert not c.verdict(vpc, dst, 5432).egress
+
+
+def without_excepts(cluster: Cluster) -> Cluster:
+    """The same cluster with every ipBlock's except entries removed."""
+    policies = copy.deepcopy(cluster.policies)
+    for pol in policies:
+        for rule in pol["spec"].get("egress") or []:
+            for peer in rule.get("to") or []:
+                (peer.get("ipBlock") or {}).pop("except", None)
+    return Cluster(cluster.namespaces.values(), cluster.pods, policies, ipblock_matches_pods=True)
+
+
+def into_the_cluster(truth: Truth) -> list[tuple[Workload, Target]]:
+    """Cells where only an allowlist could let `any` or `vpc` in: pods of namespaces
+    without ingress policies (DNS aside) and addresses in the cluster networks."""
+
+    def inside(t: Target) -> bool:
+        if t.external:
+            return in_cluster_networks(t.external)
+        dst = t.workload
+        assert dst is not None
+        dns = dst.label.startswith("kube-dns") and t.port == 53
+        return not dst.runtime and not _in_org_namespace(dst) and not dns
+
+    return [(src, t) for src, t in truth.table if src.component in ("any", "vpc") and inside(t)]
+
+
+def evaluate(cluster: Cluster, truth: Truth, src: Workload, t: Target) -> bool:
+    """A cell of the table, against another cluster: every pod pair allowed."""
+    dsts: list[Pod | External] = (
+        [External(t.external)] if t.external else list(truth.pods[t.workload])  # type: ignore[index]
+    )
+    return all(
+        cluster.allowed(sp, dp, t.port, t.protocol)
+        for sp in truth.pods[src]
+        for dp in dsts
+        if dp is not sp
+    )
+
+
+def test_without_the_excepts_the_allowlists_would_reach_into_the_cluster(truth: Truth) -> None:
+    """The check above has teeth: the same policies without their except entries let
+    `any` and `vpc` reach the gateway, the bystander, kube-system and the Service network."""
+    cells = into_the_cluster(truth)
+    assert len(cells) >= 50
+    assert not any(truth.cell(src, t) for src, t in cells)
+    before = without_excepts(truth.cluster)
+    opened = [(src.label, t.label) for src, t in cells if evaluate(before, truth, src, t)]
+    assert len(opened) >= len(cells) // 2, opened
+    gateway = _workload(truth, "ingress gateway (ingress-nginx)")
+    bystander = _workload(truth, "bystander namespace")
+    other_system = _workload(truth, "other kube-system pod")
+    any_, vpc = _workload(truth, "A/p1/dev/any"), _workload(truth, "A/p1/dev/vpc")
+    assert before.allowed(any_, gateway, 80)
+    assert before.allowed(any_, bystander, 80)
+    assert before.allowed(any_, other_system, 53, "UDP")
+    assert before.allowed(any_, External("10.96.0.1"), 443)
+    assert before.allowed(vpc, gateway, 5432)
+    assert before.allowed(vpc, External("10.96.0.10"), 5432)
+
+
+def test_an_entry_inside_the_cluster_networks_is_left_out_and_reported(
+    kube: Kube, truth: Truth
+) -> None:
+    org = truth.names["A"]
+    ns = f"cdp-org-{org}"
+    vpc = kube.get("component", "p1-vpc", ns)
+    cond = kube.condition(vpc, "EgressAllowlistEffective")
+    assert cond is not None and (cond["status"], cond["reason"]) == (
+        "False",
+        "InsideClusterNetwork",
+    ), cond
+    assert cond["message"].startswith(
+        "egress 10.244.0.0/16 lies inside the cluster network 10.244.0.0/16 of DataPlane us "
+        "and opens nothing; egress 10.0.0.0/8 excludes the cluster networks "
+    ), cond
+    # The component is not held back for it: Ready is its workloads' verdict.
+    ready = kube.condition(vpc)
+    assert ready is not None and ready["reason"] in ("Available", "Progressing"), ready
+    stalled = kube.condition(vpc, "Stalled")
+    assert stalled is not None and stalled["status"] == "False"
+    any_ = kube.condition(kube.get("component", "p1-any", ns), "EgressAllowlistEffective")
+    assert any_ is not None and (any_["status"], any_["reason"]) == (
+        "True",
+        "ClusterNetworksExcluded",
+    ), any_
+    assert (
+        kube.condition(kube.get("component", "p1-worker", ns), "EgressAllowlistEffective") is None
+    )
+
+    # What the API server stored: one rule, the VPC minus the cluster networks.
+    policy = kube.get("networkpolicy", "cdp-p1-vpc-egress", f"{org}-p1-development")
+    assert policy is not None
+    (rule,) = policy["spec"]["egress"]
+    block = rule["to"][0]["ipBlock"]
+    assert block["cidr"] == "10.0.0.0/8"
+    excepted = [ipaddress.ip_network(e) for e in block["except"]]
+    for net in map(ipaddress.ip_network, CLUSTER_NETWORKS):
+        assert any(net.subnet_of(e) for e in excepted), (net, block)  # type: ignore[arg-type]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 5432}]
+
+
+def test_the_apiserver_accepts_ipv4_and_ipv6_excepts(kube: Kube, truth: Truth) -> None:
+    """The golden egress policy (0.0.0.0/0 and ::/0 minus dual-stack cluster networks)
+    passes the API server's NetworkPolicy validation; an except equal to its cidr would
+    not, which is why an entry inside the cluster networks is left out instead."""
+    golden = yaml.safe_load((REPO / "tests/golden/egress-cluster-networks.yaml").read_text())
+    golden["metadata"]["namespace"] = "default"
+    result = kube.run("apply", "--dry-run=server", "-f", "-", input=json.dumps(golden))
+    assert "created (server dry run)" in result.stdout, result.stdout
+    bad = copy.deepcopy(golden)
+    bad["metadata"]["name"] = "except-equals-cidr"
+    bad["spec"]["egress"] = [
+        {"to": [{"ipBlock": {"cidr": "10.244.0.0/16", "except": ["10.244.0.0/16"]}}]}
+    ]
+    result = kube.run("apply", "--dry-run=server", "-f", "-", input=json.dumps(bad), check=False)
+    assert result.returncode != 0 and "must be a strict subset of `cidr`" in result.stderr
+
+
 def test_the_verdict_does_not_depend_on_ipblock_reaching_pod_ips(truth: Truth) -> None:
     """ipBlock on pod IPs is implementation-defined; the table holds either way."""
     strict = Cluster(
@@ -518,12 +728,14 @@ def test_the_verdict_does_not_depend_on_ipblock_reaching_pod_ips(truth: Truth) -
 # --------------------------------------------------------------------- the report
 def render_report(truth: Truth) -> str:
     """A Markdown matrix: every source against organization A's p1/development
-    endpoints, DNS and the external destinations; plus totals of the full table."""
+    endpoints, DNS, the gateway pod and the external destinations; plus totals of the
+    full table."""
     focus = [
         t
         for t in truth.targets
         if (t.workload and t.workload.label in ("A/p1/dev/api",) and t.endpoint)
         or (t.workload and t.workload.label == "kube-dns (kube-system)" and t.port == 53)
+        or (t.workload and t.workload.label.startswith("ingress gateway") and t.port == 80)
         or t.external
     ]
     heads = []
@@ -532,6 +744,8 @@ def render_report(truth: Truth) -> str:
             heads.append(f"{VISIBILITY[t.endpoint]} :{t.port}")
         elif t.external:
             heads.append(t.label)
+        elif t.port == 80:
+            heads.append("gateway pod :80")
         else:
             heads.append(f"DNS {t.port}/{t.protocol}")
     lines = [
@@ -577,12 +791,19 @@ def render_report(truth: Truth) -> str:
         if src.runtime and t.workload and t.workload.runtime and src.org != t.workload.org
     ]
     allowed = sum(1 for v in truth.table.values() if v)
+    into, before = into_the_cluster(truth), without_excepts(truth.cluster)
     summary = {
         "sources (workloads)": len(truth.rows),
         "destinations (workload ports and external addresses)": len(truth.targets),
         "cells evaluated": len(truth.table),
         "cells allowed": allowed,
         "cross-organization cells allowed": f"{sum(cross)} of {len(cross)}",
+        "allowlist cells into the cluster networks allowed (any, vpc)": (
+            f"{sum(truth.cell(s, t) for s, t in into)} of {len(into)}"
+        ),
+        "the same without except entries": (
+            f"{sum(evaluate(before, truth, s, t) for s, t in into)} of {len(into)}"
+        ),
         "pods": sum(len(p) for p in truth.pods.values()),
         "network policies": len(truth.cluster.policies),
     }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import Kube, manifest
+from .conftest import CLUSTER_NETWORKS, Kube, manifest
 from .operator_harness import REPO, OperatorProcess, audit_line_count, audit_writes
 
 pytestmark = pytest.mark.e2e
@@ -220,6 +221,91 @@ def test_cross_object_errors_are_reported_in_status(
     assert kube.get("namespace", f"{org_name}-p-qa") is None
     # The project that fits works.
     kube.wait_condition("project", "p", ns)
+
+
+def test_egress_allowlists_follow_the_data_planes_cluster_networks(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
+    """A DataPlane's clusterNetworks reach the egress policies of running components
+    when they change, and the EgressAllowlistEffective condition follows the
+    allowlist: set, flipped and removed as it applies."""
+    dp = f"lab{org_name}"
+    ingress = {"baseDomain": f"{dp}.example.org"}
+    kube.apply(manifest("DataPlane", dp, region="Lab", ingress=ingress))
+    try:
+        ns = make_org(org_name, tier="payg", default_data_plane=dp)
+        kube.apply(manifest("Project", "p", ns))
+        everything = {"cidr": "0.0.0.0/0", "ports": [443]}
+        pods = {"cidr": "10.244.0.0/16", "ports": [8080]}
+        runtime = f"{org_name}-p-development"
+
+        def judged(reason: str | None) -> Any:
+            """(condition, egress rules) once the status describes the latest spec and
+            the condition has `reason` (None: no such condition)."""
+            comp = kube.get("component", "api", ns)
+            if (
+                not comp
+                or (comp.get("status") or {}).get("observedGeneration")
+                != comp["metadata"]["generation"]
+            ):
+                return None
+            cond = kube.condition(comp, "EgressAllowlistEffective")
+            if (cond and cond["reason"]) != reason:
+                return None
+            policy = kube.get("networkpolicy", "cdp-api-egress", runtime)
+            return cond, [r["to"][0]["ipBlock"] for r in policy["spec"]["egress"]] if policy else []
+
+        # No clusterNetworks: the allowlist applies as written, and the status says so.
+        kube.apply(service_component(ns, "api", "p", egress=[everything, pods]))
+        cond, blocks = kube.wait_for(lambda: judged("ClusterNetworksUnset"), 90, "unset")
+        assert cond["status"] == "True" and f"DataPlane {dp} declares no" in cond["message"]
+        assert blocks == [{"cidr": "0.0.0.0/0"}, {"cidr": "10.244.0.0/16"}]
+
+        # The DataPlane learns the cluster's networks: the running component follows.
+        kube.apply(
+            manifest(
+                "DataPlane", dp, region="Lab", clusterNetworks=CLUSTER_NETWORKS, ingress=ingress
+            )
+        )
+        expected_except = sorted(CLUSTER_NETWORKS, key=_address_order)
+        cond, blocks = kube.wait_for(
+            lambda: (j := judged("InsideClusterNetwork")) and len(j[1]) == 1 and j,
+            90,
+            "the entry inside the pod network left out and reported",
+        )
+        assert cond["status"] == "False"
+        assert cond["message"] == (
+            f"egress 10.244.0.0/16 lies inside the cluster network 10.244.0.0/16 of DataPlane "
+            f"{dp} and opens nothing; egress 0.0.0.0/0 excludes the cluster networks "
+            f"{', '.join(expected_except)} of DataPlane {dp}"
+        )
+        assert blocks == [{"cidr": "0.0.0.0/0", "except": expected_except}]
+        ready = kube.condition(kube.get("component", "api", ns))
+        assert ready is not None and ready["reason"] in ("Available", "Progressing"), ready
+
+        # Every entry inside: no egress policy at all (default deny), still reported.
+        kube.apply(service_component(ns, "api", "p", egress=[pods]))
+        cond, blocks = kube.wait_for(
+            lambda: (j := judged("InsideClusterNetwork")) and not j[1] and j, 60, "policy pruned"
+        )
+        assert cond["status"] == "False"
+        # Only entries that open something: True.
+        kube.apply(service_component(ns, "api", "p", egress=[everything]))
+        cond, blocks = kube.wait_for(lambda: judged("ClusterNetworksExcluded"), 60, "effective")
+        assert cond["status"] == "True" and blocks == [
+            {"cidr": "0.0.0.0/0", "except": expected_except}
+        ]
+        # No allowlist: neither the condition nor the policy.
+        kube.apply(service_component(ns, "api", "p", egress=[]))
+        assert kube.wait_for(lambda: judged(None), 60, "condition removed") == (None, [])
+    finally:
+        kube.delete("organization", org_name, wait=False)
+        kube.delete("dataplane", dp, wait=False)
+
+
+def _address_order(cidr: str) -> tuple[int, int]:
+    net = ipaddress.ip_network(cidr)
+    return int(net.network_address), net.prefixlen
 
 
 def test_resources_outside_an_organization_namespace(
