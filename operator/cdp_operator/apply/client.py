@@ -18,6 +18,7 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
 from .. import USER_AGENT
+from .cache import compact, slim
 from .kinds import Kind, kind_of
 
 FIELD_MANAGER = "cdp-operator"
@@ -95,7 +96,10 @@ class Client:
                 exc = ApiException(status=response.status, reason=response.reason)
                 exc.body = data.decode(errors="replace") if data else ""
                 raise exc
-            return json.loads(data) if data else None
+            # Parsed here, in the pool's thread: answers are cached, so their
+            # strings are shared with the rest of the cache (apply/cache.py).
+            parsed = json.loads(data) if data else None
+            return compact(slim(parsed)) if isinstance(parsed, dict) else parsed
 
         try:
             result = await loop.run_in_executor(self.executor, call)

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from .cache import slim
+from .cache import compact, slim
 from .kinds import Kind
 
 logger = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class Informer:
             for obj in page.pop("items", None) or []:
                 obj["kind"] = self.kind.kind
                 obj["apiVersion"] = self.kind.api_version
-                items.append(slim(obj))  # drop the bulk now, not after the whole list
+                items.append(compact(slim(obj)))  # drop the bulk now, not after the whole list
             del page
             token = meta.get("continue") or ""
             if not token:
@@ -183,7 +183,7 @@ class Informer:
                     continue
                 obj["kind"] = self.kind.kind
                 obj["apiVersion"] = self.kind.api_version
-                self._deliver(self.sink.event, self.kind, str(event_type), slim(obj))
+                self._deliver(self.sink.event, self.kind, str(event_type), compact(slim(obj)))
         finally:
             raw.release_conn()
         return version
