@@ -68,7 +68,6 @@ class Informer:
         self.loop = loop
         self.selector = selector
         self.listing = listing or threading.Lock()
-        self.lists = 0  # how many times the kind was listed (1 + re-lists)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"informer-{kind.plural}", daemon=True
@@ -89,7 +88,6 @@ class Informer:
                 if version is None:
                     with self.listing:  # one kind at a time: bounds the memory of a restart
                         items, version = self._list()
-                    self.lists += 1
                     self._deliver(self.sink.listed, self.kind, items, version)
                 version = self._watch(version)
                 backoff = 0.5

@@ -20,13 +20,16 @@ class Kind:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
+    def _api_root(self) -> str:
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+
+    @property
     def collection_path(self) -> str:
         """Every object of the kind, in all namespaces."""
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        return f"{base}/{self.plural}"
+        return f"{self._api_root}/{self.plural}"
 
     def path(self, namespace: str | None, name: str | None = None) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        base = self._api_root
         if self.namespaced:
             if not namespace:
                 raise ValueError(f"{self.kind} is namespaced: a namespace is required")
