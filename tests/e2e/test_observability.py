@@ -67,7 +67,7 @@ def test_metrics_events_and_json_logs(
     # Objects managed and writes made, per kind.
     assert m['cdp_managed_objects{kind="Deployment"}'] >= 5
     assert m['cdp_managed_objects{kind="Namespace"}'] >= 3
-    assert m['cdp_api_writes_total{kind="Deployment",operation="apply"}'] >= 5
+    assert m['cdp_api_writes_total{kind="Deployment",operation="create"}'] >= 5  # one POST each
     # The limit that was hit.
     assert m['cdp_limit_exceeded_total{reason="ComponentLimitExceeded"}'] >= 1
     assert m["cdp_work_queue_depth"] == 0

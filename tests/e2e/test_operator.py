@@ -533,6 +533,85 @@ def test_drift_is_repaired(
     )
 
 
+def _our_field_entries(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    """(operation, subresource) of cdp-operator's managedFields entries."""
+    return sorted(
+        (e["operation"], e.get("subresource", ""))
+        for e in obj["metadata"].get("managedFields") or []
+        if e["manager"] == "cdp-operator"
+    )
+
+
+def test_a_spec_change_removes_what_is_no_longer_rendered(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
+    """Objects are created with one POST (no read first); their fields move to
+    the operator's server-side apply before the first update, so an update can
+    remove what the spec no longer asks for, and leaves others' fields alone."""
+    ns = make_org(org_name, tier="payg")
+    kube.apply(manifest("Project", "p", ns))
+    env = [{"name": "KEEP", "value": "1"}, {"name": "DROP", "value": "2"}]
+    kube.apply(service_component(ns, "api", "p", env=env))
+    kube.wait_condition("component", "api", ns)
+    rt = f"{org_name}-p-development"
+    created = kube.run("get", "deployment", "api", "-n", rt, "-o", "json", "--show-managed-fields")
+    assert _our_field_entries(json.loads(created.stdout)) == [("Update", "")], (
+        "made by a create: owned by an Update entry"
+    )
+    kube.run("label", "deployment", "api", "-n", rt, "team=payments")  # somebody else's field
+
+    kube.apply(service_component(ns, "api", "p", env=env[:1]))
+
+    def env_names() -> list[str] | None:
+        d = kube.get("deployment", "api", rt)
+        return (
+            [e["name"] for e in d["spec"]["template"]["spec"]["containers"][0].get("env") or []]
+            if d
+            else None
+        )
+
+    kube.wait_for(lambda: "DROP" not in (env_names() or ["DROP"]), 60, "DROP removed")
+    assert "KEEP" in (env_names() or [])
+    updated = json.loads(
+        kube.run("get", "deployment", "api", "-n", rt, "-o", "json", "--show-managed-fields").stdout
+    )
+    assert _our_field_entries(updated) == [("Apply", "")]
+    assert updated["metadata"]["labels"]["team"] == "payments"
+    kube.wait_condition("component", "api", ns)
+
+
+def test_a_name_taken_by_a_foreign_object_is_reported_not_taken_over(
+    kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
+) -> None:
+    ns = make_org(org_name, tier="payg")
+    kube.apply(manifest("Project", "p", ns))
+    rt = f"{org_name}-p-production"
+    kube.wait_for(lambda: kube.get("namespace", rt), 60, "runtime namespace")
+    kube.run("create", "service", "clusterip", "api", "--tcp=80:80", "-n", rt)
+    before = kube.get("service", "api", rt)
+    assert before is not None
+
+    kube.apply(service_component(ns, "api", "p"))
+    comp = kube.wait_condition("component", "api", ns, "False", "NameConflict")
+    message = kube.condition(comp)["message"]  # type: ignore[index]
+    assert f"Service 'api' in namespace '{rt}'" in message, message
+    assert kube.condition(comp, "Stalled")["status"] == "True"  # type: ignore[index]
+    after = kube.get("service", "api", rt)
+    assert after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert "app.kubernetes.io/managed-by" not in (after["metadata"].get("labels") or {})
+    # Everything else of the component was made (the other environment entirely).
+    assert kube.get("deployment", "api", rt) is not None
+    assert kube.get("service", "api", f"{org_name}-p-development") is not None
+
+    # Once the name is free, the operator makes its own (it looks again every 30 s).
+    kube.delete("service", "api", rt)
+    kube.wait_condition("component", "api", ns, timeout=120)
+    ours = kube.get("service", "api", rt)
+    assert ours is not None and ours["metadata"]["uid"] != before["metadata"]["uid"]
+    assert ours["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "cdp-operator"
+
+
 # --------------------------------------------------------------------- deletion
 def test_deletion_removes_exactly_what_was_materialised(
     kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str

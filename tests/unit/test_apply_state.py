@@ -17,7 +17,16 @@ from typing import Any
 
 import yaml
 
-from cdp_operator.apply.cache import LAST_APPLIED, Cache, compact, key_of
+from cdp_operator.apply.cache import (
+    CREATED_NOT_APPLIED,
+    FIELD_MANAGER,
+    LAST_APPLIED,
+    Cache,
+    compact,
+    created_not_applied,
+    key_of,
+    slim,
+)
 from cdp_operator.apply.peering import Peer, decide, parse_peers
 from cdp_operator.apply.queue import WorkQueue
 
@@ -49,6 +58,33 @@ def test_upsert_drops_managed_fields_and_last_applied_without_touching_the_input
     assert "managedFields" not in meta
     assert meta["annotations"] == {"keep": "me"}
     assert o["metadata"]["managedFields"] and LAST_APPLIED in o["metadata"]["annotations"]
+
+
+def test_slim_keeps_only_whether_our_create_still_owns_fields() -> None:
+    def entry(manager: str, operation: str, subresource: str = "") -> dict[str, Any]:
+        e = {"manager": manager, "operation": operation, "fieldsV1": {"f:spec": {}}}
+        return {**e, "subresource": subresource} if subresource else e
+
+    cases = [
+        ([entry(FIELD_MANAGER, "Update")], True),  # made by our create
+        ([entry(FIELD_MANAGER, "Apply"), entry("kube-controller-manager", "Update")], False),
+        ([entry(FIELD_MANAGER, "Update", "status")], False),  # our status writes
+        ([entry("kubectl-edit", "Update")], False),  # somebody else's update
+        ([entry(FIELD_MANAGER, "Apply"), entry(FIELD_MANAGER, "Update")], True),
+    ]
+    for fields, expected in cases:
+        o = obj("a", 1)
+        o["metadata"]["managedFields"] = fields
+        slimmed = slim(o)
+        assert created_not_applied(o) is expected
+        assert created_not_applied(slimmed) is expected, fields
+        if expected:
+            # One shared marker, kept as it is by compact(), never a copy per object.
+            assert slimmed["metadata"]["managedFields"] is CREATED_NOT_APPLIED
+            assert compact(slimmed)["metadata"]["managedFields"] is CREATED_NOT_APPLIED
+            assert slim(slimmed) is slimmed
+        else:
+            assert "managedFields" not in slimmed["metadata"]
 
 
 def test_missing_from_a_relist_are_the_deleted_ones_only() -> None:

@@ -23,6 +23,18 @@ _INTERN_MAX = 64
 #: kubectl apply's copy of the whole object: never read, as large as the spec.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
+#: The operator's field manager, for server-side apply and for creates.
+FIELD_MANAGER = "cdp-operator"
+
+#: What a cached object keeps of metadata.managedFields when the operator's
+#: fields are still owned by the create that made it (an "Update" entry), not
+#: yet by its server-side apply: the one fact the reconciler reads from them
+#: (Client.adopt_fields moves them before the first apply). Shared by every
+#: such object, and a tuple, so that compact() leaves it as it is.
+CREATED_NOT_APPLIED: tuple[dict[str, str], ...] = (
+    {"manager": FIELD_MANAGER, "operation": "Update"},
+)
+
 
 def key_of(obj: Obj) -> Key:
     meta = obj["metadata"]
@@ -54,16 +66,39 @@ def compact(value: Any) -> Any:
     return value
 
 
+def is_our_create_entry(entry: Any) -> bool:
+    """A managedFields entry of ours written by a create (or update), not an apply."""
+    return (
+        isinstance(entry, dict)
+        and entry.get("manager") == FIELD_MANAGER
+        and entry.get("operation") == "Update"
+        and not entry.get("subresource")
+    )
+
+
+def created_not_applied(obj: Obj) -> bool:
+    """True when fields of ours on obj are owned by our create, not our apply
+    (full or slimmed object)."""
+    fields = (obj.get("metadata") or {}).get("managedFields") or ()
+    return any(is_our_create_entry(e) for e in fields)
+
+
 def slim(obj: Obj) -> Obj:
     """obj without metadata.managedFields and kubectl's last-applied annotation
-    (a shallow copy when there is something to drop; obj is not changed)."""
+    (a shallow copy when there is something to drop; obj is not changed).
+
+    Of managedFields only CREATED_NOT_APPLIED stays, where it applies.
+    """
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return obj
     annotations = meta.get("annotations") or {}
-    if "managedFields" not in meta and LAST_APPLIED not in annotations:
+    fields = meta.get("managedFields")
+    if (fields is None or fields is CREATED_NOT_APPLIED) and LAST_APPLIED not in annotations:
         return obj
     trimmed = {k: v for k, v in meta.items() if k != "managedFields"}
+    if fields and created_not_applied(obj):
+        trimmed["managedFields"] = CREATED_NOT_APPLIED
     if LAST_APPLIED in annotations:
         trimmed["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     return {**obj, "metadata": trimmed}
@@ -102,9 +137,9 @@ class Cache:
     def upsert(self, obj: Obj) -> bool:
         """Store obj unless we already hold this version or a newer one. True when stored.
 
-        Stored without metadata.managedFields and kubectl's last-applied
-        annotation: nothing reads them, and they are often the largest part of
-        an object (a shallow copy; obj is not changed).
+        Stored slim(): without metadata.managedFields (but for the one fact
+        the reconciler reads) and kubectl's last-applied annotation, which are
+        often the largest part of an object (a shallow copy; obj is not changed).
         """
         key = key_of(obj)
         current = self._by_kind[key[0]].get(key)

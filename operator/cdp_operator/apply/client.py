@@ -18,15 +18,16 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
 from .. import USER_AGENT
-from .cache import compact, slim
+from .cache import FIELD_MANAGER, compact, is_our_create_entry, slim
 from .kinds import Kind, kind_of
 
-FIELD_MANAGER = "cdp-operator"
+__all__ = ["FIELD_MANAGER", "AlreadyExists", "Client", "load_configuration"]
+
 Obj = dict[str, Any]
 
 
-class Conflict(Exception):
-    """An object with the desired name exists and is not ours."""
+class AlreadyExists(Exception):
+    """A create found an object with that name: nothing was written."""
 
 
 def load_configuration(kubeconfig: str | None = None, context: str | None = None) -> Configuration:
@@ -75,6 +76,7 @@ class Client:
         *,
         content_type: str | None = None,
         query: list[tuple[str, str]] | None = None,
+        raw: bool = False,
     ) -> Obj | None:
         headers = {"Accept": "application/json"}
         if content_type:
@@ -99,7 +101,9 @@ class Client:
             # Parsed here, in the pool's thread: answers are cached, so their
             # strings are shared with the rest of the cache (apply/cache.py).
             parsed = json.loads(data) if data else None
-            return compact(slim(parsed)) if isinstance(parsed, dict) else parsed
+            if raw or not isinstance(parsed, dict):
+                return parsed
+            return compact(slim(parsed))
 
         try:
             result = await loop.run_in_executor(self.executor, call)
@@ -112,12 +116,6 @@ class Client:
     async def get(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
         return await self._call("GET", kind.path(namespace, name))
 
-    async def list(self, kind: Kind, namespace: str | None = None, selector: str = "") -> list[Obj]:
-        query = [("labelSelector", selector)] if selector else []
-        path = kind.path(namespace) if kind.namespaced and namespace else kind.collection_path
-        result = await self._call("GET", path, query=query)
-        return list((result or {}).get("items") or [])
-
     async def apply(self, obj: Obj) -> Obj:
         """Server-side apply with our field manager (force: we own these objects)."""
         kind = kind_of(obj)
@@ -128,10 +126,88 @@ class Client:
             # UTF-8, not \u escapes: JSON's surrogate-pair escapes are invalid YAML.
             json.dumps(obj, ensure_ascii=False).encode(),
             content_type="application/apply-patch+yaml",
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            query=[
+                ("fieldManager", FIELD_MANAGER),
+                ("force", "true"),
+                ("fieldValidation", "Strict"),
+            ],
         )
         assert result is not None
         return result
+
+    async def create_object(self, obj: Obj) -> Obj:
+        """Create obj; AlreadyExists, with nothing written, if the name is taken.
+
+        One request, and it can never change an object somebody else made: a
+        server-side apply would merge into one, so it needs a read first. The
+        fields it sets are owned by an "Update" entry of our field manager;
+        adopt_fields() moves them to our apply entry before the first apply,
+        so that apply can later remove what the operator stops rendering.
+        """
+        kind = kind_of(obj)
+        meta = obj["metadata"]
+        try:
+            result = await self._call(
+                "POST",
+                kind.path(meta.get("namespace")),
+                obj,
+                content_type="application/json",
+                query=[("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")],
+            )
+        except ApiException as exc:
+            if exc.status == 409 and _reason(exc) == "AlreadyExists":
+                raise AlreadyExists(f"{kind.kind} {meta['name']!r} exists") from exc
+            raise
+        if result is None:  # 404: the namespace is not there (yet)
+            missing = ApiException(status=404, reason="Not Found")
+            missing.body = json.dumps({"message": f"namespace {meta.get('namespace')!r} not found"})
+            raise missing
+        return result
+
+    async def adopt_fields(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
+        """Give the fields our create set to our server-side apply entry.
+
+        Rewrites metadata.managedFields only (the way kubectl moves client-side
+        apply fields to server-side apply), guarded by the resourceVersion read:
+        if the object changed meanwhile, the patch fails and the caller retries.
+        None when the object is gone.
+        """
+        path = kind.path(namespace, name)
+        live = await self._call("GET", path, raw=True)
+        if live is None:
+            return None
+        meta = live["metadata"]
+        entries = list(meta.get("managedFields") or [])
+        created = [e for e in entries if is_our_create_entry(e)]
+        if not created:
+            result: Obj = compact(slim(live))
+            return result
+        applied = next(
+            (
+                e
+                for e in entries
+                if e.get("manager") == FIELD_MANAGER
+                and e.get("operation") == "Apply"
+                and not e.get("subresource")
+            ),
+            None,
+        )
+        fields: Obj = {}
+        for entry in [*created, *([applied] if applied else [])]:
+            _merge_fields(fields, entry.get("fieldsV1") or {})
+        merged = {**(applied or created[0]), "operation": "Apply", "fieldsV1": fields}
+        kept = [e for e in entries if e is not applied and not is_our_create_entry(e)]
+        patch = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
+            {"op": "replace", "path": "/metadata/managedFields", "value": [*kept, merged]},
+        ]
+        return await self._call(
+            "PATCH",
+            path,
+            patch,
+            content_type="application/json-patch+json",
+            query=[("fieldManager", FIELD_MANAGER)],
+        )
 
     async def create(self, path: str, body: Obj) -> Obj | None:
         return await self._call("POST", path, body, content_type="application/json")
@@ -156,3 +232,19 @@ class Client:
         except ApiException as exc:
             if exc.status != 409:  # uid precondition failed: not the object we meant
                 raise
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("reason") or "")
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _merge_fields(into: Obj, fields: Obj) -> None:
+    """Union of two FieldsV1 sets (nested dicts of field paths)."""
+    for key, value in fields.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge_fields(into[key], value)
+        else:
+            into[key] = copy.deepcopy(value)

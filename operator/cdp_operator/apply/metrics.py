@@ -30,7 +30,7 @@ class Metrics:
         )
         self.writes = Counter(
             "cdp_api_writes_total",
-            "API writes, per object kind and operation (apply, delete, status).",
+            "API writes, per object kind and operation (create, adopt, apply, delete, status).",
             ["kind", "operation"],
             registry=self.registry,
         )

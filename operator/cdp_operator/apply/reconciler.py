@@ -16,7 +16,7 @@ import datetime
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
@@ -45,8 +45,8 @@ from ..render.plan import (
     plan_organization,
 )
 from . import kinds as K
-from .cache import Cache, Obj, key_of
-from .client import Client
+from .cache import Cache, Obj, created_not_applied, key_of
+from .client import AlreadyExists, Client
 from .diff import is_subset
 from .events import EventRecorder
 from .metrics import Metrics
@@ -536,7 +536,7 @@ class Reconciler:
             )
             return 0.5
         try:
-            await self._ensure_all(cplan.desired)
+            conflicts = await self._ensure_all(cplan.desired)
         except ApplyRejected as exc:
             # The API server refused an object rendered from this spec: say which
             # and why, instead of retrying in silence. A spec change re-queues it.
@@ -550,6 +550,11 @@ class Reconciler:
         )
         if spec.type == "manual-task":
             await self._prune_runs(org, name, plan, component.annotations.get(L.RUN_REQUEST))
+        if conflicts:
+            # Watches see only our objects: look again now and then.
+            verdict = Verdict(False, "NameConflict", "; ".join(sorted(conflicts)), stalled=True)
+            await self._write_verdict(obj, cplan.complete(verdict))
+            return 30.0
         verdict = cplan.verdict or self._component_readiness(component, spec, cplan, run_status)
         await self._write_verdict(obj, cplan.complete(verdict))
         return None
@@ -677,37 +682,72 @@ class Reconciler:
         return entry
 
     # ----------------------------------------------------------------- writing
-    async def _ensure_all(self, desired: list[Obj]) -> None:
-        if desired:
-            await asyncio.gather(*(self._ensure(obj) for obj in desired))
+    async def _ensure_all(self, desired: list[Obj]) -> list[str]:
+        """Create or update every object; what could not be, as conflict messages."""
+        if not desired:
+            return []
+        results = await asyncio.gather(*(self._ensure(obj) for obj in desired))
+        return [r for r in results if r]
 
-    async def _ensure(self, desired: Obj) -> None:
+    async def _ensure(self, desired: Obj) -> str | None:
+        """Make desired so; a message instead when its name is taken by an object
+        the operator did not create (left untouched, never adopted)."""
         kind = K.kind_of(desired)
         meta = desired["metadata"]
         live = self.cache.get(desired["kind"], meta.get("namespace"), meta["name"])
         if live is None:
-            # Not seen by the watch (new, or the watch is still listing): ask.
-            live = await self.client.get(kind, meta.get("namespace"), meta["name"])
-            if live is not None:
+            # Not in the cache: new, or somebody else's (child kinds are watched
+            # by our label). A create is one request and never touches an
+            # object that exists; only when the name is taken do we read it.
+            try:
+                created = await self._write(kind, meta["name"], self.client.create_object(desired))
+            except AlreadyExists:
+                live = await self.client.get(kind, meta.get("namespace"), meta["name"])
+                if live is None:
+                    raise  # deleted meanwhile: retry with backoff
                 live.setdefault("kind", desired["kind"])
-                self.cache.upsert(live)
-        if live is not None:
-            shares_owner = bool(_owner_uids(desired) & _owner_uids(live))
-            if not (L.is_managed(_meta(live)) or shares_owner):
-                logger.warning(
-                    "%s %s exists and is not ours; left untouched", kind.kind, meta["name"]
-                )
-                return
-            if is_subset(desired, live):
-                return
+            else:
+                self.metrics.write(kind.kind, "create")
+                created.setdefault("kind", desired["kind"])
+                self.cache.upsert(created)
+                return None
+        shares_owner = bool(_owner_uids(desired) & _owner_uids(live))
+        if not (L.is_managed(_meta(live)) or shares_owner):
+            # Not cached either: no watch would keep it current.
+            where = f" in namespace {meta['namespace']!r}" if meta.get("namespace") else ""
+            message = (
+                f"{kind.kind} {meta['name']!r}{where} exists and was not created by "
+                "cdp-operator; it is left untouched (rename or delete it)"
+            )
+            logger.warning("%s", message)
+            return message
+        self.cache.upsert(live)
+        if is_subset(desired, live):
+            return None
+        if created_not_applied(live):
+            # Made by our create: hand its fields to our apply first, or the
+            # apply could never remove a field the operator stops rendering.
+            adopted = await self.client.adopt_fields(kind, meta.get("namespace"), meta["name"])
+            if adopted is None:
+                raise LookupError(f"{kind.kind} {meta['name']!r} disappeared while adopting")
+            self.metrics.write(kind.kind, "adopt")
+            adopted.setdefault("kind", desired["kind"])
+            self.cache.upsert(adopted)
+        result = await self._write(kind, meta["name"], self.client.apply(desired))
+        self.metrics.write(kind.kind, "apply")
+        result.setdefault("kind", desired["kind"])
+        self.cache.upsert(result)
+        return None
+
+    @staticmethod
+    async def _write(kind: K.Kind, name: str, request: Awaitable[Obj]) -> Obj:
+        """A create or apply; what the API server refuses outright is ApplyRejected."""
         try:
-            result = await self.client.apply(desired)
+            return await request
         except ApiException as exc:
             if 400 <= (exc.status or 0) < 500 and exc.status not in (404, 409, 429):
-                raise ApplyRejected(kind.kind, meta["name"], _api_message(exc)) from exc
+                raise ApplyRejected(kind.kind, name, _api_message(exc)) from exc
             raise
-        self.metrics.write(kind.kind, "apply")
-        self.cache.upsert(result)
 
     async def _prune(
         self,
