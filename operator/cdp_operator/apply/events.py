@@ -15,11 +15,23 @@ logger = logging.getLogger(__name__)
 REPORTING_CONTROLLER = "cdp.dev/cdp-operator"
 
 
+#: Events waiting to be posted; beyond this the newest are dropped (and counted).
+MAX_PENDING = 1000
+#: Events in flight at once: they are for people, and must not take the API
+#: capacity that reconciles need (a thousand Components turning Ready at once
+#: would otherwise queue a thousand requests ahead of the next writes).
+SENDERS = 2
+
+
 class EventRecorder:
+    """Posts Events in the background, a few at a time, like client-go's broadcaster."""
+
     def __init__(self, client: Client, instance: str = "cdp-operator") -> None:
         self.client = client
         self.instance = instance
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.dropped = 0
+        self._pending: asyncio.Queue[tuple[dict[str, Any], str, str, str]] | None = None
+        self._senders: list[asyncio.Task[None]] = []
 
     def normal(self, obj: dict[str, Any], reason: str, message: str) -> None:
         self._emit(obj, "Normal", reason, message)
@@ -28,9 +40,31 @@ class EventRecorder:
         self._emit(obj, "Warning", reason, message)
 
     def _emit(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._post(obj, type_, reason, message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if self._pending is None:
+            self._pending = asyncio.Queue(MAX_PENDING)
+            loop = asyncio.get_running_loop()
+            self._senders = [loop.create_task(self._send()) for _ in range(SENDERS)]
+        try:
+            self._pending.put_nowait((obj, type_, reason, message))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            logger.debug(
+                "event %s for %s dropped: %d pending", reason, obj["metadata"]["name"], MAX_PENDING
+            )
+
+    async def drain(self) -> None:
+        """Wait until every queued Event was posted (tests)."""
+        if self._pending is not None:
+            await self._pending.join()
+
+    async def _send(self) -> None:
+        assert self._pending is not None
+        while True:
+            item = await self._pending.get()
+            try:
+                await self._post(*item)
+            finally:
+                self._pending.task_done()
 
     async def _post(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = obj["metadata"]

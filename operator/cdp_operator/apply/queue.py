@@ -72,6 +72,10 @@ class WorkQueue:
         """True when key waits to run (again): what it last computed is out of date."""
         return key in self._pending or key in self._dirty
 
+    def is_busy(self, key: Hashable) -> bool:
+        """True when key waits to run or is running."""
+        return key in self._pending or key in self._running or key in self._dirty
+
     async def wait_idle(self) -> None:
         await self._idle.wait()
 

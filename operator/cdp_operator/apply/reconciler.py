@@ -16,6 +16,7 @@ import datetime
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
@@ -59,6 +60,9 @@ S = TypeVar("S", bound=BaseModel)
 
 #: Component verdicts that a pending organization reconcile may change.
 _STALE_PLAN_REASONS = frozenset({"ProjectNotFound", "ProjectNotReady", "EnvironmentNotFound"})
+
+#: Seconds between status writes that only report a rollout's progress.
+PROGRESS_INTERVAL = 5.0
 
 #: Managed kinds the org-level reconcile owns (everything else belongs to components).
 _ORG_LEVEL_KINDS = {"Namespace", "NetworkPolicy", "Environment"}
@@ -126,6 +130,8 @@ class Reconciler:
         self._plan_fingerprints: dict[str, str] = {}
         #: namespace name -> organization that wants it (from the latest plans)
         self._wanted_namespaces: dict[str, str] = {}
+        #: when each object's status was last written (monotonic), for coalescing
+        self._status_written: dict[tuple[str, str, str], float] = {}
         self.synced = asyncio.Event()
         self._unlisted: set[str] = set()
         self._queueing = True
@@ -461,6 +467,7 @@ class Reconciler:
         org = self._org_of_namespace(namespace)
         obj = self.cache.get("Component", namespace, name)
         if obj is None:
+            self._status_written.pop(("Component", namespace, name), None)
             if org:
                 await self._prune(
                     self.cache.owned_by(org, name), [], owner=("Component", namespace, name)
@@ -524,8 +531,12 @@ class Reconciler:
             if self.cache.get("Namespace", None, rt.namespace) is None
         ]
         if missing_ns:
-            # The org reconcile creates runtime namespaces; wait for them.
+            # The org reconcile creates runtime namespaces; wait for them. While it
+            # is queued or running they are on their way: no status write for that.
+            underway = self.queue.is_busy(("org", org))
             self.queue.add(("org", org))
+            if underway:
+                return 0.5
             await self._write_verdict(
                 obj,
                 Verdict(
@@ -556,8 +567,7 @@ class Reconciler:
             await self._write_verdict(obj, cplan.complete(verdict))
             return 30.0
         verdict = cplan.verdict or self._component_readiness(component, spec, cplan, run_status)
-        await self._write_verdict(obj, cplan.complete(verdict))
-        return None
+        return await self._write_verdict(obj, cplan.complete(verdict), coalesce=PROGRESS_INTERVAL)
 
     async def _manual_runs(
         self, component: Resource[ComponentSpec], spec: ComponentSpec, cplan: ComponentPlan
@@ -822,7 +832,16 @@ class Reconciler:
         self.metrics.write(obj["kind"], "delete")
         self.cache.remove(obj)
 
-    async def _write_verdict(self, obj: Obj, verdict: Verdict) -> None:
+    async def _write_verdict(
+        self, obj: Obj, verdict: Verdict, *, coalesce: float = 0.0
+    ) -> float | None:
+        """Patch obj's status to the verdict, if that changes it.
+
+        With `coalesce`, a rollout's progress (the same not-ready reason at the
+        same generation, with other counts) is written at most once per that
+        many seconds: the seconds to wait are returned instead, to requeue.
+        Every change of reason, readiness or generation is written at once.
+        """
         meta = _meta(obj)
         generation = int(meta.get("generation") or 0)
         current = obj.get("status") or {}
@@ -854,12 +873,25 @@ class Reconciler:
         status: dict[str, Any] = {"observedGeneration": generation, "conditions": condition_dicts}
         status.update(verdict.extra)
         if is_subset(status, current):
-            return
+            return None
         previous_ready = next(
             (c for c in current.get("conditions") or [] if c.get("type") == "Ready"), None
         )
+        key = key_of(obj)
+        if (
+            coalesce
+            and reconciling
+            and previous_ready is not None
+            and previous_ready.get("status") == "False"
+            and previous_ready.get("reason") == verdict.reason
+            and current.get("observedGeneration") == generation
+        ):
+            wait = self._status_written.get(key, 0.0) + coalesce - time.monotonic()
+            if wait > 0:
+                return wait
         kind = K.kind_of(obj)
         result = await self.client.patch_status(kind, meta.get("namespace"), meta["name"], status)
+        self._status_written[key] = time.monotonic()
         self.metrics.write(kind.kind, "status")
         if verdict.reason.endswith("LimitExceeded") or verdict.reason == "DataPlaneNotAllowed":
             self.metrics.limits.labels(verdict.reason).inc()
@@ -875,6 +907,7 @@ class Reconciler:
                 self.events.normal(obj, verdict.reason, verdict.message)
             elif verdict.stalled:
                 self.events.warning(obj, verdict.reason, verdict.message)
+        return None
 
 
 class ApplyRejected(Exception):
