@@ -280,6 +280,24 @@ def test_egress_allowlists_follow_the_data_planes_cluster_networks(
             f"{', '.join(expected_except)} of DataPlane {dp}"
         )
         assert blocks == [{"cidr": "0.0.0.0/0", "except": expected_except}]
+
+        # ... and told as a Warning Event on the Component, once.
+        def warnings() -> list[dict[str, Any]]:
+            listed = json.loads(
+                kube.run("get", "events.events.k8s.io", "-n", ns, "-o", "json").stdout
+            )
+            return [
+                e
+                for e in listed["items"]
+                if e["regarding"]["name"] == "api"
+                and e["type"] == "Warning"
+                and e["reason"] == "InsideClusterNetwork"
+            ]
+
+        event = kube.wait_for(lambda: warnings(), 30, "a Warning event")[0]
+        assert event["note"].startswith(
+            "EgressAllowlistEffective: egress 10.244.0.0/16 lies inside"
+        )
         ready = kube.condition(kube.get("component", "api", ns))
         assert ready is not None and ready["reason"] in ("Available", "Progressing"), ready
 
@@ -289,6 +307,7 @@ def test_egress_allowlists_follow_the_data_planes_cluster_networks(
             lambda: (j := judged("InsideClusterNetwork")) and not j[1] and j, 60, "policy pruned"
         )
         assert cond["status"] == "False"
+        assert len(warnings()) == 1, "a new message under the same reason is not a new event"
         # Only entries that open something: True.
         kube.apply(service_component(ns, "api", "p", egress=[everything]))
         cond, blocks = kube.wait_for(lambda: judged("ClusterNetworksExcluded"), 60, "effective")

@@ -907,6 +907,16 @@ class Reconciler:
                 self.events.normal(obj, verdict.reason, verdict.message)
             elif verdict.stalled:
                 self.events.warning(obj, verdict.reason, verdict.message)
+        if self.events:
+            # A further condition turning False (an egress entry that opens
+            # nothing, say) needs a person too, whatever Ready says.
+            before = {c.get("type"): c for c in current.get("conditions") or []}
+            for extra in verdict.conditions:
+                was = before.get(extra.type) or {}
+                if not extra.status and (
+                    was.get("status") != "False" or was.get("reason") != extra.reason
+                ):
+                    self.events.warning(obj, extra.reason, f"{extra.type}: {extra.message}")
         return None
 
 
