@@ -1,5 +1,6 @@
 """Pure parts of the apply layer: the cache's version rules and re-list diff,
-the work queue's reset, and the peering rule the HA guard shares with Kopf.
+the work queue's reset, the peering rule the HA guard shares with Kopf, and
+the Event sender's bound.
 
 The behaviour they serve is proven against the real control plane in
 tests/e2e/test_resilience.py (watch expiry, preemption, failover); these pin
@@ -27,6 +28,8 @@ from cdp_operator.apply.cache import (
     key_of,
     slim,
 )
+from cdp_operator.apply.events import MAX_PENDING, SENDERS, EventRecorder
+from cdp_operator.apply.metrics import Metrics
 from cdp_operator.apply.peering import Peer, decide, parse_peers
 from cdp_operator.apply.queue import WorkQueue
 
@@ -213,3 +216,46 @@ def test_parse_peers_reads_kopf_status_and_skips_garbage() -> None:
     assert a.identity == "a" and a.priority == 5
     assert a.deadline == datetime.datetime(2026, 11, 27, 9, 0, 15, 500000, tzinfo=datetime.UTC)
     assert parse_peers(None) == []
+
+
+# ------------------------------------------------------------------ events
+class _SlowEventClient:
+    """Stands in for Client.create: counts requests in flight, releases on demand."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.posted = 0
+        self.release = asyncio.Event()
+
+    async def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await self.release.wait()
+        self.in_flight -= 1
+        self.posted += 1
+        return body
+
+
+def test_events_are_posted_a_few_at_a_time_and_overflow_is_counted() -> None:
+    async def scenario() -> tuple[_SlowEventClient, float]:
+        api = _SlowEventClient()
+        metrics = Metrics()
+        recorder = EventRecorder(api, metrics=metrics)  # type: ignore[arg-type]
+        target = {"apiVersion": "cdp.dev/v1alpha1", "kind": "Component"}
+        for i in range(MAX_PENDING + SENDERS + 5):
+            recorder.normal({**target, "metadata": {"name": f"c{i}", "namespace": "n"}}, "R", "m")
+            await asyncio.sleep(0)  # let the senders take what they can
+        assert api.in_flight == SENDERS, "never more than SENDERS requests in flight"
+        api.release.set()
+        for _ in range(200):
+            if api.posted == MAX_PENDING + SENDERS:
+                break
+            await asyncio.sleep(0.01)
+        dropped = metrics.registry.get_sample_value("cdp_events_dropped_total") or 0.0
+        return api, dropped
+
+    api, dropped = asyncio.run(scenario())
+    assert api.most_in_flight == SENDERS
+    assert api.posted == MAX_PENDING + SENDERS, "everything queued is posted once released"
+    assert dropped == 5, "what did not fit is counted, not queued"

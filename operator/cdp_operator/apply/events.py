@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from .client import Client
+from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +27,12 @@ SENDERS = 2
 class EventRecorder:
     """Posts Events in the background, a few at a time, like client-go's broadcaster."""
 
-    def __init__(self, client: Client, instance: str = "cdp-operator") -> None:
+    def __init__(
+        self, client: Client, instance: str = "cdp-operator", metrics: Metrics | None = None
+    ) -> None:
         self.client = client
         self.instance = instance
-        self.dropped = 0
+        self.metrics = metrics
         self._pending: asyncio.Queue[tuple[dict[str, Any], str, str, str]] | None = None
         self._senders: list[asyncio.Task[None]] = []
 
@@ -47,15 +50,11 @@ class EventRecorder:
         try:
             self._pending.put_nowait((obj, type_, reason, message))
         except asyncio.QueueFull:
-            self.dropped += 1
+            if self.metrics:
+                self.metrics.events_dropped.inc()
             logger.debug(
                 "event %s for %s dropped: %d pending", reason, obj["metadata"]["name"], MAX_PENDING
             )
-
-    async def drain(self) -> None:
-        """Wait until every queued Event was posted (tests)."""
-        if self._pending is not None:
-            await self._pending.join()
 
     async def _send(self) -> None:
         assert self._pending is not None

@@ -34,6 +34,11 @@ class Metrics:
             ["kind", "operation"],
             registry=self.registry,
         )
+        self.events_dropped = Counter(
+            "cdp_events_dropped_total",
+            "Kubernetes Events not posted because too many were waiting (events are best effort).",
+            registry=self.registry,
+        )
         self.limits = Counter(
             "cdp_limit_exceeded_total",
             "Resources found over a tier limit, per reason.",

@@ -130,7 +130,7 @@ class Reconciler:
         self._plan_fingerprints: dict[str, str] = {}
         #: namespace name -> organization that wants it (from the latest plans)
         self._wanted_namespaces: dict[str, str] = {}
-        #: when each object's status was last written (monotonic), for coalescing
+        #: when each Component's status was last written (monotonic), for coalescing
         self._status_written: dict[tuple[str, str, str], float] = {}
         self.synced = asyncio.Event()
         self._unlisted: set[str] = set()
@@ -891,7 +891,8 @@ class Reconciler:
                 return wait
         kind = K.kind_of(obj)
         result = await self.client.patch_status(kind, meta.get("namespace"), meta["name"], status)
-        self._status_written[key] = time.monotonic()
+        if coalesce:
+            self._status_written[key] = time.monotonic()
         self.metrics.write(kind.kind, "status")
         if verdict.reason.endswith("LimitExceeded") or verdict.reason == "DataPlaneNotAllowed":
             self.metrics.limits.labels(verdict.reason).inc()

@@ -85,7 +85,10 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.networking.request_timeout = 60
     client = Client(load_configuration(options.kubeconfig), concurrency=options.concurrency)
     reconciler = Reconciler(
-        client, scope=options.scope, metrics=options.metrics, events=EventRecorder(client)
+        client,
+        scope=options.scope,
+        metrics=options.metrics,
+        events=EventRecorder(client, metrics=options.metrics),
     )
     options.reconciler = reconciler
     loop = asyncio.get_running_loop()
