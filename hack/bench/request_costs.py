@@ -180,7 +180,12 @@ def event(name: str) -> Obj:
         "action": "Reconcile",
         "reportingController": "cdp.dev/cdp-operator",
         "reportingInstance": "bench",
-        "regarding": {"apiVersion": "cdp.dev/v1alpha1", "kind": "Component", "name": name},
+        "regarding": {
+            "apiVersion": "cdp.dev/v1alpha1",
+            "kind": "Component",
+            "name": name,
+            "namespace": NAMESPACE,
+        },
     }
 
 
