@@ -152,15 +152,18 @@ def test_operator_runs_as_the_chart_service_account(
     print(f"objects seen: {counts}")
     # The identity really did the work (no other operator did it for us).
     expected = {
-        "patch namespaces",
-        "patch networkpolicies",
+        # New objects: one POST each.
+        "create namespaces",
+        "create networkpolicies",
+        "create deployments",
+        "create services",
+        "create ingresses",
+        "create poddisruptionbudgets",
+        "create cronjobs",
+        "create jobs",
+        "create environments",
+        # The image change: managedFields adopted, then server-side applied.
         "patch deployments",
-        "patch services",
-        "patch ingresses",
-        "patch poddisruptionbudgets",
-        "patch cronjobs",
-        "patch jobs",
-        "patch environments",
         "patch organizations/status",
         "patch environments/status",
         "patch projects/status",
@@ -257,6 +260,19 @@ def _core_scenarios(kube: Kube, proc: OperatorProcess, org: str) -> dict[str, in
         kind: len(kube.list(kind, selector=f"cdp.dev/organization={org}"))
         for kind in ("namespaces", "deployments", "services", "ingresses", "networkpolicies")
     }
+
+    # An update: a created Deployment's fields move to the apply, then it is applied.
+    api = components["api"]
+    kube.apply(manifest("Component", "api", ns, image="registry.example.com/api:2", **api))
+    kube.wait_for(
+        lambda: (
+            (d := kube.get("deployment", "api", prod))
+            and d["spec"]["template"]["spec"]["containers"][0]["image"]
+            == "registry.example.com/api:2"
+        ),
+        60,
+        "api updated",
+    )
 
     # Deletions: a component, a project, then the organization.
     kube.delete("component", "hook", ns)
