@@ -22,64 +22,31 @@ extra CRD; both are deleted at the end.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
-import json
-import os
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-from kubernetes import client, config
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
-REPO = Path(__file__).resolve().parents[2]
+import yaml  # noqa: E402
+from kapi import Kube  # noqa: E402
+from observe import cpu_seconds  # noqa: E402
+
+REPO = HERE.parents[1]
 NAMESPACE = "bench-request-costs"
 NOCEL_GROUP = "bench-nocel.cdp.dev"
 IN_FLIGHT = 16
 
 Obj = dict[str, Any]
-
-
-class Api:
-    def __init__(self, kubeconfig: str) -> None:
-        configuration = client.Configuration()
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
-        configuration.connection_pool_maxsize = IN_FLIGHT
-        self.api = client.ApiClient(configuration)
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        content_type: str = "application/json",
-        query: list[tuple[str, str]] | None = None,
-        ok: tuple[int, ...] = (),
-    ) -> Any:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        m, url, hdrs, data, _ = self.api.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=query or [],
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = self.api.call_api(m, url, header_params=hdrs, body=data)
-        raw = response.read()  # type: ignore[no-untyped-call]
-        if response.status >= 300 and response.status not in ok:
-            raise RuntimeError(f"{method} {path}: {response.status} {raw[:300]!r}")
-        return json.loads(raw) if raw else None
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+Send = Callable[[int, str], Awaitable[Any]]
 
 
 def component(group: str, name: str) -> Obj:
@@ -208,50 +175,83 @@ def nocel_crd() -> Obj:
     return crd
 
 
-def requests(api: Api, n: int) -> dict[str, Callable[[int, str], Any]]:
+def requests(kube: Kube) -> dict[str, Send]:
+    """Request types by name; each takes (index, round tag), so names never repeat."""
     ns = f"/api/v1/namespaces/{NAMESPACE}"
-    comps = f"/apis/cdp.dev/v1alpha1/namespaces/{NAMESPACE}/components"
-    nocel = f"/apis/{NOCEL_GROUP}/v1alpha1/namespaces/{NAMESPACE}/components"
-    merge = "application/merge-patch+json"
-    manager = [("fieldManager", "cdp-operator")]
-    return {
-        "create ConfigMap": lambda i, r: api.call(
-            "POST", f"{ns}/configmaps", {"metadata": {"name": f"m{r}{i}"}, "data": {"a": "b"}}
+    manager = {"fieldManager": "cdp-operator"}
+
+    def post(path: str, make: Callable[[str], Obj]) -> Send:
+        return lambda i, r: kube.request("POST", path, make(f"{r}{i}"))
+
+    types: dict[str, Send] = {
+        "create ConfigMap": post(
+            f"{ns}/configmaps", lambda n: {"metadata": {"name": f"m{n}"}, "data": {"a": "b"}}
         ),
-        "create Event": lambda i, r: api.call(
-            "POST", f"/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events", event(f"c{r}{i}")
+        "create Event": post(
+            f"/apis/events.k8s.io/v1/namespaces/{NAMESPACE}/events", lambda n: event(f"c{n}")
         ),
-        "create NetworkPolicy": lambda i, r: api.call(
-            "POST",
+        "create NetworkPolicy": post(
             f"/apis/networking.k8s.io/v1/namespaces/{NAMESPACE}/networkpolicies",
-            {
-                "metadata": {"name": f"n{r}{i}"},
+            lambda n: {
+                "metadata": {"name": f"n{n}"},
                 "spec": {"podSelector": {"matchLabels": {"app": "x"}}, "policyTypes": ["Ingress"]},
             },
         ),
-        "create Deployment": lambda i, r: api.call(
-            "POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", deployment(f"d{r}{i}")
+        "create Deployment": post(
+            f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", lambda n: deployment(f"d{n}")
         ),
-        "create Service": lambda i, r: api.call(
-            "POST",
+        "create Service": post(
             f"{ns}/services",
-            {
-                "metadata": {"name": f"s{r}{i}"},
+            lambda n: {
+                "metadata": {"name": f"s{n}"},
                 "spec": {"selector": {"app": "x"}, "ports": [{"name": "http", "port": 8080}]},
             },
         ),
-        "create Component": lambda i, r: api.call("POST", comps, component("cdp.dev", f"c{r}{i}")),
-        "patch Component status": lambda i, r: api.call(
-            "PATCH", f"{comps}/c{r}{i}/status", STATUS, merge, manager
-        ),
-        "get Component": lambda i, r: api.call("GET", f"{comps}/c{r}{i}"),
-        "create Component (no CEL)": lambda i, r: api.call(
-            "POST", nocel, component(NOCEL_GROUP, f"c{r}{i}")
-        ),
-        "patch Component status (no CEL)": lambda i, r: api.call(
-            "PATCH", f"{nocel}/c{r}{i}/status", STATUS, merge, manager
-        ),
     }
+    # The Component CRD as shipped, then the same schema without its CEL rules.
+    for group, suffix in (("cdp.dev", ""), (NOCEL_GROUP, " (no CEL)")):
+        comps = f"/apis/{group}/v1alpha1/namespaces/{NAMESPACE}/components"
+        types[f"create Component{suffix}"] = post(comps, lambda n, g=group: component(g, f"c{n}"))
+        types[f"patch Component status{suffix}"] = lambda i, r, c=comps: kube.request(
+            "PATCH",
+            f"{c}/c{r}{i}/status",
+            STATUS,
+            params=manager,
+            content_type="application/merge-patch+json",
+        )
+        if not suffix:
+            types["get Component"] = lambda i, r, c=comps: kube.request("GET", f"{c}/c{r}{i}")
+    return types
+
+
+async def measure(kube: Kube, pid: int, n: int, rounds: int) -> dict[str, list[float]]:
+    for _ in range(120):  # a previous run's namespace may still be terminating
+        status, _ = await kube.request(
+            "POST", "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}}, ok=(409,)
+        )
+        old = await kube.get(f"/api/v1/namespaces/{NAMESPACE}") if status == 409 else None
+        if not (old and old["metadata"].get("deletionTimestamp")):
+            break
+        await asyncio.sleep(1)
+    else:
+        raise TimeoutError(f"namespace {NAMESPACE} is still terminating")
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    await kube.request("POST", crds, nocel_crd(), ok=(409,))
+    await asyncio.sleep(5)  # the new CRD's endpoints are served a moment after it is created
+    per_type: dict[str, list[float]] = {}
+    try:
+        for r in range(rounds):
+            for name, send in requests(kube).items():
+                before = cpu_seconds(pid)
+                await asyncio.gather(*(send(i, f"r{r}x") for i in range(n)))
+                ms = (cpu_seconds(pid) - before) * 1000 / n
+                per_type.setdefault(name, []).append(ms)
+                print(f"round {r}: {name:34s} {ms:6.2f} ms", file=sys.stderr)
+    finally:
+        await kube.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}", ok=(404,))
+        await kube.request("DELETE", f"{crds}/components.{NOCEL_GROUP}", ok=(404,))
+        await kube.close()
+    return per_type
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,32 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     pid = args.apiserver_pid or int(
         (REPO / ".localcluster" / "kube-apiserver.pid").read_text().strip()
     )
-    api = Api(args.kubeconfig)
-    api.call("POST", "/api/v1/namespaces", {"metadata": {"name": NAMESPACE}}, ok=(409,))
-    api.call(
-        "POST",
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-        nocel_crd(),
-        ok=(409,),
-    )
-    time.sleep(5)  # the new CRD's endpoints are served a moment after it is created
-    per_type: dict[str, list[float]] = {}
-    try:
-        with ThreadPoolExecutor(IN_FLIGHT) as pool:
-            for r in range(args.rounds):
-                for name, send in requests(api, args.n).items():
-                    before = cpu_seconds(pid)
-                    list(pool.map(lambda i, s=send, rr=f"r{r}x": s(i, rr), range(args.n)))
-                    ms = (cpu_seconds(pid) - before) * 1000 / args.n
-                    per_type.setdefault(name, []).append(ms)
-                    print(f"round {r}: {name:34s} {ms:6.2f} ms", file=sys.stderr)
-    finally:
-        api.call("DELETE", f"/api/v1/namespaces/{NAMESPACE}", ok=(404,))
-        api.call(
-            "DELETE",
-            f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/components.{NOCEL_GROUP}",
-            ok=(404,),
-        )
+    kube = Kube(args.kubeconfig, concurrency=IN_FLIGHT)
+    per_type = asyncio.run(measure(kube, pid, args.n, args.rounds))
     base = statistics.median(per_type["create ConfigMap"])
     print(f"API server CPU per request, median of {args.rounds} rounds of {args.n}:")
     print("| request | ms | x ConfigMap create |")
