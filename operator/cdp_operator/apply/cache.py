@@ -66,12 +66,13 @@ def compact(value: Any) -> Any:
     return value
 
 
-def is_our_create_entry(entry: Any) -> bool:
-    """A managedFields entry of ours written by a create (or update), not an apply."""
+def is_our_entry(entry: Any, operation: str) -> bool:
+    """A managedFields entry of ours for the object itself (not a subresource),
+    written by that operation: "Update" (a create or update) or "Apply"."""
     return (
         isinstance(entry, dict)
         and entry.get("manager") == FIELD_MANAGER
-        and entry.get("operation") == "Update"
+        and entry.get("operation") == operation
         and not entry.get("subresource")
     )
 
@@ -80,7 +81,7 @@ def created_not_applied(obj: Obj) -> bool:
     """True when fields of ours on obj are owned by our create, not our apply
     (full or slimmed object)."""
     fields = (obj.get("metadata") or {}).get("managedFields") or ()
-    return any(is_our_create_entry(e) for e in fields)
+    return any(is_our_entry(e, "Update") for e in fields)
 
 
 def slim(obj: Obj) -> Obj:

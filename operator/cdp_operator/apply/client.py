@@ -18,10 +18,10 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
 from .. import USER_AGENT
-from .cache import FIELD_MANAGER, compact, is_our_create_entry, slim
+from .cache import FIELD_MANAGER, compact, is_our_entry, slim
 from .kinds import Kind, kind_of
 
-__all__ = ["FIELD_MANAGER", "AlreadyExists", "Client", "load_configuration"]
+__all__ = ["FIELD_MANAGER", "AlreadyExists", "Client", "api_status", "load_configuration"]
 
 Obj = dict[str, Any]
 
@@ -77,7 +77,9 @@ class Client:
         content_type: str | None = None,
         query: list[tuple[str, str]] | None = None,
         raw: bool = False,
+        missing_ok: bool = True,
     ) -> Obj | None:
+        """One request; its JSON answer, or None for 404 when `missing_ok`."""
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
@@ -108,7 +110,7 @@ class Client:
         try:
             result = await loop.run_in_executor(self.executor, call)
         except ApiException as exc:
-            if exc.status == 404:
+            if exc.status == 404 and missing_ok:
                 return None
             raise
         return result if isinstance(result, dict) else None
@@ -131,6 +133,7 @@ class Client:
                 ("force", "true"),
                 ("fieldValidation", "Strict"),
             ],
+            missing_ok=False,  # 404: its namespace is not there (yet)
         )
         assert result is not None
         return result
@@ -153,15 +156,13 @@ class Client:
                 obj,
                 content_type="application/json",
                 query=[("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")],
+                missing_ok=False,  # 404: its namespace is not there (yet)
             )
         except ApiException as exc:
-            if exc.status == 409 and _reason(exc) == "AlreadyExists":
+            if exc.status == 409 and api_status(exc).get("reason") == "AlreadyExists":
                 raise AlreadyExists(f"{kind.kind} {meta['name']!r} exists") from exc
             raise
-        if result is None:  # 404: the namespace is not there (yet)
-            missing = ApiException(status=404, reason="Not Found")
-            missing.body = json.dumps({"message": f"namespace {meta.get('namespace')!r} not found"})
-            raise missing
+        assert result is not None
         return result
 
     async def adopt_fields(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
@@ -178,25 +179,16 @@ class Client:
             return None
         meta = live["metadata"]
         entries = list(meta.get("managedFields") or [])
-        created = [e for e in entries if is_our_create_entry(e)]
+        created = [e for e in entries if is_our_entry(e, "Update")]
         if not created:
             result: Obj = compact(slim(live))
             return result
-        applied = next(
-            (
-                e
-                for e in entries
-                if e.get("manager") == FIELD_MANAGER
-                and e.get("operation") == "Apply"
-                and not e.get("subresource")
-            ),
-            None,
-        )
+        applied = next((e for e in entries if is_our_entry(e, "Apply")), None)
         fields: Obj = {}
         for entry in [*created, *([applied] if applied else [])]:
             _merge_fields(fields, entry.get("fieldsV1") or {})
         merged = {**(applied or created[0]), "operation": "Apply", "fieldsV1": fields}
-        kept = [e for e in entries if e is not applied and not is_our_create_entry(e)]
+        kept = [e for e in entries if e is not applied and not is_our_entry(e, "Update")]
         patch = [
             {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
             {"op": "replace", "path": "/metadata/managedFields", "value": [*kept, merged]},
@@ -234,11 +226,13 @@ class Client:
                 raise
 
 
-def _reason(exc: ApiException) -> str:
+def api_status(exc: ApiException) -> dict[str, Any]:
+    """The Status object an API error carries (reason, message...), or {}."""
     try:
-        return str(json.loads(exc.body or "{}").get("reason") or "")
-    except (ValueError, AttributeError):
-        return ""
+        status = json.loads(exc.body or "{}")
+    except (ValueError, TypeError):
+        return {}
+    return status if isinstance(status, dict) else {}
 
 
 def _merge_fields(into: Obj, fields: Obj) -> None:

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import datetime
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
@@ -47,7 +46,7 @@ from ..render.plan import (
 )
 from . import kinds as K
 from .cache import Cache, Obj, created_not_applied, key_of
-from .client import AlreadyExists, Client
+from .client import AlreadyExists, Client, api_status
 from .diff import is_subset
 from .events import EventRecorder
 from .metrics import Metrics
@@ -929,10 +928,7 @@ class ApplyRejected(Exception):
 
 
 def _api_message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "{}").get("message") or exc.reason)[:1000]
-    except (ValueError, AttributeError):
-        return str(exc.reason)
+    return str(api_status(exc).get("message") or exc.reason)[:1000]
 
 
 def _owner_uids(obj: Obj) -> set[str]:
