@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from cdp_operator.models import labels as L
@@ -269,3 +270,147 @@ def test_a_held_slot_is_kept_when_a_newer_object_ties_on_time() -> None:
     others = [component(f"o{i}", "2025-01-01T00:00:00Z") for i in range(4)]
     admitted = admitted_components(Tier.DEVELOPER, [a, z, *others])
     assert "z" in admitted and "a" not in admitted
+
+
+# ------------------------------------------------- only a deletion deletes
+def ns_obj(name: str) -> dict[str, Any]:
+    return {"kind": "Namespace", "metadata": {"name": name}}
+
+
+GLOBEX_ENVS = [
+    env("development", "us", "2026-01-01T00:00:00Z", True),
+    env("production", "us", "2026-01-01T00:00:00Z", True),
+    env("development-eu", "eu", "2026-01-02T00:00:00Z", True),
+    env("production-eu", "eu", "2026-01-02T00:00:00Z", True),
+    env("staging", "us", "2026-01-03T00:00:00Z"),
+]
+GLOBEX_PROJECTS = [project("shop"), project("data", "eu")]
+#: What a payg organization with these resources has materialised.
+GLOBEX_NAMESPACES = {
+    f"acme-{p}-{e.name}": (p, e.name)
+    for p, dp in (("shop", "us"), ("data", "eu"))
+    for e in GLOBEX_ENVS
+    if e.spec.data_plane == dp
+}
+
+
+def test_a_downgrade_holds_what_runs_instead_of_pruning_it() -> None:
+    payg = plan_organization(org(), DPS, GLOBEX_ENVS, GLOBEX_PROJECTS)
+    assert {rt.namespace for rt in payg.runtimes.values()} == set(GLOBEX_NAMESPACES)
+    assert not payg.held and verdict(payg, "Organization", "acme").ready
+
+    dev = plan_organization(
+        org("developer"), DPS, GLOBEX_ENVS, GLOBEX_PROJECTS, materialised=GLOBEX_NAMESPACES
+    )
+    desired = {o["metadata"]["name"] for o in dev.desired if o["kind"] == "Namespace"}
+    assert desired == {NS, "acme-shop-development", "acme-shop-production"}
+    # Everything else that runs is held, never pruned.
+    assert set(dev.held_namespaces) == {
+        "acme-shop-staging",
+        "acme-data-development-eu",
+        "acme-data-production-eu",
+    }
+    for name in GLOBEX_NAMESPACES:
+        assert name in desired or dev.keeps(ns_obj(name))
+    policy = {"kind": "NetworkPolicy", "metadata": {"namespace": "acme-shop-staging", "name": "x"}}
+    assert dev.keeps(policy)
+    # The eu default Environments stay: a Project still lives there.
+    assert dev.held_environments == {"development-eu", "production-eu"}
+    assert dev.keeps({"kind": "Environment", "metadata": {"name": "production-eu"}})
+    assert not dev.keeps({"kind": "Environment", "metadata": {"name": "production"}})
+    # Each held resource says why and what it keeps; the Organization lists them.
+    data = verdict(dev, "Project", "data")
+    assert data.reason == "DataPlaneNotAllowed" and data.stalled
+    assert "acme-data-production-eu" in data.message and "kept running" in data.message
+    staging = verdict(dev, "Environment", "staging")
+    assert staging.reason == "EnvironmentLimitExceeded" and "acme-shop-staging" in staging.message
+    assert verdict(dev, "Environment", "production-eu").reason == "DataPlaneNotAllowed"
+    acme = verdict(dev, "Organization", "acme")
+    assert (acme.ready, acme.reason, acme.stalled) == (False, "OverTierLimit", True)
+    assert "Project data (DataPlaneNotAllowed)" in acme.message
+    assert "Environment staging (EnvironmentLimitExceeded)" in acme.message
+    assert "upgrade" in acme.message
+    assert {(h["kind"], h["name"]) for h in acme.extra["held"]} == {
+        ("Project", "data"),
+        ("Environment", "staging"),
+    }
+
+    # Upgrading again: everything desired again, nothing held.
+    again = plan_organization(
+        org(), DPS, GLOBEX_ENVS, GLOBEX_PROJECTS, materialised=GLOBEX_NAMESPACES
+    )
+    assert not again.held_namespaces and not again.held
+    assert verdict(again, "Organization", "acme").ready
+
+
+def test_limits_still_apply_in_full_to_what_never_ran() -> None:
+    dev = plan_organization(org("developer"), DPS, GLOBEX_ENVS, GLOBEX_PROJECTS, materialised={})
+    assert not dev.held_namespaces and not dev.held
+    assert "kept running" not in verdict(dev, "Environment", "staging").message
+    assert verdict(dev, "Organization", "acme").ready
+
+
+def test_a_deleted_data_plane_holds_its_projects() -> None:
+    plan = plan_organization(
+        org(), {"us": DPS["us"]}, GLOBEX_ENVS, GLOBEX_PROJECTS, materialised=GLOBEX_NAMESPACES
+    )
+    assert set(plan.held_namespaces) == {"acme-data-development-eu", "acme-data-production-eu"}
+    assert verdict(plan, "Project", "data").reason == "DataPlaneNotFound"
+    assert plan.held_environments == {"development-eu", "production-eu"}
+    acme = verdict(plan, "Organization", "acme")
+    assert acme.reason == "ResourcesHeld" and "Project data" in acme.message
+
+
+def test_only_a_deletion_of_the_project_or_environment_prunes() -> None:
+    # staging deleted: its namespace goes; the others stay desired.
+    envs = [e for e in GLOBEX_ENVS if e.name != "staging"]
+    plan = plan_organization(org(), DPS, envs, GLOBEX_PROJECTS, materialised=GLOBEX_NAMESPACES)
+    assert not plan.keeps(ns_obj("acme-shop-staging"))
+    assert "acme-shop-staging" not in {rt.namespace for rt in plan.runtimes.values()}
+    # data deleted: its namespaces and the eu defaults go.
+    plan = plan_organization(
+        org(), DPS, GLOBEX_ENVS, [project("shop")], materialised=GLOBEX_NAMESPACES
+    )
+    assert not plan.keeps(ns_obj("acme-data-production-eu"))
+    assert not plan.held_environments
+    # A Project whose stored spec no longer parses still exists: nothing of it goes.
+    plan = plan_organization(
+        org(),
+        DPS,
+        GLOBEX_ENVS,
+        [project("shop")],
+        materialised=GLOBEX_NAMESPACES,
+        present=[("Project", "data")],
+    )
+    assert plan.keeps(ns_obj("acme-data-production-eu"))
+
+
+def test_a_component_that_cannot_be_materialised_is_held_with_a_reason() -> None:
+    plan = plan_organization(org(), DPS, GLOBEX_ENVS, GLOBEX_PROJECTS)
+    present = [e.name for e in GLOBEX_ENVS]
+    typo = component("api", "t")
+    typo = replace(typo, spec=typo.spec.model_copy(update={"environments": ["prodution"]}))
+    held = plan_component(
+        plan, typo, admitted=True, materialised=True, environments_present=present
+    )
+    assert held.verdict is not None and held.verdict.reason == "EnvironmentNotFound"
+    assert "prodution" in held.verdict.message and "kept running" in held.verdict.message
+    assert not held.desired
+    fresh = plan_component(plan, typo, admitted=True, environments_present=present)
+    assert fresh.verdict is not None and "kept running" not in fresh.verdict.message
+    over = plan_component(plan, component("c6", "t"), admitted=False, materialised=True)
+    assert over.verdict is not None and over.verdict.reason == "ComponentLimitExceeded"
+    assert "kept running" in over.verdict.message and "upgrade" in over.verdict.message
+
+
+def test_an_environment_that_exists_but_is_not_admitted_is_skipped_not_an_error() -> None:
+    dev = plan_organization(org("developer"), DPS, GLOBEX_ENVS, GLOBEX_PROJECTS)
+    spec = component("api", "t").spec.model_copy(update={"environments": ["production", "staging"]})
+    cplan = plan_component(
+        dev,
+        Resource(name="api", namespace=NS, spec=spec),
+        admitted=True,
+        environments_present=[e.name for e in GLOBEX_ENVS],
+    )
+    assert cplan.verdict is None
+    assert [rt.environment for rt in cplan.runtimes] == ["production"]

@@ -45,6 +45,13 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.held = Gauge(
+            "cdp_held_resources",
+            "Projects, Environments and Components that cannot be materialised now (over a "
+            "tier limit, a reference missing) but already run: kept as they are, per reason.",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
         self.managed = Gauge(
             "cdp_managed_objects",
             "Objects the operator manages, per kind.",

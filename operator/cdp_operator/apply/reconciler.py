@@ -36,7 +36,9 @@ from ..models.tiers import limits_for
 from ..render import workloads as render_workloads
 from ..render.context import Runtime
 from ..render.plan import (
+    HELD_NOTE,
     ComponentPlan,
+    Held,
     OrgPlan,
     Resource,
     Verdict,
@@ -131,6 +133,10 @@ class Reconciler:
         self._wanted_namespaces: dict[str, str] = {}
         #: when each Component's status was last written (monotonic), for coalescing
         self._status_written: dict[tuple[str, str, str], float] = {}
+        #: (kind, namespace, name) -> (kind, reason) of every resource held back
+        #: (cdp_held_resources); org -> the Project and Environment keys it holds
+        self._held: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._held_by_org: dict[str, set[tuple[str, str, str]]] = {}
         self.synced = asyncio.Event()
         self._unlisted: set[str] = set()
         self._queueing = True
@@ -208,11 +214,13 @@ class Reconciler:
             if org and event_type in (None, "ADDED", "DELETED"):
                 plan = self._plans.get(org)
                 if plan and limits_for(plan.tier).max_components is not None:
-                    # Admission is by age: one more or one fewer changes who fits.
+                    # Admission is by age: one more or one fewer changes who fits,
+                    # and the Organization lists who is held over the limit.
                     keys += [
                         ("component", namespace, _meta(c)["name"])
                         for c in self.cache.in_namespace("Component", namespace)
                     ]
+                    keys.append(("org", org))
             return keys
         if kind == "Namespace":
             # Whoever wants it, owns it or is named in its labels: any of them may
@@ -359,11 +367,23 @@ class Reconciler:
             projects,
             foreign_namespaces=self._foreign_namespaces(name, org.uid),
             scope=self.scope,
+            materialised=self._runtime_namespaces(name),
+            present=[
+                (kind, _meta(o)["name"])
+                for kind in ("Project", "Environment")
+                for o in self.cache.in_namespace(kind, org_ns)
+            ],
+            held_components=self._components_over_limit(name, org),
         )
         self._own_namespaces(plan, org)
         self._plans[name] = plan
-        for ns in [plan.namespace, *(rt.namespace for rt in plan.runtimes.values())]:
+        for ns in [
+            plan.namespace,
+            *(rt.namespace for rt in plan.runtimes.values()),
+            *plan.held_namespaces,
+        ]:
             self._wanted_namespaces[ns] = name
+        self._count_held_of_org(name, plan)
 
         # Namespaces first: everything else lives inside them.
         namespaces = [o for o in plan.desired if o["kind"] == "Namespace"]
@@ -375,6 +395,7 @@ class Reconciler:
                 self._org_level_children(name),
                 plan.desired,
                 owner=("Organization", None, name),
+                keep=plan.keeps,
             )
 
         # Statuses (only of what this instance serves), written concurrently.
@@ -396,6 +417,49 @@ class Reconciler:
             for comp in self.cache.in_namespace("Component", org_ns):
                 self.queue.add(("component", org_ns, _meta(comp)["name"]))
         return None
+
+    def _runtime_namespaces(self, org: str) -> dict[str, tuple[str, str]]:
+        """This organization's runtime namespaces that exist: name -> (project, environment)."""
+        result = {}
+        for ns in self.cache.owned_by(org):
+            labels = _meta(ns).get("labels") or {}
+            if ns["kind"] == "Namespace" and L.PROJECT in labels and L.ENVIRONMENT in labels:
+                result[_meta(ns)["name"]] = (labels[L.PROJECT], labels[L.ENVIRONMENT])
+        return result
+
+    def _components_over_limit(self, org: str, resource: Resource[OrganizationSpec]) -> list[Held]:
+        """Components over the tier's component limit that still run (they have objects)."""
+        if limits_for(resource.spec.tier).max_components is None:
+            return []
+        org_ns = naming.organization_namespace_name(org)
+        siblings = [_resource(c, None) for c in self.cache.in_namespace("Component", org_ns)]
+        admitted = admitted_components(resource.spec.tier, siblings)
+        return [
+            Held("Component", c.name, "ComponentLimitExceeded")
+            for c in sorted(siblings, key=lambda r: r.age_key)
+            if c.name not in admitted and self.cache.owned_by(org, c.name)
+        ]
+
+    def _count_held_of_org(self, org: str, plan: OrgPlan) -> None:
+        """cdp_held_resources for the Projects and Environments of one organization
+        (Components are counted by their own reconcile)."""
+        keys = set()
+        for held in plan.held:
+            if held.kind != "Component":
+                key = (held.kind, plan.namespace, held.name)
+                keys.add(key)
+                self._set_held(key, held.reason)
+        for gone in self._held_by_org.get(org, set()) - keys:
+            self._set_held(gone, None)
+        self._held_by_org[org] = keys
+
+    def _set_held(self, key: tuple[str, str, str], reason: str | None) -> None:
+        before = self._held.pop(key, None)
+        if before is not None:
+            self.metrics.held.labels(*before).dec()
+        if reason is not None:
+            self._held[key] = (key[0], reason)
+            self.metrics.held.labels(key[0], reason).inc()
 
     def _serves_project(self, plan: OrgPlan, name: str, obj: Obj) -> bool:
         dp = plan.projects.get(name) or (obj.get("spec") or {}).get("dataPlane")
@@ -454,6 +518,8 @@ class Reconciler:
         return result
 
     async def _prune_deleted_org(self, name: str) -> None:
+        for key in self._held_by_org.pop(name, set()):
+            self._set_held(key, None)
         children = [o for o in self.cache.owned_by(name) if o["kind"] in _ORG_LEVEL_KINDS]
         if not children:
             return
@@ -467,6 +533,7 @@ class Reconciler:
         obj = self.cache.get("Component", namespace, name)
         if obj is None:
             self._status_written.pop(("Component", namespace, name), None)
+            self._set_held(("Component", namespace, name), None)
             if org:
                 await self._prune(
                     self.cache.owned_by(org, name), [], owner=("Component", namespace, name)
@@ -500,7 +567,16 @@ class Reconciler:
         else:
             siblings = [_resource(c, None) for c in self.cache.in_namespace("Component", namespace)]
             admitted = name in admitted_components(plan.tier, siblings)
-        cplan = plan_component(plan, component, admitted=admitted)
+        owned = self.cache.owned_by(org, name)
+        cplan = plan_component(
+            plan,
+            component,
+            admitted=admitted,
+            materialised=bool(owned),
+            environments_present=[
+                _meta(e)["name"] for e in self.cache.in_namespace("Environment", namespace)
+            ],
+        )
         run_request = component.annotations.get(L.RUN_REQUEST) or ""
         if spec.type == "manual-task" and len(run_request) > L.RUN_TOKEN_MAX:
             # Annotations are outside the CRD schema: judge the run request here.
@@ -522,6 +598,14 @@ class Reconciler:
             # now holds (applied together with this Component): judge it against the
             # new plan instead of reporting Stalled=True for a moment.
             return 0.5
+        if cplan.verdict is not None:
+            # It cannot be materialised now: only a deletion deletes, so what it
+            # already has stays exactly as it is (no prune, no update) until the
+            # cause is gone; its status says why.
+            self._set_held(("Component", namespace, name), cplan.verdict.reason if owned else None)
+            await self._write_verdict(obj, cplan.complete(cplan.verdict))
+            return None
+        self._set_held(("Component", namespace, name), None)
 
         run_status = await self._manual_runs(component, spec, cplan)
         missing_ns = [
@@ -553,10 +637,11 @@ class Reconciler:
             await self._write_verdict(obj, Verdict(False, "ApplyRejected", str(exc), stalled=True))
             return 60.0
         await self._prune(
-            self.cache.owned_by(org, name),
+            owned,
             cplan.desired,
             owner=("Component", namespace, name),
-            keep=lambda o: o["kind"] == "Job",
+            # Objects in a held runtime namespace stay as they are with it.
+            keep=lambda o: o["kind"] == "Job" or _meta(o).get("namespace") in plan.held_namespaces,
         )
         if spec.type == "manual-task":
             await self._prune_runs(org, name, plan, component.annotations.get(L.RUN_REQUEST))
@@ -565,7 +650,9 @@ class Reconciler:
             verdict = Verdict(False, "NameConflict", "; ".join(sorted(conflicts)), stalled=True)
             await self._write_verdict(obj, cplan.complete(verdict))
             return 30.0
-        verdict = cplan.verdict or self._component_readiness(component, spec, cplan, run_status)
+        verdict = self._component_readiness(
+            component, spec, cplan, run_status, self._held_entries(org, plan, name)
+        )
         return await self._write_verdict(obj, cplan.complete(verdict), coalesce=PROGRESS_INTERVAL)
 
     async def _manual_runs(
@@ -620,7 +707,10 @@ class Reconciler:
         spec: ComponentSpec,
         cplan: ComponentPlan,
         run_status: dict[str, Any] | None,
+        held: list[dict[str, Any]],
     ) -> Verdict:
+        """Readiness from the workloads of every admitted environment; environments
+        held as they are (`held`, see _held_entries) are listed, not judged."""
         envs = []
         not_ready = []
         stalled_msgs = []
@@ -633,7 +723,7 @@ class Reconciler:
                 if entry.pop("stalled", False):
                     stalled_msgs.append(f"{rt.environment}: {entry['message']}")
             entry.pop("stalled", None)
-        extra: dict[str, Any] = {"environments": envs}
+        extra: dict[str, Any] = {"environments": envs + held}
         if run_status:
             extra["lastRun"] = run_status
         if stalled_msgs:
@@ -647,7 +737,28 @@ class Reconciler:
             )
         if not_ready:
             return Verdict(False, "Progressing", "; ".join(not_ready), extra=extra)
-        return Verdict(True, "Available", f"ready in {len(envs)} environment(s)", extra=extra)
+        kept = "".join(f"; {e['name']}: {e['message']}" for e in held)
+        return Verdict(True, "Available", f"ready in {len(envs)} environment(s){kept}", extra=extra)
+
+    def _held_entries(self, org: str, plan: OrgPlan, component: str) -> list[dict[str, Any]]:
+        """Status entries for the component's workloads in held runtime namespaces."""
+        entries = []
+        for obj in self.cache.owned_by(org, component):
+            meta = _meta(obj)
+            why = plan.held_namespaces.get(meta.get("namespace") or "")
+            if why is None or obj["kind"] not in ("Deployment", "CronJob"):
+                continue
+            entry: dict[str, Any] = {
+                "name": (meta.get("labels") or {}).get(L.ENVIRONMENT, ""),
+                "namespace": meta["namespace"],
+                "workloadKind": obj["kind"],
+                "workloadName": meta["name"],
+            }
+            entry.update(_live_state(obj))
+            entry.pop("stalled", None)
+            entry["message"] = f"held ({why}), {HELD_NOTE}: {entry['message']}"
+            entries.append(entry)
+        return sorted(entries, key=lambda e: str(e["name"]))
 
     def _workload_status(
         self, rt: Runtime, component: str, spec: ComponentSpec, run_token: str | None = None
@@ -667,27 +778,7 @@ class Reconciler:
         if live is None:
             entry.update(ready=False, message=f"{kind} not created yet")
             return entry
-        if kind == "CronJob":
-            entry.update(ready=True, message=f"scheduled {spec.schedule}")
-            return entry
-        want = int((live.get("spec") or {}).get("replicas", 1))
-        st = live.get("status") or {}
-        observed = int(st.get("observedGeneration") or 0) >= int(_meta(live).get("generation") or 0)
-        updated = int(st.get("updatedReplicas") or 0)
-        available = int(st.get("availableReplicas") or 0)
-        ready_n = int(st.get("readyReplicas") or 0)
-        entry.update(replicas=want, readyReplicas=ready_n)
-        for cond in st.get("conditions") or []:
-            if (
-                cond.get("type") == "Progressing"
-                and cond.get("reason") == "ProgressDeadlineExceeded"
-            ):
-                entry.update(ready=False, stalled=True, message=cond.get("message", ""))
-                return entry
-        if observed and updated >= want and available >= want:
-            entry.update(ready=True, message=f"{available}/{want} available")
-        else:
-            entry.update(ready=False, message=f"{available}/{want} available, rolling out")
+        entry.update(_live_state(live))
         return entry
 
     # ----------------------------------------------------------------- writing
@@ -943,6 +1034,25 @@ def _controlling_org(obj: Obj) -> str | None:
     return None
 
 
+def _live_state(live: Obj) -> dict[str, Any]:
+    """ready, message (and for Deployments replicas, readyReplicas, stalled) of a workload."""
+    if live["kind"] == "CronJob":
+        schedule = (live.get("spec") or {}).get("schedule", "")
+        return {"ready": True, "message": f"scheduled {schedule}"}
+    want = int((live.get("spec") or {}).get("replicas", 1))
+    st = live.get("status") or {}
+    observed = int(st.get("observedGeneration") or 0) >= int(_meta(live).get("generation") or 0)
+    updated = int(st.get("updatedReplicas") or 0)
+    available = int(st.get("availableReplicas") or 0)
+    state: dict[str, Any] = {"replicas": want, "readyReplicas": int(st.get("readyReplicas") or 0)}
+    for cond in st.get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return {**state, "ready": False, "stalled": True, "message": cond.get("message", "")}
+    if observed and updated >= want and available >= want:
+        return {**state, "ready": True, "message": f"{available}/{want} available"}
+    return {**state, "ready": False, "message": f"{available}/{want} available, rolling out"}
+
+
 def _job_state(job: Obj | None) -> str:
     if job is None:
         return "Job not found (pruned or not created yet)"
@@ -980,6 +1090,7 @@ def _plan_fingerprint(plan: OrgPlan) -> str:
         str(plan.blocked),
         repr(sorted(plan.projects.items())),
         repr(sorted(plan.scope or [])),
+        repr(sorted(plan.held_namespaces.items())),
     ]
     for key, rt in sorted(plan.runtimes.items()):
         parts.append(

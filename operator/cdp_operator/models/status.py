@@ -146,6 +146,21 @@ class DataPlaneStatus(Status):
     """Observed state of a DataPlane."""
 
 
+#: Most held resources an Organization's status lists (the condition message says
+#: how many more there are).
+HELD_MAX = 500
+
+
+class HeldResource(StatusModel):
+    """A resource held as it is (domain.md: only a deletion deletes)."""
+
+    kind: Literal["Project", "Environment", "Component"] = Field(..., description="Its kind.")
+    name: NAME = Field(..., description="Its name, in the organization's namespace.")
+    reason: str = Field(
+        ..., max_length=1024, pattern=REASON_PATTERN, description="Why it is held (its reason)."
+    )
+
+
 class OrganizationStatus(Status):
     """Observed state of an Organization."""
 
@@ -160,6 +175,13 @@ class OrganizationStatus(Status):
     )
     components: int | None = Field(None, ge=0, description="Components in the organization.")
     environments: int | None = Field(None, ge=0, description="Environments in the organization.")
+    held: list[HeldResource] | None = Field(
+        None,
+        max_length=HELD_MAX,
+        description="Projects, Environments and Components that already run but cannot be "
+        "materialised now (over the tier's limits, a data plane missing): kept running as "
+        "they are, not updated, until they are deleted or the cause is gone.",
+    )
 
 
 class ProjectNamespace(StatusModel):

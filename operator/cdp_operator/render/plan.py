@@ -21,7 +21,7 @@ from ..models.resources import (
     OrganizationSpec,
     ProjectSpec,
 )
-from ..models.status import EGRESS_ALLOWLIST_EFFECTIVE
+from ..models.status import EGRESS_ALLOWLIST_EFFECTIVE, HELD_MAX
 from ..models.tiers import Tier, limits_for
 from . import environments as render_environments
 from . import namespaces as render_namespaces
@@ -87,6 +87,24 @@ class Verdict:
 
 ADMITTED = "Admitted"
 
+#: Reasons that mean "over a tier's limit" (an Organization reports them as OverTierLimit).
+TIER_LIMIT_REASONS = frozenset(
+    {"ComponentLimitExceeded", "EnvironmentLimitExceeded", "DataPlaneNotAllowed"}
+)
+#: Held resources an Organization's Ready message names (status.held lists more).
+HELD_LISTED = 20
+#: What a held resource's message adds: what it keeps, and that nothing changes.
+HELD_NOTE = "kept running as they are (not updated, never deleted by this)"
+
+
+class Held(NamedTuple):
+    """A user resource that cannot be materialised any more but already was: its
+    objects stay as they are ("only a deletion deletes", domain.md)."""
+
+    kind: str
+    name: str
+    reason: str
+
 
 @dataclass
 class OrgPlan:
@@ -109,6 +127,26 @@ class OrgPlan:
     blocked: bool = False
     #: Data planes this operator instance serves (None: all).
     scope: frozenset[str] | None = None
+    #: Runtime namespaces that exist but are no longer desired while their Project
+    #: and Environment still exist (over a limit, data plane gone): kept untouched.
+    #: namespace -> why, for status messages.
+    held_namespaces: dict[str, str] = field(default_factory=dict)
+    #: Default Environments (operator-made) kept although their data plane is not in
+    #: use by an admitted project: a Project still lives there.
+    held_environments: set[str] = field(default_factory=set)
+    #: Projects, Environments and Components held back, for the Organization's status.
+    held: list[Held] = field(default_factory=list)
+
+    def keeps(self, obj: Obj) -> bool:
+        """Whether an org-level object that is not desired must stay as it is
+        instead of being pruned: only the deletion of its Project or Environment
+        (or of the Organization) removes it."""
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") == "Namespace":
+            return meta.get("name") in self.held_namespaces
+        if obj.get("kind") == "Environment":
+            return meta.get("name") in self.held_environments
+        return meta.get("namespace") in self.held_namespaces
 
     def serves(self, data_plane: str) -> bool:
         return self.scope is None or data_plane in self.scope
@@ -125,12 +163,20 @@ def plan_organization(
     *,
     foreign_namespaces: Iterable[str] = (),
     scope: Iterable[str] | None = None,
+    materialised: Mapping[str, tuple[str, str]] | None = None,
+    present: Iterable[tuple[str, str]] = (),
+    held_components: Sequence[Held] = (),
 ) -> OrgPlan:
     """Decide everything at organization level.
 
     foreign_namespaces: names of existing namespaces the operator did not create
     for this organization (a desired name among them is a conflict, never a
     takeover). scope: the data planes this operator instance serves (None: all).
+    materialised: the runtime namespaces this organization has now, name ->
+    (project, environment). present: (kind, name) of every Project and
+    Environment that exists, including those whose spec does not parse.
+    held_components: Components over a limit that still run (from the apply
+    layer, which sees their objects), for the Organization's status.
     """
     tier = org.spec.tier
     limits = limits_for(tier)
@@ -273,22 +319,113 @@ def plan_organization(
                 True, ADMITTED, f"{len(namespaces)} runtime namespace(s)", extra=extra
             )
 
+    _hold(plan, org, data_planes, environments, projects, materialised or {}, present)
+    plan.held.extend(held_components)
     plan.data_planes = in_use
     if problems:
         reason, message = problems[0]
         plan.verdicts[org_key] = Verdict(False, reason, message, stalled=True)
+        return plan
+    extra: dict[str, Any] = {
+        "namespace": org_ns,
+        "dataPlanes": list(in_use),
+        "environments": len(plan.environments),
+        "held": [h._asdict() for h in plan.held[:HELD_MAX]],
+    }
+    if plan.held:
+        over_limit = any(h.reason in TIER_LIMIT_REASONS for h in plan.held)
+        listed = ", ".join(f"{h.kind} {h.name} ({h.reason})" for h in plan.held[:HELD_LISTED])
+        if len(plan.held) > HELD_LISTED:
+            listed += f" and {len(plan.held) - HELD_LISTED} more (status.held)"
+        advice = (
+            f"they are over the {tier.value} tier's limits: delete them or upgrade the tier"
+            if over_limit
+            else "each one's status says what it is missing"
+        )
+        plan.verdicts[org_key] = Verdict(
+            False,
+            "OverTierLimit" if over_limit else "ResourcesHeld",
+            f"{listed}: {HELD_NOTE}; {advice}",
+            stalled=True,
+            extra=extra,
+        )
     else:
         plan.verdicts[org_key] = Verdict(
-            True,
-            ADMITTED,
-            f"tier {tier.value}; data planes: {', '.join(in_use)}",
-            extra={
-                "namespace": org_ns,
-                "dataPlanes": list(in_use),
-                "environments": len(plan.environments),
-            },
+            True, ADMITTED, f"tier {tier.value}; data planes: {', '.join(in_use)}", extra=extra
         )
     return plan
+
+
+def _hold(
+    plan: OrgPlan,
+    org: Resource[OrganizationSpec],
+    data_planes: Mapping[str, DataPlaneSpec],
+    environments: Sequence[Resource[EnvironmentSpec]],
+    projects: Sequence[Resource[ProjectSpec]],
+    materialised: Mapping[str, tuple[str, str]],
+    present: Iterable[tuple[str, str]],
+) -> None:
+    """Only a deletion deletes: what exists and is no longer desired, while the
+    Project and Environment that asked for it still exist, is held as it is.
+
+    Fills plan.held_namespaces, plan.held_environments and plan.held, and adds to
+    the verdicts of the Projects and Environments concerned what they keep.
+    """
+    default_dp = org.spec.default_data_plane
+    present = list(present)
+    projects_present = {p.name for p in projects} | {n for k, n in present if k == "Project"}
+    envs_present = (
+        {e.name for e in environments}
+        | {n for k, n in present if k == "Environment"}
+        | set(plan.environments)
+    )
+    desired = {rt.namespace for rt in plan.runtimes.values()}
+    held_by: dict[tuple[str, str], list[str]] = {}
+    for ns, (project, environment) in sorted(materialised.items()):
+        if ns in desired or project not in projects_present or environment not in envs_present:
+            continue  # desired, or its Project or Environment was deleted: pruned
+        if project not in plan.projects:
+            cause = ("Project", project)
+        elif environment not in plan.environments:
+            cause = ("Environment", environment)
+        else:
+            # Both admitted, yet this pair is not desired (a data plane that differs,
+            # from before the rule that fixes a Project's data plane): keep it.
+            cause = ("Project", project)
+        held_by.setdefault(cause, []).append(ns)
+        plan.held_namespaces[ns] = f"{cause[0].lower()} {cause[1]}"
+
+    # Default Environments of a data plane that a Project still lives on stay.
+    dps_present = {default_dp} | {p.spec.data_plane or default_dp for p in projects}
+    for env in environments:
+        if env.labels.get(L.DEFAULT_ENVIRONMENT) != "true" or env.name in plan.environments:
+            continue
+        if env.spec.data_plane not in dps_present and ("Environment", env.name) not in held_by:
+            continue  # nothing lives there any more: pruned
+        plan.held_environments.add(env.name)
+        key = ("Environment", env.namespace, env.name)
+        plan.verdicts[key] = _data_plane_problem(
+            env.spec.data_plane, data_planes, default_dp, plan.tier
+        ) or Verdict(
+            False,
+            "DataPlaneNotInUse",
+            f"no admitted project uses data plane {env.spec.data_plane!r}",
+            stalled=True,
+        )
+
+    for (kind, name), namespaces in sorted(held_by.items()):
+        key = (kind, plan.namespace, name)
+        verdict = plan.verdicts.get(key)
+        if verdict is None or verdict.ready:
+            continue
+        for ns in namespaces:
+            plan.held_namespaces[ns] = f"{kind.lower()} {name}: {verdict.reason}"
+        plan.held.append(Held(kind, name, verdict.reason))
+        plan.verdicts[key] = replace(
+            verdict,
+            message=f"{verdict.message}; its runtime namespace(s) {', '.join(namespaces)} "
+            f"and what runs in them are {HELD_NOTE}",
+        )
 
 
 def _data_plane_problem(
@@ -324,7 +461,7 @@ class ComponentPlan:
         return replace(verdict, conditions=(*verdict.conditions, *self.conditions))
 
 
-def admitted_components(tier: Tier, components: Sequence[Resource[ComponentSpec]]) -> set[str]:
+def admitted_components(tier: Tier, components: Sequence[Resource[Any]]) -> set[str]:
     """Names of the components within the tier's limit, oldest first."""
     limit = limits_for(tier).max_components
     ordered = sorted(components, key=lambda r: r.age_key)
@@ -334,13 +471,30 @@ def admitted_components(tier: Tier, components: Sequence[Resource[ComponentSpec]
 
 
 def plan_component(
-    plan: OrgPlan, component: Resource[ComponentSpec], *, admitted: bool
+    plan: OrgPlan,
+    component: Resource[ComponentSpec],
+    *,
+    admitted: bool,
+    materialised: bool = False,
+    environments_present: Iterable[str] | None = None,
 ) -> ComponentPlan:
+    """What one component should have. A verdict instead of objects means it cannot
+    be materialised now; the apply layer then writes nothing but status, so what
+    already runs (materialised: it has objects) is held as it is.
+
+    environments_present: every Environment that exists (admitted or not); an entry
+    naming one of them that is not admitted (over a limit, data plane gone) is
+    skipped, one naming none of them is a mistake the component reports.
+    """
     spec = component.spec
     result = ComponentPlan()
+    held = f"; its running workloads are {HELD_NOTE} until this is resolved" if materialised else ""
     if plan.blocked:
         result.verdict = Verdict(
-            False, "OrganizationNotReady", "the organization is not materialised", stalled=True
+            False,
+            "OrganizationNotReady",
+            f"the organization is not materialised{held}",
+            stalled=True,
         )
         return result
     if not admitted:
@@ -349,7 +503,8 @@ def plan_component(
             False,
             "ComponentLimitExceeded",
             f"the {plan.tier.value} tier allows at most {limit} components per organization; "
-            "this one is over the limit (the oldest components are kept)",
+            f"this one is over the limit (the oldest components are kept){held}: delete "
+            "components or upgrade to payg",
             stalled=True,
         )
         return result
@@ -357,21 +512,25 @@ def plan_component(
         result.verdict = Verdict(
             False,
             "ProjectNotFound" if spec.project not in _known_projects(plan) else "ProjectNotReady",
-            f"project {spec.project!r} does not exist or is not admitted in this organization",
+            f"project {spec.project!r} does not exist or is not admitted in this "
+            f"organization{held}",
             stalled=True,
         )
         return result
     runtimes = plan.runtimes_of(spec.project)
+    known = set(plan.environments) | set(environments_present or ())
     unknown = [
         e
         for e in (spec.environments or []) + [o.environment for o in spec.overrides]
-        if e not in plan.environments
+        if e not in known
     ]
     if unknown:
+        names = ", ".join(sorted(set(unknown)))
         result.verdict = Verdict(
             False,
             "EnvironmentNotFound",
-            f"environment(s) {', '.join(sorted(set(unknown)))} do not exist or are not admitted",
+            f"environment(s) {names} named in spec.environments or spec.overrides do not "
+            f"exist{held}; correct or remove the name(s)",
             stalled=True,
         )
         return result
