@@ -228,3 +228,27 @@ def manifest(kind: str, name: str, namespace: str | None = None, **spec: Any) ->
     return yaml.safe_dump(
         {"apiVersion": "cdp.dev/v1alpha1", "kind": kind, "metadata": meta, "spec": spec}
     )
+
+
+MANAGED = "app.kubernetes.io/managed-by=cdp-operator"
+
+
+def service_component(namespace: str, name: str, project: str, **extra: Any) -> str:
+    spec: dict[str, Any] = {
+        "project": project,
+        "type": "service",
+        "image": f"registry.example.com/{name}:1",
+        "build": {"buildpack": "python", "configs": {"buildPackLangVersion": "3.11"}},
+        "endpoints": [{"name": "http", "port": 8080, "visibility": "organization"}],
+    }
+    spec.update(extra)
+    return manifest("Component", name, namespace, **spec)
+
+
+def pod_templates(kube: Kube, namespace: str) -> dict[str, Any]:
+    templates: dict[str, Any] = {}
+    for d in kube.list("deployments", namespace, MANAGED):
+        templates[f"deploy/{d['metadata']['name']}"] = d["spec"]["template"]
+    for c in kube.list("cronjobs", namespace, MANAGED):
+        templates[f"cronjob/{c['metadata']['name']}"] = c["spec"]["jobTemplate"]["spec"]["template"]
+    return templates

@@ -9,33 +9,17 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import CLUSTER_NETWORKS, Kube, manifest
+from .conftest import (
+    CLUSTER_NETWORKS,
+    MANAGED,
+    Kube,
+    manifest,
+    pod_templates,
+    service_component,
+)
 from .operator_harness import REPO, OperatorProcess, audit_line_count, audit_writes
 
 pytestmark = pytest.mark.e2e
-
-MANAGED = "app.kubernetes.io/managed-by=cdp-operator"
-
-
-def service_component(namespace: str, name: str, project: str, **extra: Any) -> str:
-    spec: dict[str, Any] = {
-        "project": project,
-        "type": "service",
-        "image": f"registry.example.com/{name}:1",
-        "build": {"buildpack": "python", "configs": {"buildPackLangVersion": "3.11"}},
-        "endpoints": [{"name": "http", "port": 8080, "visibility": "organization"}],
-    }
-    spec.update(extra)
-    return manifest("Component", name, namespace, **spec)
-
-
-def _pod_templates(kube: Kube, namespace: str) -> dict[str, Any]:
-    templates: dict[str, Any] = {}
-    for d in kube.list("deployments", namespace, MANAGED):
-        templates[f"deploy/{d['metadata']['name']}"] = d["spec"]["template"]
-    for c in kube.list("cronjobs", namespace, MANAGED):
-        templates[f"cronjob/{c['metadata']['name']}"] = c["spec"]["jobTemplate"]["spec"]["template"]
-    return templates
 
 
 # --------------------------------------------------------------------- samples
@@ -697,7 +681,7 @@ def test_tier_change_causes_no_rollout(
     kube.wait_condition("component", "api", ns)
     kube.wait_condition("component", "cron", ns)
     rt = f"{org_name}-p-production"
-    before = _pod_templates(kube, rt)
+    before = pod_templates(kube, rt)
     rs_before = {r["metadata"]["name"] for r in kube.list("replicasets", rt)}
     assert before
 
@@ -715,7 +699,7 @@ def test_tier_change_causes_no_rollout(
         "tier change observed",
     )
     operator.wait_settled()
-    assert _pod_templates(kube, rt) == before
+    assert pod_templates(kube, rt) == before
     assert {r["metadata"]["name"] for r in kube.list("replicasets", rt)} == rs_before
 
     # Even a change that moves retention (payg 5 -> developer 1) rolls nothing.
@@ -728,7 +712,7 @@ def test_tier_change_causes_no_rollout(
         "retention moved",
     )
     operator.wait_settled()
-    assert _pod_templates(kube, rt) == before
+    assert pod_templates(kube, rt) == before
     assert {r["metadata"]["name"] for r in kube.list("replicasets", rt)} == rs_before
 
 
