@@ -832,6 +832,8 @@ _add(
         before={"dataPlane": "us"},
     ),
     C("project-dataplane-removed", "Project", {}, R("spec.dataPlane"), before={"dataPlane": "us"}),
+    # Created on the organization's defaultDataPlane: adding one later would move it.
+    C("project-dataplane-added", "Project", {"dataPlane": "eu"}, R("spec.dataPlane"), before={}),
     C(
         "organization-default-dataplane-changed",
         "Organization",

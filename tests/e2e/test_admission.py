@@ -25,7 +25,13 @@ from cdp_operator.models.buildconfigs import (
     ComponentType,
     build_config_errors,
 )
-from cdp_operator.models.resources import ComponentSpec, DataPlaneSpec, name_errors
+from cdp_operator.models.resources import (
+    ComponentSpec,
+    DataPlaneSpec,
+    ProjectSpec,
+    name_errors,
+    transition_errors,
+)
 from cdp_operator.models.status import ComponentEnvironment, ComponentStatus, set_condition
 from cron_cases import INVALID, STRICTER, VALID, generated, k8s_accepts
 
@@ -485,24 +491,75 @@ def test_changed_dataplane_is_rejected(crd_cluster: Any, namespace: str) -> None
         '{"spec":{"production":true}}',
     )
 
-    # A Project may get a dataPlane once, and then keeps it.
-    create(crd_cluster, obj("Project", "shop", {}, namespace))
-    crd_cluster.kubectl(
-        "patch",
-        "project",
-        "shop",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        '{"spec":{"dataPlane":"us"}}',
+
+def patch_project(
+    crd_cluster: Any, name: str, namespace: str, spec: dict[str, Any], *, dry_run: bool = False
+) -> subprocess.CompletedProcess[Any]:
+    args = ["patch", "project", name, "-n", namespace, "--type=merge"]
+    args += ["-p", json.dumps({"spec": spec}), *(["--dry-run=server"] if dry_run else [])]
+    return crd_cluster.kubectl(*args, check=False)  # type: ignore[no-any-return]
+
+
+def get_project(crd_cluster: Any, name: str, namespace: str) -> Any:
+    return json.loads(
+        crd_cluster.kubectl("get", "project", name, "-n", namespace, "-o", "json").stdout
     )
-    for patch in ('{"spec":{"dataPlane":"eu"}}', '{"spec":{"dataPlane":null}}'):
-        proc = crd_cluster.kubectl(
-            "patch", "project", "shop", "-n", namespace, "--type=merge", "-p", patch, check=False
-        )
-        assert proc.returncode != 0, patch
-        assert "spec.dataPlane" in text(proc.stderr) and "immutable" in text(proc.stderr)
+
+
+def test_a_projects_dataplane_is_fixed_from_creation(crd_cluster: Any, namespace: str) -> None:
+    """Created without dataPlane (the organization's defaultDataPlane), a Project may
+    not be given one later: that would move it. Set at creation, it may not change nor
+    go. Either way the object is unchanged and other fields stay editable."""
+    fixed = "dataPlane is fixed when the project is created"
+    create(crd_cluster, obj("Project", "web", {}, namespace))
+    before = get_project(crd_cluster, "web", namespace)
+    proc = patch_project(crd_cluster, "web", namespace, {"dataPlane": "eu"})
+    err = text(proc.stderr)
+    assert proc.returncode != 0, text(proc.stdout)
+    assert "spec.dataPlane" in err and fixed in err, err
+    assert "create a new project to use another data plane" in err, err
+    after = get_project(crd_cluster, "web", namespace)
+    assert after["spec"] == before["spec"] == {}
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    # A server-side apply that adds it (what a newer manifest would send) is refused too.
+    applied = obj("Project", "web", {"dataPlane": "us"}, namespace)
+    proc = crd_cluster.kubectl(
+        *["apply", "--server-side", "--field-manager=e2e", "-f", "-"],
+        input=json.dumps(applied),
+        check=False,
+    )
+    assert proc.returncode != 0 and fixed in text(proc.stderr), text(proc.stderr)
+    assert get_project(crd_cluster, "web", namespace)["spec"] == {}
+    # Other fields stay editable.
+    assert patch_project(crd_cluster, "web", namespace, {"displayName": "Web"}).returncode == 0
+    assert get_project(crd_cluster, "web", namespace)["spec"] == {"displayName": "Web"}
+
+    # Set at creation: changing or removing it is refused, and it stays.
+    create(crd_cluster, obj("Project", "shop", {"dataPlane": "us"}, namespace))
+    for change in ({"dataPlane": "eu"}, {"dataPlane": None}):
+        proc = patch_project(crd_cluster, "shop", namespace, change)
+        assert proc.returncode != 0, change
+        assert "spec.dataPlane" in text(proc.stderr) and fixed in text(proc.stderr), change
+        assert get_project(crd_cluster, "shop", namespace)["spec"] == {"dataPlane": "us"}
+
+
+def test_project_dataplane_transitions_agree_with_the_models(
+    crd_cluster: Any, namespace: str
+) -> None:
+    """Every transition among absent, us and eu: the apiserver's CEL rule and the
+    models' transition_errors refuse the same ones with the same message."""
+    values = (None, "us", "eu")
+    for old in values:
+        name = f"p-{old or 'none'}"
+        create(crd_cluster, obj("Project", name, {"dataPlane": old} if old else {}, namespace))
+        for new in values:
+            errors = transition_errors(
+                "Project", ProjectSpec(data_plane=old), ProjectSpec(data_plane=new)
+            )
+            proc = patch_project(crd_cluster, name, namespace, {"dataPlane": new}, dry_run=True)
+            assert (proc.returncode == 0) == (not errors), (old, new, text(proc.stderr))
+            assert all(e in text(proc.stderr) for e in errors), (old, new, text(proc.stderr))
+            assert (errors == []) == (old == new), (old, new)
 
 
 # ------------------------------------------------ the whole table, CEL == Python

@@ -48,9 +48,21 @@ def test_create_get_and_run_without_the_operator(
     cluster: Any, kube: Any, crds: None, namespace: str
 ) -> None:
     ns = namespace
+    # A project's data plane is fixed at creation, so the CLI writes the one it
+    # resolves; in a namespace of no organization there is no default to resolve.
+    refused = cdp(cluster, "create", "project", "shop", "-n", ns, "--apply")
+    assert refused.returncode == 2
+    assert "no organization's namespace" in refused.stderr and "--data-plane" in refused.stderr
+    assert kube.get("project", "shop", ns) is None
     # create ... --apply: server-side apply with field manager cdp-cli.
-    out = ok(cdp(cluster, "create", "project", "shop", "-n", ns, "--apply"))
+    out = ok(cdp(cluster, "create", "project", "shop", "--data-plane", "us", "-n", ns, "--apply"))
     assert out.strip() == f"project.cdp.dev/shop created in namespace {ns}"
+    assert kube.get("project", "shop", ns)["spec"] == {"dataPlane": "us"}
+    # Moving it is refused by the CLI before the apiserver would.
+    moved = cdp(cluster, "create", "project", "shop", "--data-plane", "eu", "-n", ns, "--apply")
+    assert moved.returncode == 2
+    assert "spec.dataPlane: dataPlane is fixed when the project is created" in moved.stderr
+    assert kube.get("project", "shop", ns)["spec"] == {"dataPlane": "us"}
     out = ok(
         cdp(cluster, "create", "environment", "staging", "--data-plane", "us", "-n", ns, "--apply")
     )
@@ -166,7 +178,8 @@ def test_conflicts_with_another_field_manager_need_force(
     cluster: Any, kube: Any, crds: None, namespace: str
 ) -> None:
     ns = namespace
-    args = ["create", "project", "shop", "--display-name", "Shop", "-n", ns, "--apply"]
+    args = ["create", "project", "shop", "--display-name", "Shop", "--data-plane", "us"]
+    args += ["-n", ns, "--apply"]
     ok(cdp(cluster, *args))
     # Someone else (a GitOps tool, kubectl) takes over spec.displayName.
     kube.run(
@@ -203,7 +216,11 @@ def test_a_manual_task_run_requested_by_the_cli_becomes_a_job(
 ) -> None:
     make_org(org_name, tier="payg")
     org = ["--organization", org_name]
-    ok(cdp(cluster, "create", "project", "p", *org, "--apply"))
+    # No --data-plane: the organization's defaultDataPlane, written explicitly.
+    result = cdp(cluster, "create", "project", "p", *org, "--apply")
+    ok(result)
+    assert f"organization {org_name}'s defaultDataPlane" in result.stderr
+    assert kube.get("project", "p", f"cdp-org-{org_name}")["spec"] == {"dataPlane": "us"}
     ok(
         cdp(
             cluster,

@@ -415,9 +415,26 @@ def test_create_project(capsys: pytest.CaptureFixture[str]) -> None:
         "spec": {"dataPlane": "eu"},
     }
     ProjectSpec.model_validate(doc["spec"])
-    code, out, _ = run(capsys, "create", "project", "shop")
+    assert err == ""
+    # Printing needs no cluster, so without --data-plane there is no default to
+    # write: the YAML has no dataPlane, and stderr says what that means.
+    code, out, err = run(capsys, "create", "project", "shop")
     assert code == 0
     assert yaml.safe_load(out)["metadata"] == {"name": "shop"}
+    assert "dataPlane" not in yaml.safe_load(out)["spec"]
+    assert err.startswith("note: no --data-plane")
+    assert "stays on its organization's defaultDataPlane for good" in err
+
+
+def test_create_project_help_says_the_data_plane_is_fixed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "create", "project", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "fixed for its lifetime" in text
+    assert "the project stays on the organization's defaultDataPlane forever" in text
+    assert "written into spec.dataPlane" in text
 
 
 def test_create_environment(capsys: pytest.CaptureFixture[str]) -> None:
@@ -796,11 +813,93 @@ def test_create_apply_server_side_applies_into_the_org_namespace(
     obj, force, dry_run = fake.applied[-1]
     assert obj["metadata"] == {"name": "shop", "namespace": "cdp-org-acme"}
     assert (force, dry_run) == (False, False)
+    # The data plane it resolved (acme's defaultDataPlane) is written explicitly.
+    assert obj["spec"] == {"dataPlane": "us"}
+    assert err.strip() == "dataPlane us: organization acme's defaultDataPlane"
     code, out, _ = run(capsys, *args)
     assert out.strip() == "project.cdp.dev/shop unchanged in namespace cdp-org-acme"
-    code, out, _ = run(capsys, *args, "--data-plane", "eu", "--force-conflicts")
+    assert fake.applied[-1][0]["spec"] == {"dataPlane": "us"}
+    code, out, _ = run(capsys, *args, "--data-plane", "us")
+    assert out.strip() == "project.cdp.dev/shop unchanged in namespace cdp-org-acme"
+    code, out, _ = run(capsys, *args, "--display-name", "Shop", "--force-conflicts")
     assert out.strip() == "project.cdp.dev/shop configured in namespace cdp-org-acme"
+    assert fake.applied[-1][0]["spec"] == {"dataPlane": "us", "displayName": "Shop"}
     assert fake.applied[-1][1] is True
+
+
+def test_create_apply_refuses_to_move_an_existing_project(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["create", "project", "shop", "--organization", "acme", "--apply"]
+    assert run(capsys, *args)[0] == 0
+    applied = len(fake.applied)
+    code, _, err = run(capsys, *args, "--data-plane", "eu", "--force-conflicts")
+    assert code == 2
+    assert err.startswith("error: spec.dataPlane: dataPlane is fixed when the project is created")
+    assert "create a new project to use another data plane" in err
+    assert "was created with dataPlane 'us'" in err
+    assert len(fake.applied) == applied
+    assert fake.get(BY_KIND["Project"], "shop", "cdp-org-acme")["spec"] == {"dataPlane": "us"}
+
+
+def test_create_apply_keeps_a_project_created_without_data_plane_as_it_is(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A project created without dataPlane (kubectl, an older cdp) stays so: re-applying
+    it writes no dataPlane, which the CRD would refuse."""
+    fake.objects[("Project", "cdp-org-acme", "web")] = {
+        "apiVersion": API_VERSION,
+        "kind": "Project",
+        "metadata": {"name": "web", "namespace": "cdp-org-acme", "resourceVersion": "7"},
+        "spec": {},
+    }
+    args = ["create", "project", "web", "--organization", "acme", "--apply"]
+    code, out, err = run(capsys, *args, "--display-name", "Web")
+    assert code == 0, err
+    assert out.strip() == "project.cdp.dev/web configured in namespace cdp-org-acme"
+    assert fake.applied[-1][0]["spec"] == {"displayName": "Web"}
+    assert err == ""
+    code, _, err = run(capsys, *args, "--data-plane", "us")
+    assert code == 2
+    assert "spec.dataPlane: dataPlane is fixed when the project is created" in err
+    assert "was created without dataPlane" in err
+    assert fake.applied[-1][0]["spec"] == {"displayName": "Web"}
+
+
+def test_create_apply_needs_the_organization_for_its_default_data_plane(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, _, err = run(capsys, "create", "project", "shop", "--org", "nope", "--apply")
+    assert code == 1
+    assert "organization.cdp.dev/nope not found" in err and "--data-plane" in err
+    code, _, err = run(capsys, "create", "project", "shop", "-n", "team-a", "--apply")
+    assert code == 2
+    assert "namespace team-a is no organization's namespace" in err and "--data-plane" in err
+    assert fake.applied == []
+    # With --data-plane there is nothing to look up.
+    code, _, err = run(
+        capsys, "create", "project", "shop", "-n", "team-a", "--data-plane", "eu", "--apply"
+    )
+    assert code == 0, err
+    assert fake.applied[-1][0]["spec"] == {"dataPlane": "eu"}
+
+    # Reading the Organization may be forbidden: the error says how to do without.
+    get = fake.get
+
+    def forbidden(kind: KindInfo, name: str, namespace: str | None) -> dict[str, Any] | None:
+        if kind.kind != "Organization":
+            return get(kind, name, namespace)
+        raise cli.CliError(f"get {kind.ref(name)}: organizations.cdp.dev is forbidden (HTTP 403)")
+
+    with monkeypatch.context() as m:
+        m.setattr(fake, "get", forbidden)
+        code, _, err = run(capsys, "create", "project", "x", "--org", "acme", "--apply")
+    assert code == 1
+    assert "forbidden (HTTP 403)" in err and "hint: pass --data-plane DP" in err
+    # -n of an organization's namespace finds the organization by name.
+    code, _, err = run(capsys, "create", "project", "shop", "-n", "cdp-org-acme", "--apply")
+    assert code == 0, err
+    assert fake.applied[-1][0]["spec"] == {"dataPlane": "us"}
 
 
 def test_create_apply_dry_run_and_namespace_from_context(
@@ -814,6 +913,7 @@ def test_create_apply_dry_run_and_namespace_from_context(
     assert code == 0
     assert out.strip().endswith("(server dry run)")
     assert fake.applied[-1][2] is True
+    assert fake.applied[-1][0]["spec"] == {"dataPlane": "us"}
     assert fake.get(BY_KIND["Project"], "shop", "cdp-org-acme") is None
 
 

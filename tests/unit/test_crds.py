@@ -21,7 +21,7 @@ from cdp_operator.models.buildconfigs import (
     build_config_cel_rules,
     buildpacks_for,
 )
-from cdp_operator.models.resources import NAME_RULES, SPEC_MODELS
+from cdp_operator.models.resources import IMMUTABLE_FIELDS, NAME_RULES, SPEC_MODELS
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
@@ -193,6 +193,18 @@ def test_immutable_references_use_transition_rules() -> None:
         spec = openapi(committed()[kind])["properties"]["spec"]
         (rule,) = [r for r in rules(spec) if "oldSelf" in r["rule"]]
         assert rule["fieldPath"] == f".{field}"
+        (immutable,) = IMMUTABLE_FIELDS[kind]
+        assert (rule["rule"], rule["message"]) == (immutable.cel, immutable.message)
+        assert field in rule["message"]
+    # A Project's dataPlane is fixed from creation: absent stays absent (the
+    # organization's defaultDataPlane), so the rule compares presence first.
+    project = openapi(committed()["Project"])["properties"]["spec"]
+    (rule,) = [r for r in rules(project) if "oldSelf" in r["rule"]]
+    assert rule["rule"].startswith("has(self.dataPlane) == has(oldSelf.dataPlane) && ")
+    assert "create a new project" in rule["message"]
+    # Transition rules are cheap: a bounded string compared, no iteration.
+    assert project["properties"]["dataPlane"]["maxLength"] <= 63
+    assert ".all(" not in rule["rule"] and ".exists(" not in rule["rule"]
 
 
 def test_cidr_rules() -> None:

@@ -391,17 +391,54 @@ def test_default_environment_names_of_any_dataplane_are_valid_environment_names(
         assert name_errors("Environment", name) == []
 
 
+PROJECT_DATAPLANE_FIXED = (
+    "dataPlane is fixed when the project is created (absent means the organization's "
+    "defaultDataPlane); create a new project to use another data plane"
+)
+
+
 def test_transition_errors() -> None:
     us, eu = EnvironmentSpec(data_plane="us"), EnvironmentSpec(data_plane="eu")
     assert transition_errors("Environment", us, eu) == ["dataPlane is immutable once set"]
     assert transition_errors("Environment", us, us) == []
-    unset, set_us = ProjectSpec(), ProjectSpec(data_plane="us")
-    assert transition_errors("Project", unset, set_us) == []
-    assert transition_errors("Project", set_us, unset) == ["dataPlane is immutable once set"]
     org = OrganizationSpec(default_data_plane="us")
     assert transition_errors("Organization", org, org.model_copy(update={"tier": Tier.PAYG})) == []
     assert transition_errors("Organization", org, OrganizationSpec(default_data_plane="eu")) == [
         "defaultDataPlane is immutable once set"
+    ]
+
+
+@pytest.mark.parametrize("before", [None, "us", "eu"], ids=lambda v: f"from-{v or 'absent'}")
+@pytest.mark.parametrize("after", [None, "us", "eu"], ids=lambda v: f"to-{v or 'absent'}")
+def test_a_projects_dataplane_is_fixed_from_creation(before: str | None, after: str | None) -> None:
+    """Absent (the organization's defaultDataPlane) is as final as a value: no update
+    adds, changes or removes it; other fields stay editable."""
+    old = ProjectSpec(data_plane=before)
+    new = ProjectSpec(data_plane=after, display_name="Renamed")
+    errors = transition_errors("Project", old, new)
+    assert errors == ([] if before == after else [PROJECT_DATAPLANE_FIXED])
+    assert "dataPlane" in PROJECT_DATAPLANE_FIXED
+    assert "create a new project" in PROJECT_DATAPLANE_FIXED
+
+
+def test_transition_rules_and_their_python_twin_come_from_one_table() -> None:
+    project = ProjectSpec.model_json_schema(by_alias=True)["x-kubernetes-validations"]
+    assert project == [
+        {
+            "rule": "has(self.dataPlane) == has(oldSelf.dataPlane) && "
+            "(!has(self.dataPlane) || self.dataPlane == oldSelf.dataPlane)",
+            "message": PROJECT_DATAPLANE_FIXED,
+            "fieldPath": ".dataPlane",
+        }
+    ]
+    environment = EnvironmentSpec.model_json_schema(by_alias=True)["x-kubernetes-validations"]
+    assert environment == [
+        {
+            "rule": "!has(oldSelf.dataPlane) || "
+            "(has(self.dataPlane) && self.dataPlane == oldSelf.dataPlane)",
+            "message": "dataPlane is immutable once set",
+            "fieldPath": ".dataPlane",
+        }
     ]
 
 

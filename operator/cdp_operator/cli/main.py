@@ -25,7 +25,8 @@ from ..models.buildconfigs import (
     ComponentType,
 )
 from ..models.labels import RUN_REQUEST
-from ..models.naming import organization_namespace_name
+from ..models.naming import organization_namespace_name, organization_of_namespace
+from ..models.resources import ProjectSpec, transition_errors
 from . import manifests, spelling
 from .kstatus import compute
 from .kube import BY_KIND, KINDS, ApiKube, KindInfo, Kube, resolve_kind
@@ -171,6 +172,74 @@ def _required_namespace(args: argparse.Namespace, kube: Kube) -> str:
 
 
 # ----------------------------------------------------------------- commands
+def _project_data_plane(
+    args: argparse.Namespace, kube: Kube, namespace: str, before: dict[str, Any] | None
+) -> tuple[str | None, str | None]:
+    """The data plane a Project applied now gets, and a note on where it came from.
+
+    A Project's data plane is fixed when it is created (the CRD refuses adding,
+    changing or removing spec.dataPlane later), so the CLI writes the one it
+    resolves: --data-plane, else the organization's defaultDataPlane. An existing
+    project keeps what it was created with, value or absence.
+    """
+    if before is not None:
+        current = _spec(before).get("dataPlane")
+        current = str(current) if current else None
+        wanted = args.data_plane if args.data_plane is not None else current
+        errors = transition_errors(
+            "Project", ProjectSpec(data_plane=current), ProjectSpec(data_plane=wanted)
+        )
+        if errors:
+            was = (
+                f"with dataPlane {current!r}"
+                if current
+                else "without dataPlane: it stays on the organization's defaultDataPlane"
+            )
+            raise InputError(
+                *(f"spec.dataPlane: {e}" for e in errors),
+                f"hint: {BY_KIND['Project'].ref(args.name)} in namespace {namespace} "
+                f"was created {was}",
+            )
+        return wanted, None
+    if args.data_plane is not None:
+        return str(args.data_plane), None
+    organization = args.organization or organization_of_namespace(namespace)
+    if not organization:
+        raise InputError(
+            f"namespace {namespace} is no organization's namespace (cdp-org-<organization>), "
+            "so there is no defaultDataPlane to place the project in: pass --data-plane DP "
+            "or --organization ORG"
+        )
+    org_kind = BY_KIND["Organization"]
+    try:
+        org = kube.get(org_kind, organization, None)
+    except CliError as exc:  # e.g. no permission to read the cluster-scoped Organization
+        raise CliError(
+            *exc.messages,
+            "hint: pass --data-plane DP to choose the project's data plane without reading "
+            f"{org_kind.ref(organization)}",
+        ) from None
+    if org is None:
+        raise CliError(
+            f"{org_kind.ref(organization)} not found: the project goes to its "
+            "defaultDataPlane; pass --data-plane DP or create the organization first"
+        )
+    default = _spec(org).get("defaultDataPlane")
+    if not default:
+        raise CliError(
+            f"{org_kind.ref(organization)} has no spec.defaultDataPlane: pass --data-plane DP"
+        )
+    return str(default), f"dataPlane {default}: organization {organization}'s defaultDataPlane"
+
+
+#: Printed (not applied) without --data-plane: no cluster to ask for the default.
+_NO_DATA_PLANE = (
+    "no --data-plane: the project is printed without spec.dataPlane and, once created, stays "
+    "on its organization's defaultDataPlane for good (a data plane cannot be set later); "
+    "pass --data-plane DP to write it explicitly"
+)
+
+
 def _cmd_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     namespace = _flag_namespace(args)
     kube: Kube | None = None
@@ -209,11 +278,21 @@ def _cmd_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not args.apply:
         if args.dry_run or args.force_conflicts:
             raise InputError("--dry-run and --force-conflicts only make sense with --apply")
+        if args.resource == "project" and args.data_plane is None:
+            err.write(f"note: {_NO_DATA_PLANE}\n")
         out.write(_dump(obj, args.output))
         return 0
     kube = kube or kube_factory(args)
+    namespace = namespace or _required_namespace(args, kube)
     kind = BY_KIND[obj["kind"]]
     before = kube.get(kind, args.name, namespace)
+    if args.resource == "project":
+        data_plane, note = _project_data_plane(args, kube, namespace, before)
+        obj = manifests.project(
+            args.name, namespace, data_plane=data_plane, display_name=args.display_name
+        ).obj
+        if note:
+            err.write(f"{note}\n")
     after = kube.apply(obj, force=args.force_conflicts, dry_run=args.dry_run)
     if before is None:
         verb = "created"
@@ -378,6 +457,20 @@ examples:
 """
 
 
+_EPILOG_PROJECT = """\
+A project's data plane is fixed when it is created: the cluster refuses setting,
+changing or removing spec.dataPlane afterwards (to move, create a new project).
+With --apply and no --data-plane, the organization's defaultDataPlane is read
+from the cluster and written into spec.dataPlane. An existing project keeps the
+data plane it was created with (or its absence).
+
+examples:
+  cdp create project shop --organization acme --apply
+  cdp create project analytics --organization acme --data-plane eu --apply
+  cdp create project shop --organization acme --data-plane us > shop.yaml
+"""
+
+
 def _connection_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("cluster connection")
@@ -492,11 +585,17 @@ def build_parser(prog: str = "cdp") -> argparse.ArgumentParser:
         parents=[ns, apply_opts, conn],
         help="a group of components in one data plane",
         description="Create a Project: a logical group of components, placed in one DataPlane.",
+        epilog=_EPILOG_PROJECT,
         formatter_class=fmt,
     )
     proj.add_argument("name", metavar="NAME")
     proj.add_argument(
-        "--data-plane", help="DataPlane (region) of the project; default: the organization's"
+        "--data-plane",
+        metavar="DP",
+        help="DataPlane (region) of the project, fixed for its lifetime. Default: with --apply, "
+        "the organization's defaultDataPlane, read from the cluster and written into "
+        "spec.dataPlane; without --apply, the YAML has no dataPlane and the project stays on "
+        "the organization's defaultDataPlane forever",
     )
     proj.add_argument("--display-name", help="human-readable name")
     proj.set_defaults(handler=_cmd_create)

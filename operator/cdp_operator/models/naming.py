@@ -62,6 +62,15 @@ def organization_namespace_name(organization: str) -> str:
     return bounded_name(f"cdp-org-{organization}")
 
 
+def organization_of_namespace(namespace: str) -> str | None:
+    """The organization whose namespace `namespace` is by its name (the inverse of
+    organization_namespace_name), or None when it is no organization's namespace."""
+    organization = namespace.removeprefix("cdp-org-")
+    if organization and organization_namespace_name(organization) == namespace:
+        return organization
+    return None
+
+
 def runtime_namespace_name(organization: str, project: str, environment: str) -> str:
     return bounded_name(organization, project, environment)
 

@@ -379,11 +379,50 @@ class DataPlaneSpec(Spec):
 
 
 # -------------------------------------------------------- immutable references
-#: kind -> spec fields that may not change (nor be removed) once set.
-IMMUTABLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "Organization": ("defaultDataPlane",),
-    "Environment": ("dataPlane",),
-    "Project": ("dataPlane",),
+@dataclass(frozen=True)
+class Immutable:
+    """A spec field that updates may not change.
+
+    Fixed once set (the default): it may be added to an object that lacks it,
+    never changed nor removed. `from_creation`: what the object was created
+    with, value or absence, is final; adding it later is refused too (an absent
+    Project dataPlane means the organization's defaultDataPlane, so adding one
+    would move the project).
+    """
+
+    field: str
+    message: str
+    from_creation: bool = False
+
+    @property
+    def cel(self) -> str:
+        f = self.field
+        if self.from_creation:
+            # Present in both or in neither, and equal when present.
+            return (
+                f"has(self.{f}) == has(oldSelf.{f}) && (!has(self.{f}) || self.{f} == oldSelf.{f})"
+            )
+        return f"!has(oldSelf.{f}) || (has(self.{f}) && self.{f} == oldSelf.{f})"
+
+    def refuses(self, before: object, after: object) -> bool:
+        """The Python twin of `cel` (None is absent: the apiserver prunes nulls)."""
+        if self.from_creation:
+            return after != before
+        return before is not None and after != before
+
+
+#: kind -> spec fields that updates may not change.
+IMMUTABLE_FIELDS: dict[str, tuple[Immutable, ...]] = {
+    "Organization": (Immutable("defaultDataPlane", "defaultDataPlane is immutable once set"),),
+    "Environment": (Immutable("dataPlane", "dataPlane is immutable once set"),),
+    "Project": (
+        Immutable(
+            "dataPlane",
+            "dataPlane is fixed when the project is created (absent means the organization's "
+            "defaultDataPlane); create a new project to use another data plane",
+            from_creation=True,
+        ),
+    ),
 }
 
 
@@ -391,24 +430,24 @@ def immutable_rules(kind: str) -> list[Rule]:
     """Transition rules (they see oldSelf, so the apiserver runs them on update only)."""
     return [
         Rule(
-            cel=f"!has(oldSelf.{f}) || (has(self.{f}) && self.{f} == oldSelf.{f})",
-            message=f"{f} is immutable once set",
+            cel=i.cel,
+            message=i.message,
             # Checked by transition_errors, which sees both versions.
             holds=lambda _: True,
-            field_path=f".{f}",
+            field_path=f".{i.field}",
         )
-        for f in IMMUTABLE_FIELDS.get(kind, ())
+        for i in IMMUTABLE_FIELDS.get(kind, ())
     ]
 
 
 def transition_errors(kind: str, old: Spec, new: Spec) -> list[str]:
     """What the CRD's transition rules reject when `old` is updated to `new`."""
-    errors = []
-    for f in IMMUTABLE_FIELDS.get(kind, ()):
-        before = old.model_dump(by_alias=True).get(f)
-        if before is not None and new.model_dump(by_alias=True).get(f) != before:
-            errors.append(f"{f} is immutable once set")
-    return errors
+    before, after = old.model_dump(by_alias=True), new.model_dump(by_alias=True)
+    return [
+        i.message
+        for i in IMMUTABLE_FIELDS.get(kind, ())
+        if i.refuses(before.get(i.field), after.get(i.field))
+    ]
 
 
 # -------------------------------------------------------------- Organization
@@ -461,8 +500,9 @@ class ProjectSpec(Spec):
     data_plane: DataPlaneName | None = Field(
         None,
         alias="dataPlane",
-        description="DataPlane (region) of the project. Defaults to the organization's "
-        "defaultDataPlane; immutable once set.",
+        description="DataPlane (region) of the project, fixed when the project is created. "
+        "When absent, the project stays on the organization's defaultDataPlane; it cannot be "
+        "set, changed or removed later.",
     )
     display_name: str | None = Field(
         None, alias="displayName", max_length=256, description="Human-readable name."

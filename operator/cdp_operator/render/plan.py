@@ -326,7 +326,7 @@ def plan_organization(
         reason, message = problems[0]
         plan.verdicts[org_key] = Verdict(False, reason, message, stalled=True)
         return plan
-    extra: dict[str, Any] = {
+    org_extra: dict[str, Any] = {
         "namespace": org_ns,
         "dataPlanes": list(in_use),
         "environments": len(plan.environments),
@@ -347,11 +347,11 @@ def plan_organization(
             "OverTierLimit" if over_limit else "ResourcesHeld",
             f"{listed}: {HELD_NOTE}; {advice}",
             stalled=True,
-            extra=extra,
+            extra=org_extra,
         )
     else:
         plan.verdicts[org_key] = Verdict(
-            True, ADMITTED, f"tier {tier.value}; data planes: {', '.join(in_use)}", extra=extra
+            True, ADMITTED, f"tier {tier.value}; data planes: {', '.join(in_use)}", extra=org_extra
         )
     return plan
 
