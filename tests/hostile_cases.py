@@ -245,6 +245,24 @@ _add(
         {"tier": "gold", "defaultDataPlane": "us"},
         R("spec.tier"),
     ),
+    C(
+        "organization-allow-paid-string",
+        "Organization",
+        {"tier": "developer", "defaultDataPlane": "us", "allowPaidComponents": "yes"},
+        R("spec.allowPaidComponents"),
+    ),
+    C(
+        "organization-allow-paid-number",
+        "Organization",
+        {"tier": "developer", "defaultDataPlane": "us", "allowPaidComponents": 1},
+        R("spec.allowPaidComponents"),
+    ),
+    C(
+        "organization-allow-paid-typo",
+        "Organization",
+        {"tier": "developer", "defaultDataPlane": "us", "allowPaidComponent": True},
+        R("allowPaidComponent"),
+    ),
     C("unknown-field-typo", "Component", svc(replica=3), R("replica")),
     C("spec-not-an-object", "Component", "just a string", R("spec")),  # type: ignore[arg-type]
 )

@@ -626,7 +626,7 @@ class FakeKube:
 
 
 def _component(
-    name: str, ctype: str, *, ready: str = "True", reason: str = "Ready"
+    name: str, ctype: str, *, ready: str = "True", reason: str = "Ready", billing: str = ""
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"project": "shop", "type": ctype, "image": "i:1"}
     return {
@@ -647,6 +647,7 @@ def _component(
                 {"type": "Reconciling", "status": "False", "reason": reason},
                 {"type": "Stalled", "status": "False", "reason": reason},
             ],
+            **({"billing": billing} if billing else {}),
         },
     }
 
@@ -655,7 +656,7 @@ def _component(
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeKube:
     kube = FakeKube(
         [
-            _component("job", "manual-task"),
+            _component("job", "manual-task", billing="free"),
             _component("api", "service", ready="False", reason="ComponentLimitExceeded"),
             {
                 "apiVersion": API_VERSION,
@@ -716,21 +717,32 @@ def test_get_table_shows_ready_reason_and_key_fields(
         "PROJECT",
         "TYPE",
         "BUILDPACK",
+        "BILLING",
         "READY",
         "REASON",
         "STATUS",
         "AGE",
     ]
-    assert lines[1].split()[:7] == [
+    assert lines[1].split()[:8] == [
         "api",
         "shop",
         "service",
+        "-",
         "-",
         "False",
         "ComponentLimitExceeded",
         "Current",
     ]
-    assert lines[2].split()[:7] == ["job", "shop", "manual-task", "-", "True", "Ready", "Current"]
+    assert lines[2].split()[:8] == [
+        "job",
+        "shop",
+        "manual-task",
+        "-",
+        "free",
+        "True",
+        "Ready",
+        "Current",
+    ]
 
 
 def test_get_dataplanes_shows_egress_cidrs_and_cluster_networks(

@@ -14,11 +14,12 @@ from cdp_operator.models.resources import (
     OrganizationSpec,
     ProjectSpec,
 )
-from cdp_operator.models.tiers import Tier
+from cdp_operator.models.tiers import Billing, Tier
 from cdp_operator.render.plan import (
     Resource,
     Verdict,
     admitted_components,
+    component_billing,
     plan_component,
     plan_organization,
 )
@@ -414,3 +415,43 @@ def test_an_environment_that_exists_but_is_not_admitted_is_skipped_not_an_error(
     )
     assert cplan.verdict is None
     assert [rt.environment for rt in cplan.runtimes] == ["production"]
+
+
+# ------------------------------------------------------ free and paid components
+def test_the_oldest_five_are_free_and_the_rest_paid_only_when_allowed() -> None:
+    comps = [component(f"c{i}", f"2026-01-01T00:00:0{i}Z") for i in range(7)]
+    off = component_billing(Tier.DEVELOPER, False, list(reversed(comps)))
+    assert off == {**{f"c{i}": Billing.FREE for i in range(5)}, "c5": None, "c6": None}
+    on = component_billing(Tier.DEVELOPER, True, comps)
+    assert on == {
+        **{f"c{i}": Billing.FREE for i in range(5)},
+        "c5": Billing.PAID,
+        "c6": Billing.PAID,
+    }
+    for tier in (Tier.PAYG, Tier.ENTERPRISE):
+        for allow in (False, True):
+            assert set(component_billing(tier, allow, comps).values()) == {Billing.PAID}
+
+
+def test_a_free_slot_is_sticky_and_goes_to_the_oldest_paid_component() -> None:
+    # c9 is older than every free one but paid: it never takes a slot from them...
+    free = [replace(component(f"f{i}", "2026-01-02T00:00:00Z"), held_slot=True) for i in range(5)]
+    old_paid = component("c9", "2026-01-01T00:00:00Z")
+    newer_paid = component("c8", "2026-01-01T00:00:05Z")
+    billing = component_billing(Tier.DEVELOPER, True, [*free, newer_paid, old_paid])
+    assert [n for n, b in billing.items() if b == Billing.FREE] == [f"f{i}" for i in range(5)]
+    # ...until a free one is deleted: then the oldest paid component is free.
+    billing = component_billing(Tier.DEVELOPER, True, [*free[1:], newer_paid, old_paid])
+    assert billing["c9"] == Billing.FREE and billing["c8"] == Billing.PAID
+    # A new component never takes a free slot.
+    new = component("a-new", "2026-01-01T00:00:00Z")
+    billing = component_billing(Tier.DEVELOPER, True, [*free, new])
+    assert billing["a-new"] == Billing.PAID
+
+
+def test_the_limit_message_gives_both_ways_out() -> None:
+    plan = plan_organization(org("developer"), DPS, [], [project("shop")])
+    over = plan_component(plan, component("c5", "t"), admitted=False)
+    assert over.verdict is not None and over.verdict.reason == "ComponentLimitExceeded"
+    assert "allowPaidComponents: true on Organization acme" in over.verdict.message
+    assert "upgrade to payg" in over.verdict.message

@@ -52,6 +52,12 @@ class Metrics:
             ["kind", "reason"],
             registry=self.registry,
         )
+        self.paid = Gauge(
+            "cdp_paid_components",
+            "Components that run as paid components, per organization (held ones included).",
+            ["organization"],
+            registry=self.registry,
+        )
         self.managed = Gauge(
             "cdp_managed_objects",
             "Objects the operator manages, per kind.",

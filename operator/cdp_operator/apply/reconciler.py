@@ -17,7 +17,8 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import Any, NamedTuple, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ValidationError
@@ -32,7 +33,7 @@ from ..models.resources import (
     ProjectSpec,
 )
 from ..models.status import OPTIONAL_CONDITIONS, Condition, set_condition
-from ..models.tiers import limits_for
+from ..models.tiers import Billing, Tier, limits_for
 from ..render import workloads as render_workloads
 from ..render.context import Runtime
 from ..render.plan import (
@@ -42,7 +43,7 @@ from ..render.plan import (
     OrgPlan,
     Resource,
     Verdict,
-    admitted_components,
+    component_billing,
     plan_component,
     plan_organization,
 )
@@ -83,6 +84,11 @@ _LIMIT_REASONS = {"ComponentLimitExceeded", "EnvironmentLimitExceeded"}
 
 
 def _held_slot(obj: Obj) -> bool:
+    """For the age order of limits: a Component holds a free slot (status.billing), an
+    Environment an admitted one (its Ready reason is not a limit)."""
+    billing = (obj.get("status") or {}).get("billing")
+    if billing is not None:
+        return bool(billing == Billing.FREE)
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
             return cond.get("reason") not in _LIMIT_REASONS
@@ -213,14 +219,15 @@ class Reconciler:
             org = self._org_of_namespace(namespace)
             if org and event_type in (None, "ADDED", "DELETED"):
                 plan = self._plans.get(org)
-                if plan and limits_for(plan.tier).max_components is not None:
-                    # Admission is by age: one more or one fewer changes who fits,
-                    # and the Organization lists who is held over the limit.
+                if plan and not _all_paid(plan.tier):
+                    # Admission and free slots are by age: one more or one fewer
+                    # changes who fits and who is free.
                     keys += [
                         ("component", namespace, _meta(c)["name"])
                         for c in self.cache.in_namespace("Component", namespace)
                     ]
-                    keys.append(("org", org))
+                # The Organization counts free and paid components, lists held ones.
+                keys.append(("org", org))
             return keys
         if kind == "Namespace":
             # Whoever wants it, owns it or is named in its labels: any of them may
@@ -373,8 +380,14 @@ class Reconciler:
                 for kind in ("Project", "Environment")
                 for o in self.cache.in_namespace(kind, org_ns)
             ],
-            held_components=self._components_over_limit(name, org),
+            held_components=(billing := self._billing_of_org(name, org)).held,
         )
+        verdict = plan.verdicts[("Organization", "", name)]
+        plan.verdicts[("Organization", "", name)] = replace(
+            verdict,
+            extra={**verdict.extra, "freeComponents": billing.free, "paidComponents": billing.paid},
+        )
+        self.metrics.paid.labels(name).set(billing.paid)
         self._own_namespaces(plan, org)
         self._plans[name] = plan
         for ns in [
@@ -427,18 +440,33 @@ class Reconciler:
                 result[_meta(ns)["name"]] = (labels[L.PROJECT], labels[L.ENVIRONMENT])
         return result
 
-    def _components_over_limit(self, org: str, resource: Resource[OrganizationSpec]) -> list[Held]:
-        """Components over the tier's component limit that still run (they have objects)."""
-        if limits_for(resource.spec.tier).max_components is None:
-            return []
-        org_ns = naming.organization_namespace_name(org)
-        siblings = [_resource(c, None) for c in self.cache.in_namespace("Component", org_ns)]
-        admitted = admitted_components(resource.spec.tier, siblings)
-        return [
-            Held("Component", c.name, "ComponentLimitExceeded")
-            for c in sorted(siblings, key=lambda r: r.age_key)
-            if c.name not in admitted and self.cache.owned_by(org, c.name)
+    def _component_billing(
+        self, namespace: str, tier: Tier, allow_paid: bool
+    ) -> dict[str, Billing | None]:
+        """Every component's billing class (None: over the limit)."""
+        components = self.cache.in_namespace("Component", namespace)
+        if _all_paid(tier):
+            return {_meta(c)["name"]: Billing.PAID for c in components}
+        return component_billing(tier, allow_paid, [_resource(c, None) for c in components])
+
+    def _billing_of_org(self, org: str, resource: Resource[OrganizationSpec]) -> _OrgBilling:
+        """Free and paid counts, and the components over the limit that still run
+        (held: they have objects, and count as paid while they run)."""
+        spec = resource.spec
+        billing = self._component_billing(
+            naming.organization_namespace_name(org), spec.tier, spec.allow_paid_components
+        )
+        held = [
+            Held("Component", name, "ComponentLimitExceeded")
+            for name, cls in billing.items()
+            if cls is None and self.cache.owned_by(org, name)
         ]
+        classes = list(billing.values())
+        return _OrgBilling(
+            free=classes.count(Billing.FREE),
+            paid=classes.count(Billing.PAID) + len(held),
+            held=sorted(held),
+        )
 
     def _count_held_of_org(self, org: str, plan: OrgPlan) -> None:
         """cdp_held_resources for the Projects and Environments of one organization
@@ -518,6 +546,8 @@ class Reconciler:
         return result
 
     async def _prune_deleted_org(self, name: str) -> None:
+        with contextlib.suppress(KeyError):
+            self.metrics.paid.remove(name)
         for key in self._held_by_org.pop(name, set()):
             self._set_held(key, None)
         children = [o for o in self.cache.owned_by(name) if o["kind"] in _ORG_LEVEL_KINDS]
@@ -562,11 +592,12 @@ class Reconciler:
         if project_dp is not None and not plan.serves(project_dp):
             return None  # another instance serves that data plane
 
-        if limits_for(plan.tier).max_components is None:
-            admitted = True
-        else:
-            siblings = [_resource(c, None) for c in self.cache.in_namespace("Component", namespace)]
-            admitted = name in admitted_components(plan.tier, siblings)
+        billing = (
+            Billing.PAID
+            if _all_paid(plan.tier)
+            else self._component_billing(namespace, plan.tier, plan.allow_paid).get(name)
+        )
+        admitted = billing is not None
         owned = self.cache.owned_by(org, name)
         cplan = plan_component(
             plan,
@@ -603,7 +634,7 @@ class Reconciler:
             # already has stays exactly as it is (no prune, no update) until the
             # cause is gone; its status says why.
             self._set_held(("Component", namespace, name), cplan.verdict.reason if owned else None)
-            await self._write_verdict(obj, cplan.complete(cplan.verdict))
+            await self._write_verdict(obj, _billed(cplan.complete(cplan.verdict), billing))
             return None
         self._set_held(("Component", namespace, name), None)
 
@@ -653,7 +684,9 @@ class Reconciler:
         verdict = self._component_readiness(
             component, spec, cplan, run_status, self._held_entries(org, plan, name)
         )
-        return await self._write_verdict(obj, cplan.complete(verdict), coalesce=PROGRESS_INTERVAL)
+        return await self._write_verdict(
+            obj, _billed(cplan.complete(verdict), billing), coalesce=PROGRESS_INTERVAL
+        )
 
     async def _manual_runs(
         self, component: Resource[ComponentSpec], spec: ComponentSpec, cplan: ComponentPlan
@@ -1011,6 +1044,26 @@ class Reconciler:
         return None
 
 
+class _OrgBilling(NamedTuple):
+    free: int
+    paid: int
+    held: list[Held]
+
+
+def _all_paid(tier: Tier) -> bool:
+    """Every component is paid: no free ones, no limit (payg, enterprise)."""
+    limits = limits_for(tier)
+    return limits.free_components == 0 and limits.max_components is None
+
+
+def _billed(verdict: Verdict, billing: Billing | None) -> Verdict:
+    """The verdict with status.billing; none when over the limit (a held component
+    keeps the class it ran with: the status patch leaves the field as it is)."""
+    if billing is None:
+        return verdict
+    return replace(verdict, extra={**verdict.extra, "billing": billing.value})
+
+
 class ApplyRejected(Exception):
     """The API server refused an object we rendered (invalid, forbidden...)."""
 
@@ -1091,6 +1144,7 @@ def _plan_fingerprint(plan: OrgPlan) -> str:
         repr(sorted(plan.projects.items())),
         repr(sorted(plan.scope or [])),
         repr(sorted(plan.held_namespaces.items())),
+        str(plan.allow_paid),
     ]
     for key, rt in sorted(plan.runtimes.items()):
         parts.append(

@@ -108,6 +108,9 @@ _COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
         ("TIER", lambda o: str(_spec(o).get("tier", "developer"))),
         ("DATA PLANE", lambda o: str(_spec(o).get("defaultDataPlane", ""))),
         ("NAMESPACE", _org_namespace),
+        ("ALLOW PAID", lambda o: str(bool(_spec(o).get("allowPaidComponents", False))).lower()),
+        ("FREE", lambda o: str((o.get("status") or {}).get("freeComponents", "-"))),
+        ("PAID", lambda o: str((o.get("status") or {}).get("paidComponents", "-"))),
     ],
     "Environment": [
         ("DATA PLANE", lambda o: str(_spec(o).get("dataPlane", ""))),
@@ -120,6 +123,7 @@ _COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
         ("PROJECT", lambda o: str(_spec(o).get("project", ""))),
         ("TYPE", lambda o: str(_spec(o).get("type", ""))),
         ("BUILDPACK", lambda o: str((_spec(o).get("build") or {}).get("buildpack", "-"))),
+        ("BILLING", lambda o: str((o.get("status") or {}).get("billing") or "-")),
     ],
 }
 

@@ -97,6 +97,9 @@ KINDS: tuple[KindInfo, ...] = (
             {"name": "Tier", "type": "string", "jsonPath": ".spec.tier"},
             {"name": "DataPlane", "type": "string", "jsonPath": ".spec.defaultDataPlane"},
             {"name": "Namespace", "type": "string", "jsonPath": ".status.namespace"},
+            {"name": "AllowPaid", "type": "boolean", "jsonPath": ".spec.allowPaidComponents"},
+            {"name": "Free", "type": "integer", "jsonPath": ".status.freeComponents"},
+            {"name": "Paid", "type": "integer", "jsonPath": ".status.paidComponents"},
         ],
     ),
     KindInfo(
@@ -129,6 +132,7 @@ KINDS: tuple[KindInfo, ...] = (
         [
             {"name": "Project", "type": "string", "jsonPath": ".spec.project"},
             {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
+            {"name": "Billing", "type": "string", "jsonPath": ".status.billing"},
         ],
     ),
 )

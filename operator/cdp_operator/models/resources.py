@@ -467,6 +467,14 @@ class OrganizationSpec(Spec):
         description="DataPlane chosen at onboarding; the only one the developer tier may use. "
         "Immutable.",
     )
+    allow_paid_components: Boolean = Field(
+        False,
+        alias="allowPaidComponents",
+        description="Developer tier: run components beyond the five free ones as paid "
+        "components (billed per component). Off (the default), they are over the limit and "
+        "not materialised. On payg and enterprise every component is paid anyway. Turning it "
+        "off never stops running paid components: they are held and reported.",
+    )
     display_name: str | None = Field(
         None, alias="displayName", max_length=256, description="Human-readable name."
     )

@@ -174,6 +174,19 @@ class OrganizationStatus(Status):
         description="DataPlanes the organization's projects use.",
     )
     components: int | None = Field(None, ge=0, description="Components in the organization.")
+    free_components: int | None = Field(
+        None,
+        alias="freeComponents",
+        ge=0,
+        description="Components that run as free components (developer tier: the five oldest).",
+    )
+    paid_components: int | None = Field(
+        None,
+        alias="paidComponents",
+        ge=0,
+        description="Components that run as paid components, held ones included (the number "
+        "a billing system reads).",
+    )
     environments: int | None = Field(None, ge=0, description="Environments in the organization.")
     held: list[HeldResource] | None = Field(
         None,
@@ -252,6 +265,12 @@ class LastRun(StatusModel):
 
 class ComponentStatus(Status):
     """Observed state of a Component."""
+
+    billing: Literal["free", "paid"] | None = Field(
+        None,
+        description="free: one of the tier's free components (developer tier, the oldest "
+        "five); paid: billed per component. Unset while it is not materialised.",
+    )
 
     environments: list[ComponentEnvironment] | None = Field(
         None,

@@ -12,9 +12,19 @@ class Tier(StrEnum):
     ENTERPRISE = "enterprise"
 
 
+class Billing(StrEnum):
+    """Whether a component is one of the tier's free components or a paid one."""
+
+    FREE = "free"
+    PAID = "paid"
+
+
 @dataclass(frozen=True)
 class TierLimits:
-    #: Components per organization; None means unlimited.
+    #: Free components per organization (the oldest ones); every other one is paid.
+    free_components: int
+    #: Components per organization unless the organization allows paid components
+    #: (OrganizationSpec.allow_paid_components); None means unlimited.
     max_components: int | None
     #: Environments per organization, defaults included; None means unlimited.
     max_environments: int | None
@@ -28,6 +38,7 @@ class TierLimits:
 
 TIER_LIMITS: dict[Tier, TierLimits] = {
     Tier.DEVELOPER: TierLimits(
+        free_components=5,
         max_components=5,
         max_environments=2,
         defaults_only=True,
@@ -35,6 +46,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
         build_retention=1,
     ),
     Tier.PAYG: TierLimits(
+        free_components=0,
         max_components=None,
         max_environments=5,
         defaults_only=False,
@@ -42,6 +54,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
         build_retention=5,
     ),
     Tier.ENTERPRISE: TierLimits(
+        free_components=0,
         max_components=None,
         max_environments=None,
         defaults_only=False,

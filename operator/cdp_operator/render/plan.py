@@ -22,7 +22,7 @@ from ..models.resources import (
     ProjectSpec,
 )
 from ..models.status import EGRESS_ALLOWLIST_EFFECTIVE, HELD_MAX
-from ..models.tiers import Tier, limits_for
+from ..models.tiers import Billing, Tier, limits_for
 from . import environments as render_environments
 from . import namespaces as render_namespaces
 from . import policies as render_policies
@@ -111,6 +111,8 @@ class OrgPlan:
     organization: str
     namespace: str
     tier: Tier
+    #: The Organization allows paid components beyond the tier's free ones.
+    allow_paid: bool = False
     #: Objects that must exist (server-side applied when they differ).
     desired: list[Obj] = field(default_factory=list)
     #: (kind, namespace, name) -> verdict, for Organization, Environment, Project.
@@ -186,6 +188,7 @@ def plan_organization(
         organization=org.name,
         namespace=org_ns,
         tier=tier,
+        allow_paid=org.spec.allow_paid_components,
         scope=None if scope is None else frozenset(scope),
     )
     org_key = ("Organization", "", org.name)
@@ -461,13 +464,36 @@ class ComponentPlan:
         return replace(verdict, conditions=(*verdict.conditions, *self.conditions))
 
 
-def admitted_components(tier: Tier, components: Sequence[Resource[Any]]) -> set[str]:
-    """Names of the components within the tier's limit, oldest first."""
-    limit = limits_for(tier).max_components
-    ordered = sorted(components, key=lambda r: r.age_key)
-    if limit is not None:
-        ordered = ordered[:limit]
-    return {c.name for c in ordered}
+def component_billing(
+    tier: Tier, allow_paid: bool, components: Sequence[Resource[Any]]
+) -> dict[str, Billing | None]:
+    """Each component's billing class; None when it is over the limit.
+
+    In age order (what holds a free slot keeps it, then oldest first, then name)
+    the first ones are free, as many as the tier includes; the others are paid
+    where paid components are allowed (payg and enterprise always, developer when
+    the Organization allows them), otherwise over the limit. So a new component
+    never takes a free slot from another, and when one opens, the oldest paid
+    component takes it.
+    """
+    limits = limits_for(tier)
+    result: dict[str, Billing | None] = {}
+    for i, comp in enumerate(sorted(components, key=lambda r: r.age_key)):
+        if i < limits.free_components:
+            result[comp.name] = Billing.FREE
+        elif allow_paid or limits.max_components is None or i < limits.max_components:
+            result[comp.name] = Billing.PAID
+        else:
+            result[comp.name] = None
+    return result
+
+
+def admitted_components(
+    tier: Tier, components: Sequence[Resource[Any]], allow_paid: bool = False
+) -> set[str]:
+    """Names of the components within the tier's limit (free or paid)."""
+    billing = component_billing(tier, allow_paid, components)
+    return {name for name, cls in billing.items() if cls is not None}
 
 
 def plan_component(
@@ -498,13 +524,14 @@ def plan_component(
         )
         return result
     if not admitted:
-        limit = limits_for(plan.tier).max_components
+        free = limits_for(plan.tier).free_components
         result.verdict = Verdict(
             False,
             "ComponentLimitExceeded",
-            f"the {plan.tier.value} tier allows at most {limit} components per organization; "
-            f"this one is over the limit (the oldest components are kept){held}: delete "
-            "components or upgrade to payg",
+            f"the {plan.tier.value} tier includes {free} free components per organization and "
+            f"this one is beyond them (the oldest components are free){held}: allow paid "
+            f"components (spec.allowPaidComponents: true on Organization {plan.organization}, "
+            "set by a cluster admin), upgrade to payg, or delete components",
             stalled=True,
         )
         return result
