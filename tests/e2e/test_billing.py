@@ -5,6 +5,7 @@ deletes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -36,7 +37,7 @@ def replica_sets(kube: Kube, org: str) -> dict[str, str]:
 
 
 def set_allow_paid(kube: Kube, org: str, allow: bool) -> None:
-    patch = '{"spec":{"allowPaidComponents":%s}}' % str(allow).lower()
+    patch = json.dumps({"spec": {"allowPaidComponents": allow}})
     kube.run("patch", "organization", org, "--type=merge", "-p", patch)
 
 
