@@ -232,7 +232,8 @@ def test_a_manual_task_run_requested_by_the_cli_becomes_a_job(
     kube.wait_condition("component", "job", ns)
     table = ok(cdp(cluster, "get", "components", *org)).splitlines()
     row = table[1].split()
-    assert row[0] == "job" and row[4:7] == ["True", row[5], "Current"]
+    # NAME PROJECT TYPE BUILDPACK BILLING READY REASON STATUS: payg components are paid.
+    assert row[0] == "job" and row[4:8] == ["paid", "True", row[6], "Current"]
 
     token = ok(cdp(cluster, "run", "job", *org)).strip()
     runtime = f"{org_name}-p-development"
