@@ -87,7 +87,9 @@ def test_crd_metadata(info: crdgen.KindInfo) -> None:
     assert spec["names"]["shortNames"]
     (version,) = spec["versions"]
     assert version["name"] == "v1alpha1" and version["served"] and version["storage"]
-    assert version["subresources"] == {"status": {}}
+    scale = {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}
+    expected = {"status": {}, "scale": scale} if info.kind == "Component" else {"status": {}}
+    assert version["subresources"] == expected
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert columns["Ready"] == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["Reason"] == '.status.conditions[?(@.type=="Ready")].reason'

@@ -5,16 +5,20 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from cdp_operator.models import labels as L
 from cdp_operator.models.resources import (
     ComponentSpec,
     DataPlaneSpec,
     EgressRule,
+    Endpoint,
     EnvironmentSpec,
     OrganizationSpec,
     ProjectSpec,
 )
 from cdp_operator.models.tiers import Billing, Tier
+from cdp_operator.render.addresses import endpoint_addresses
 from cdp_operator.render.plan import (
     Resource,
     Verdict,
@@ -22,6 +26,7 @@ from cdp_operator.render.plan import (
     component_billing,
     plan_component,
     plan_organization,
+    run_environments,
 )
 
 DPS = {
@@ -455,3 +460,39 @@ def test_the_limit_message_gives_both_ways_out() -> None:
     assert over.verdict is not None and over.verdict.reason == "ComponentLimitExceeded"
     assert "allowPaidComponents: true on Organization acme" in over.verdict.message
     assert "upgrade to payg" in over.verdict.message
+
+
+# ------------------------------------------------------------ where it runs
+def test_a_manual_run_starts_in_the_environments_asked_for() -> None:
+    plan = plan_organization(org(), DPS, [], [project("shop")])
+    runtimes = plan.runtimes_of("shop")
+    assert run_environments(None, runtimes) == runtimes
+    assert run_environments(" , ", runtimes) == runtimes
+    assert [rt.environment for rt in run_environments("production", runtimes)] == ["production"]
+    with pytest.raises(ValueError, match="prodution is not an environment") as exc:
+        run_environments("production,prodution", runtimes)
+    assert "cdp.dev/run-environments" in str(exc.value)
+
+
+def test_endpoint_addresses_and_public_urls() -> None:
+    plan = plan_organization(org(), DPS, [], [project("shop")])
+    rt = plan.runtimes[("shop", "production")]
+    spec = component("api", "t").spec.model_copy(
+        update={
+            "endpoints": [
+                Endpoint(name="web", port=8080, visibility="public", path="/api"),
+                Endpoint(name="rpc", port=9090, visibility="organization"),
+            ]
+        }
+    )
+    web, rpc = endpoint_addresses(rt, "api", spec)
+    assert web == {
+        "name": "web",
+        "port": 8080,
+        "visibility": "public",
+        "address": "api.acme-shop-production.svc:8080",
+        "url": "http://api-production.acme.us.example.com/api",
+    }
+    assert rpc["address"] == "api.acme-shop-production.svc:9090" and "url" not in rpc
+    task = spec.model_copy(update={"type": "scheduled-task", "endpoints": []})
+    assert endpoint_addresses(rt, "api", task) == []

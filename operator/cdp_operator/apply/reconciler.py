@@ -35,6 +35,7 @@ from ..models.resources import (
 from ..models.status import OPTIONAL_CONDITIONS, Condition, set_condition
 from ..models.tiers import Billing, Tier, limits_for
 from ..render import workloads as render_workloads
+from ..render.addresses import endpoint_addresses
 from ..render.context import Runtime
 from ..render.plan import (
     HELD_NOTE,
@@ -46,6 +47,7 @@ from ..render.plan import (
     component_billing,
     plan_component,
     plan_organization,
+    run_environments,
 )
 from . import kinds as K
 from .cache import Cache, Obj, created_not_applied, key_of
@@ -620,6 +622,13 @@ class Reconciler:
                     stalled=True,
                 )
             )
+        elif spec.type == "manual-task" and cplan.verdict is None and self._new_run(obj):
+            try:
+                run_environments(component.annotations.get(L.RUN_ENVIRONMENTS), cplan.runtimes)
+            except ValueError as exc:
+                cplan = ComponentPlan(
+                    verdict=Verdict(False, "InvalidRunRequest", str(exc), stalled=True)
+                )
         if (
             cplan.verdict is not None
             and cplan.verdict.reason in _STALE_PLAN_REASONS
@@ -702,13 +711,20 @@ class Reconciler:
         if last.get("token") == token:
             return dict(last)
         jobs = []
-        for rt in cplan.runtimes:
+        for rt in run_environments(component.annotations.get(L.RUN_ENVIRONMENTS), cplan.runtimes):
             job = render_workloads.manual_run_job(rt, component.name, spec, token)
             cplan.desired.append(job)
             jobs.append(f"{rt.namespace}/{job['metadata']['name']}")
         if self.events:
             self.events.normal(obj, "RunRequested", f"run {token!r}: {len(jobs)} Job(s)")
         return {"token": token, "jobs": jobs}
+
+    @staticmethod
+    def _new_run(obj: Obj) -> bool:
+        """A run request whose token has not started a run yet."""
+        token = (_meta(obj).get("annotations") or {}).get(L.RUN_REQUEST)
+        last = ((obj.get("status") or {}).get("lastRun") or {}).get("token")
+        return bool(token) and token != last
 
     async def _prune_runs(
         self, org: str, component: str, plan: OrgPlan, current: str | None
@@ -757,6 +773,7 @@ class Reconciler:
                     stalled_msgs.append(f"{rt.environment}: {entry['message']}")
             entry.pop("stalled", None)
         extra: dict[str, Any] = {"environments": envs + held}
+        extra.update(_where(spec, cplan.runtimes, envs))
         if run_status:
             extra["lastRun"] = run_status
         if stalled_msgs:
@@ -798,6 +815,8 @@ class Reconciler:
     ) -> dict[str, Any]:
         ref = render_workloads.component_workload_ref(rt, component, spec)
         entry: dict[str, Any] = {"name": rt.environment, "namespace": rt.namespace}
+        if endpoints := endpoint_addresses(rt, component, spec):
+            entry["endpoints"] = endpoints
         if ref is None:  # manual-task: nothing long-lived; runs are Jobs
             entry.update(workloadKind="Job", workloadName="", ready=True, message="runs on request")
             if run_token:
@@ -1085,6 +1104,29 @@ def _controlling_org(obj: Obj) -> str | None:
         if ref.get("kind") == "Organization" and ref.get("controller"):
             return str(ref.get("name"))
     return None
+
+
+def _where(spec: ComponentSpec, runtimes: list[Runtime], envs: list[dict[str, Any]]) -> Obj:
+    """status.url (the first public URL in a production environment) and
+    status.replicas (the scale subresource's: the fewest ready replicas among the
+    environments that run spec.replicas, i.e. have no replicas override)."""
+    result: Obj = {}
+    production = {rt.environment for rt in runtimes if rt.production}
+    for entry in envs:
+        if entry["name"] in production:
+            urls = [e["url"] for e in entry.get("endpoints") or [] if e.get("url")]
+            if urls:
+                result["url"] = urls[0]
+                break
+    overridden = {o.environment for o in spec.overrides if o.replicas is not None}
+    ready = [
+        int(entry.get("readyReplicas") or 0)
+        for entry in envs
+        if entry.get("workloadKind") == "Deployment" and entry["name"] not in overridden
+    ]
+    if ready:
+        result["replicas"] = min(ready)
+    return result
 
 
 def _live_state(live: Obj) -> dict[str, Any]:

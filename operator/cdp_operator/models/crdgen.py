@@ -69,6 +69,7 @@ class KindInfo:
     scope: str
     description: str
     columns: list[Schema] = field(default_factory=list)
+    subresources: Schema = field(default_factory=lambda: {"status": {}})
 
     @property
     def singular(self) -> str:
@@ -133,7 +134,23 @@ KINDS: tuple[KindInfo, ...] = (
             {"name": "Project", "type": "string", "jsonPath": ".spec.project"},
             {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
             {"name": "Billing", "type": "string", "jsonPath": ".status.billing"},
+            {
+                "name": "URL",
+                "type": "string",
+                "jsonPath": ".status.url",
+                "description": "Public URL in a production environment.",
+                "priority": 1,
+            },
         ],
+        # `kubectl scale component NAME --replicas N` sets spec.replicas (environments
+        # without a replicas override); status.replicas: see ComponentStatus.
+        {
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+            },
+        },
     ),
 )
 
@@ -305,7 +322,7 @@ def crd(info: KindInfo) -> Schema:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": info.subresources,
                     "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": root},
                 }

@@ -27,6 +27,8 @@ RUN_REQUEST = "cdp.dev/run-request"
 #: Longest run-request token status.lastRun.token holds (its CRD maxLength). Annotation
 #: values may be longer: the operator must not write a longer token into status.
 RUN_TOKEN_MAX = 253
+#: Set with RUN_REQUEST: the environments (comma separated) the run starts in; absent: all.
+RUN_ENVIRONMENTS = "cdp.dev/run-environments"
 #: Set by the operator on a manual-task Job: the run request it serves.
 RUN_TOKEN = "cdp.dev/run-token"
 

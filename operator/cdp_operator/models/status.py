@@ -231,11 +231,35 @@ class EnvironmentStatus(Status):
     )
 
 
+class EndpointAddress(StatusModel):
+    """Where one endpoint answers."""
+
+    name: NAME = Field(..., description="Endpoint name.")
+    port: int = Field(..., ge=1, le=65535, description="Port.")
+    visibility: Literal["project", "organization", "public"] = Field(
+        ..., description="Who may reach it (domain.md: the levels nest)."
+    )
+    address: str = Field(
+        ...,
+        max_length=512,
+        description="In-cluster address: SERVICE.NAMESPACE.svc:PORT.",
+    )
+    url: str | None = Field(
+        None, max_length=2048, description="Public endpoints: the URL through the ingress gateway."
+    )
+
+
 class ComponentEnvironment(StatusModel):
     """The component in one environment, as its workload reports it."""
 
     name: NAME = Field(..., description="Environment name.")
     namespace: NAME = Field(..., description="Runtime namespace.")
+    endpoints: list[EndpointAddress] | None = Field(
+        None,
+        max_length=64,
+        description="Each endpoint's in-cluster address and, for public ones, its URL.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
     workload_kind: str | None = Field(
         None, alias="workloadKind", max_length=63, description="Deployment, CronJob or Job."
     )
@@ -266,6 +290,18 @@ class LastRun(StatusModel):
 class ComponentStatus(Status):
     """Observed state of a Component."""
 
+    url: str | None = Field(
+        None,
+        max_length=2048,
+        description="The public URL of the component in a production environment (its first "
+        "public endpoint), when it has one.",
+    )
+    replicas: int | None = Field(
+        None,
+        ge=0,
+        description="For the scale subresource: the fewest ready replicas among the "
+        "environments that run spec.replicas (no replicas override).",
+    )
     billing: Literal["free", "paid"] | None = Field(
         None,
         description="free: one of the tier's free components (developer tier, the oldest "

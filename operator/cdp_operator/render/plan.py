@@ -575,6 +575,24 @@ def plan_component(
     return result
 
 
+def run_environments(requested: str | None, runtimes: Sequence[Runtime]) -> list[Runtime]:
+    """The runtimes a manual run starts in: those named in the run-environments
+    annotation (comma separated), or all of them when it is absent or empty.
+    Raises ValueError naming what is not an environment of the component."""
+    names = [n.strip() for n in (requested or "").split(",") if n.strip()]
+    if not names:
+        return list(runtimes)
+    known = {rt.environment for rt in runtimes}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(
+            f"metadata.annotations[{L.RUN_ENVIRONMENTS}]: {', '.join(unknown)} "
+            f"{'is not an environment' if len(unknown) == 1 else 'are not environments'} "
+            f"this component runs in ({', '.join(sorted(known)) or 'none'}); no run started"
+        )
+    return [rt for rt in runtimes if rt.environment in names]
+
+
 def _networks(networks: Sequence[str]) -> str:
     if len(networks) == 1:
         return f"the cluster network {networks[0]}"
