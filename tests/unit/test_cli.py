@@ -30,6 +30,8 @@ from cdp_operator.models.buildconfigs import (
 from cdp_operator.models.labels import API_VERSION, RUN_REQUEST
 from cdp_operator.models.resources import ComponentSpec, EnvironmentSpec, ProjectSpec
 
+RUN_ENVIRONMENTS = cli.RUN_ENVIRONMENTS
+
 ROWS = sorted(REQUIRED_BUILD_CONFIGS.items(), key=lambda kv: (kv[0][0].value, kv[0][1].value))
 UNSUPPORTED = [
     (t, b) for t in ComponentType for b in Buildpack if (t, b) not in REQUIRED_BUILD_CONFIGS
@@ -579,7 +581,14 @@ class FakeKube:
         self.namespace = namespace
         self.applied: list[tuple[dict[str, Any], bool, bool]] = []
         self.patches: list[tuple[str, str, str | None, dict[str, Any]]] = []
+        self.merge_patches: list[tuple[str, str, str | None, dict[str, Any]]] = []
+        self.deleted: list[tuple[str, str, str | None]] = []
         self.version = 100
+        #: The operator's verdict on what is applied: (ready, reason, message, stalled),
+        #: written as status after `polls` gets (None: no operator).
+        self.verdict: tuple[str, str, str, bool] | None = ("True", "Available", "", False)
+        self.polls = 0
+        self.gets = 0
 
     @staticmethod
     def _key(obj: dict[str, Any]) -> tuple[str, str | None, str]:
@@ -592,6 +601,12 @@ class FakeKube:
     def get(self, kind: KindInfo, name: str, namespace: str | None) -> dict[str, Any] | None:
         ns = namespace if kind.namespaced else None
         obj = self.objects.get((kind.kind, ns, name))
+        self.gets += 1
+        generation = (obj or {}).get("metadata", {}).get("generation")
+        if obj is not None and "status" not in obj and generation and self.verdict:
+            if self.polls <= 0:
+                obj["status"] = verdict_status(generation, *self.verdict)
+        self.polls -= 1
         return copy.deepcopy(obj) if obj else None
 
     def list(self, kind: KindInfo, namespace: str | None) -> list[dict[str, Any]]:
@@ -612,17 +627,62 @@ class FakeKube:
         self.version += 1
         new = copy.deepcopy(obj)
         new["metadata"]["resourceVersion"] = str(self.version)
+        generation = (old or {}).get("metadata", {}).get("generation", 0) + 1
+        new["metadata"]["generation"] = generation
         if not dry_run:
             self.objects[key] = new
-        return new
+        return copy.deepcopy(new)
 
     def patch_metadata(
         self, kind: KindInfo, name: str, namespace: str | None, metadata: dict[str, Any]
     ) -> dict[str, Any]:
         self.patches.append((kind.kind, name, namespace, copy.deepcopy(metadata)))
         obj = self.objects[(kind.kind, namespace, name)]
-        obj["metadata"].setdefault("annotations", {}).update(metadata.get("annotations", {}))
+        annotations = obj["metadata"].setdefault("annotations", {})
+        for key, value in metadata.get("annotations", {}).items():
+            if value is None:  # a JSON merge patch's null removes the key
+                annotations.pop(key, None)
+            else:
+                annotations[key] = value
         return copy.deepcopy(obj)
+
+    def merge_patch(
+        self, kind: KindInfo, name: str, namespace: str | None, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.merge_patches.append((kind.kind, name, namespace, copy.deepcopy(body)))
+        obj = self.objects[(kind.kind, namespace, name)]
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and wanted != obj["metadata"].get("resourceVersion"):
+            raise cli.CliError("patch: the object has been modified (HTTP 409)")
+        obj["spec"].update(body.get("spec") or {})
+        return copy.deepcopy(obj)
+
+    def delete(self, kind: KindInfo, name: str, namespace: str | None) -> bool:
+        key = (kind.kind, namespace if kind.namespaced else None, name)
+        if key not in self.objects:
+            return False
+        del self.objects[key]
+        self.deleted.append(key)
+        return True
+
+
+def verdict_status(
+    generation: int, ready: str, reason: str, message: str, stalled: bool
+) -> dict[str, Any]:
+    """A status as the operator writes it: Ready, Reconciling and Stalled."""
+    reconciling = ready != "True" and not stalled
+    return {
+        "observedGeneration": generation,
+        "conditions": [
+            {"type": "Ready", "status": ready, "reason": reason, "message": message},
+            {
+                "type": "Reconciling",
+                "status": str(reconciling),
+                "reason": reason if reconciling else "Done",
+            },
+            {"type": "Stalled", "status": str(stalled), "reason": reason if stalled else "Done"},
+        ],
+    }
 
 
 def _component(
@@ -667,6 +727,9 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeKube:
         ]
     )
     monkeypatch.setattr(cli, "kube_factory", lambda args: kube)
+    clock = [0.0]
+    monkeypatch.setattr(cli, "_monotonic", lambda: clock[0])
+    monkeypatch.setattr(cli, "_sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
     return kube
 
 
@@ -677,8 +740,14 @@ def test_run_sets_a_fresh_token_with_a_metadata_only_patch(
     assert code == 0, err
     token = out.strip()
     assert token
+    # Without --environment: every environment, and an earlier request's list removed.
     assert fake.patches == [
-        ("Component", "job", "cdp-org-acme", {"annotations": {RUN_REQUEST: token}})
+        (
+            "Component",
+            "job",
+            "cdp-org-acme",
+            {"annotations": {RUN_REQUEST: token, RUN_ENVIRONMENTS: None}},
+        )
     ]
     code, out2, _ = run(capsys, "run", "job", "-n", "cdp-org-acme")
     assert code == 0
@@ -821,7 +890,7 @@ def test_create_apply_server_side_applies_into_the_org_namespace(
     args = ["create", "project", "shop", "--organization", "acme", "--apply"]
     code, out, err = run(capsys, *args)
     assert code == 0, err
-    assert out.strip() == "project.cdp.dev/shop created in namespace cdp-org-acme"
+    assert out.splitlines()[0] == "project.cdp.dev/shop created in namespace cdp-org-acme"
     obj, force, dry_run = fake.applied[-1]
     assert obj["metadata"] == {"name": "shop", "namespace": "cdp-org-acme"}
     assert (force, dry_run) == (False, False)
@@ -829,12 +898,12 @@ def test_create_apply_server_side_applies_into_the_org_namespace(
     assert obj["spec"] == {"dataPlane": "us"}
     assert err.strip() == "dataPlane us: organization acme's defaultDataPlane"
     code, out, _ = run(capsys, *args)
-    assert out.strip() == "project.cdp.dev/shop unchanged in namespace cdp-org-acme"
+    assert out.splitlines()[0] == "project.cdp.dev/shop unchanged in namespace cdp-org-acme"
     assert fake.applied[-1][0]["spec"] == {"dataPlane": "us"}
     code, out, _ = run(capsys, *args, "--data-plane", "us")
-    assert out.strip() == "project.cdp.dev/shop unchanged in namespace cdp-org-acme"
+    assert out.splitlines()[0] == "project.cdp.dev/shop unchanged in namespace cdp-org-acme"
     code, out, _ = run(capsys, *args, "--display-name", "Shop", "--force-conflicts")
-    assert out.strip() == "project.cdp.dev/shop configured in namespace cdp-org-acme"
+    assert out.splitlines()[0] == "project.cdp.dev/shop configured in namespace cdp-org-acme"
     assert fake.applied[-1][0]["spec"] == {"dataPlane": "us", "displayName": "Shop"}
     assert fake.applied[-1][1] is True
 
@@ -868,7 +937,7 @@ def test_create_apply_keeps_a_project_created_without_data_plane_as_it_is(
     args = ["create", "project", "web", "--organization", "acme", "--apply"]
     code, out, err = run(capsys, *args, "--display-name", "Web")
     assert code == 0, err
-    assert out.strip() == "project.cdp.dev/web configured in namespace cdp-org-acme"
+    assert out.splitlines()[0] == "project.cdp.dev/web configured in namespace cdp-org-acme"
     assert fake.applied[-1][0]["spec"] == {"displayName": "Web"}
     assert err == ""
     code, _, err = run(capsys, *args, "--data-plane", "us")
