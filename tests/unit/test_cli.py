@@ -28,7 +28,12 @@ from cdp_operator.models.buildconfigs import (
     ComponentType,
 )
 from cdp_operator.models.labels import API_VERSION, RUN_REQUEST
-from cdp_operator.models.resources import ComponentSpec, EnvironmentSpec, ProjectSpec
+from cdp_operator.models.resources import (
+    ComponentSpec,
+    EnvironmentSpec,
+    OrganizationSpec,
+    ProjectSpec,
+)
 
 RUN_ENVIRONMENTS = cli.RUN_ENVIRONMENTS
 
@@ -603,9 +608,14 @@ class FakeKube:
         obj = self.objects.get((kind.kind, ns, name))
         self.gets += 1
         generation = (obj or {}).get("metadata", {}).get("generation")
-        if obj is not None and "status" not in obj and generation and self.verdict:
-            if self.polls <= 0:
-                obj["status"] = verdict_status(generation, *self.verdict)
+        if (
+            obj is not None
+            and "status" not in obj
+            and generation
+            and self.verdict
+            and self.polls <= 0
+        ):
+            obj["status"] = verdict_status(generation, *self.verdict)
         self.polls -= 1
         return copy.deepcopy(obj) if obj else None
 
@@ -1009,3 +1019,496 @@ def test_create_apply_does_not_apply_invalid_input(
     assert code == 2
     assert "'port' (Port) is required" in err
     assert fake.applied == []
+
+
+# ------------------------------------------------------------ create organization
+def test_create_organization_prints_a_spec_the_model_accepts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys,
+        *["create", "organization", "acme", "--tier", "developer", "--data-plane", "us"],
+        *["--allow-paid-components", "--display-name", "ACME"],
+    )
+    assert code == 0, err
+    doc = yaml.safe_load(out)
+    assert doc["kind"] == "Organization"
+    assert doc["metadata"] == {"name": "acme"}  # cluster-scoped: no namespace
+    assert doc["spec"] == {
+        "tier": "developer",
+        "defaultDataPlane": "us",
+        "allowPaidComponents": True,
+        "displayName": "ACME",
+    }
+    OrganizationSpec.model_validate(doc["spec"])
+    code, out, _ = run(capsys, "create", "org", "beta", "--data-plane", "eu")
+    assert code == 0
+    assert yaml.safe_load(out)["spec"] == {"defaultDataPlane": "eu"}
+
+
+def test_create_organization_refuses_what_the_crd_refuses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "create", "organization", "cdp-x", "--data-plane", "us")
+    assert code == 2
+    assert "metadata.name must not be 'cdp'" in err
+    code, _, err = run(capsys, "create", "organization", "acme", "--data-plane", "US_East")
+    assert code == 2
+    assert err.startswith("error: spec.defaultDataPlane: ") and "(set it with --data-plane)" in err
+    code, _, err = run(
+        capsys, "create", "organization", "acme", "--data-plane", "us", "--tier", "x"
+    )
+    assert code == 2
+    assert "invalid choice: 'x'" in err
+    code, _, err = run(capsys, "create", "organization", "acme")
+    assert code == 2
+    assert "--data-plane" in err
+
+
+def test_create_organization_apply(fake: FakeKube, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "create", "organization", "beta", "--tier", "payg", "--data-plane", "eu", "--apply"
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        "organization.cdp.dev/beta created",
+        "organization.cdp.dev/beta is Current: Ready=True Available",
+    ]
+    obj, _, _ = fake.applied[-1]
+    assert obj["metadata"] == {"name": "beta"}
+    assert fake.get(BY_KIND["Organization"], "beta", None)["spec"]["tier"] == "payg"
+
+
+# --------------------------------------------------------- --egress and --override
+def _component_spec(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, Any, str]:
+    code, out, err = run(
+        capsys,
+        *["create", "component", "api", "-p", "shop", "-t", "service", "--image", "r/api:1"],
+        *extra,
+    )
+    return code, (yaml.safe_load(out)["spec"] if code == 0 else None), err
+
+
+def test_egress_allowlist_from_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code, spec, err = _component_spec(
+        capsys,
+        *["--egress", "203.0.113.0/24:443,8443", "--egress", "198.51.100.7/32"],
+        *["--egress", "2001:db8::/32:443"],
+    )
+    assert code == 0, err
+    assert spec["egress"] == [
+        {"cidr": "203.0.113.0/24", "ports": [443, 8443]},
+        {"cidr": "198.51.100.7/32"},
+        {"cidr": "2001:db8::/32", "ports": [443]},
+    ]
+    ComponentSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("203.0.113.0/24:https", "ports are numbers"),
+        ("203.0.113.0/24:443,", "ports are numbers"),
+        ("203.0.113.1/24", "spec.egress.0.cidr: "),  # host bits set: the model's verdict
+        ("203.0.113.10:443", "spec.egress.0.cidr: "),  # no prefix length
+        ("203.0.113.0/24:70000", "spec.egress.0.ports.0: "),
+        ("203.0.113.0/24:443,443", "egress[0].ports must be unique"),
+    ],
+)
+def test_bad_egress_is_refused_naming_the_field(
+    value: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _component_spec(capsys, "--egress", value)
+    assert code == 2
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_overrides_from_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code, spec, err = _component_spec(
+        capsys,
+        *["--override", "production:replicas=3", "--override", "production:image=r/api:2"],
+        *["--override", "production:env=LOG=warn", "--override", "production:env=A=b=c"],
+        *["--override", "staging:cpu=500m", "--override", "staging:memory=256Mi"],
+    )
+    assert code == 0, err
+    assert spec["overrides"] == [
+        {
+            "environment": "production",
+            "replicas": 3,
+            "image": "r/api:2",
+            "env": [{"name": "LOG", "value": "warn"}, {"name": "A", "value": "b=c"}],
+        },
+        {"environment": "staging", "resources": {"cpu": "500m", "memory": "256Mi"}},
+    ]
+    ComponentSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("replicas=3", "expected ENVIRONMENT:KEY=VALUE"),
+        ("production:size=3", "KEY one of replicas, image, env, cpu, memory"),
+        ("production:replicas=three", "replicas must be a whole number"),
+        ("production:replicas=101", "spec.overrides.0.replicas: "),
+        ("production:cpu=lots", "spec.overrides.0.resources.cpu: "),
+        ("production:env=NOVALUE", "expected NAME=value"),
+        ("Prod:replicas=2", "spec.overrides.0.environment: "),
+        ("production:image=has space", "spec.overrides.0.image: "),
+    ],
+)
+def test_bad_overrides_are_refused_naming_the_field(
+    value: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _component_spec(capsys, "--override", value)
+    assert code == 2
+    assert expected in err
+
+
+# ------------------------------------------------------------------- run --environment
+def _deployed(fake: FakeKube, name: str, *envs: str) -> None:
+    obj = fake.objects[("Component", "cdp-org-acme", name)]
+    obj["status"]["environments"] = [
+        {"name": e, "namespace": f"acme-shop-{e}", "ready": True} for e in envs
+    ]
+
+
+def test_run_in_chosen_environments_sets_both_annotations_in_one_patch(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _deployed(fake, "job", "development", "staging", "production")
+    code, out, err = run(
+        capsys, "run", "job", "--org", "acme", "--environment", "development", "-e", "staging"
+    )
+    assert code == 0, err
+    token = out.strip()
+    assert fake.patches == [
+        (
+            "Component",
+            "job",
+            "cdp-org-acme",
+            {"annotations": {RUN_REQUEST: token, RUN_ENVIRONMENTS: "development,staging"}},
+        )
+    ]
+    assert "environment(s) development, staging" in err
+    # Without --environment: every environment, named, and the earlier list removed.
+    code, out, err = run(capsys, "run", "job", "--org", "acme")
+    assert code == 0
+    assert "every environment: development, staging, production" in err
+    annotations = fake.objects[("Component", "cdp-org-acme", "job")]["metadata"]["annotations"]
+    assert annotations == {RUN_REQUEST: out.strip()}
+
+
+def test_run_refuses_an_environment_the_component_does_not_run_in(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _deployed(fake, "job", "development")
+    code, _, err = run(capsys, "run", "job", "--org", "acme", "-e", "production")
+    assert code == 2
+    assert "does not run in environment(s) production (it runs in: development)" in err
+    code, _, err = run(capsys, "run", "job", "--org", "acme", "-e", "Prod!")
+    assert code == 2
+    assert "--environment 'Prod!': metadata.name must consist of" in err
+    assert fake.patches == []
+
+
+def test_run_uses_the_operator_key_for_environments() -> None:
+    # The operator reads this key (models/labels.py, where it defines it).
+    from cdp_operator.models import labels
+
+    assert RUN_ENVIRONMENTS == "cdp.dev/run-environments"
+    assert getattr(labels, "RUN_ENVIRONMENTS", RUN_ENVIRONMENTS) == RUN_ENVIRONMENTS
+
+
+# ------------------------------------------------------------------------ scale
+def test_scale_patches_spec_replicas_conditionally(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.objects[("Component", "cdp-org-acme", "api")]["metadata"]["resourceVersion"] = "41"
+    code, out, err = run(capsys, "scale", "api", "--replicas", "3", "--org", "acme")
+    assert code == 0, err
+    assert out.strip() == "component.cdp.dev/api scaled to 3 replicas in namespace cdp-org-acme"
+    assert fake.merge_patches == [
+        (
+            "Component",
+            "api",
+            "cdp-org-acme",
+            {"spec": {"replicas": 3}, "metadata": {"resourceVersion": "41"}},
+        )
+    ]
+    assert fake.objects[("Component", "cdp-org-acme", "api")]["spec"]["replicas"] == 3
+
+
+def test_scale_one_environment_edits_its_override_and_keeps_the_others(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = fake.objects[("Component", "cdp-org-acme", "api")]["spec"]
+    spec["overrides"] = [
+        {"environment": "production", "replicas": 2, "image": "i:2"},
+        {"environment": "staging", "replicas": 1},
+    ]
+    code, out, err = run(
+        capsys, "scale", "api", "--replicas", "5", "-e", "production", "--org", "acme"
+    )
+    assert code == 0, err
+    assert "scaled to 5 replicas in environment production" in out
+    assert spec["overrides"] == [
+        {"environment": "production", "replicas": 5, "image": "i:2"},
+        {"environment": "staging", "replicas": 1},
+    ]
+    assert "replicas" not in spec
+    code, _, err = run(capsys, "scale", "api", "--replicas", "2", "-e", "qa", "--org", "acme")
+    assert code == 0, err
+    assert spec["overrides"][-1] == {"environment": "qa", "replicas": 2}
+
+
+def test_scale_refuses_tasks_bounds_and_missing_components(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "scale", "job", "--replicas", "2", "--org", "acme")
+    assert code == 2
+    assert "'manual-task': only long-running components" in err
+    code, _, err = run(capsys, "scale", "api", "--replicas", "101", "--org", "acme")
+    assert code == 2
+    assert "spec.replicas: " in err and "--replicas takes 0 to 100" in err
+    code, _, err = run(capsys, "scale", "api", "--replicas", "-1", "-e", "prod", "--org", "acme")
+    assert code == 2
+    assert "spec.overrides.0.replicas: " in err
+    code, _, err = run(capsys, "scale", "nope", "--replicas", "1", "--org", "acme")
+    assert code == 1
+    assert "component.cdp.dev/nope not found" in err
+    assert fake.merge_patches == []
+
+
+# -------------------------------------------------------------- --apply waits
+COMPONENT_ARGS = [
+    *["create", "component", "api", "-p", "shop", "-t", "service", "--image", "r/api:1"],
+    *["--org", "acme", "--apply"],
+]
+
+
+def test_apply_waits_for_the_verdict_and_prints_the_final_state(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    del fake.objects[("Component", "cdp-org-acme", "api")]
+    fake.verdict = ("True", "Available", "ready in 2 environment(s)", False)
+    fake.polls = 3  # the operator answers on the third poll
+    code, out, err = run(capsys, *COMPONENT_ARGS)
+    assert code == 0, err
+    assert out.splitlines() == [
+        "component.cdp.dev/api created in namespace cdp-org-acme",
+        "component.cdp.dev/api is Current: Ready=True Available: ready in 2 environment(s)",
+    ]
+    assert fake.gets >= 4
+
+
+def test_apply_exits_1_when_the_result_is_stalled(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    del fake.objects[("Component", "cdp-org-acme", "api")]
+    fake.verdict = ("False", "ProjectNotFound", "project 'shop' does not exist", True)
+    code, out, err = run(capsys, *COMPONENT_ARGS)
+    assert code == 1
+    assert out == "component.cdp.dev/api created in namespace cdp-org-acme\n"
+    assert err.splitlines()[0] == (
+        "error: component.cdp.dev/api is Stalled: "
+        "Ready=False ProjectNotFound: project 'shop' does not exist"
+    )
+
+
+def test_apply_gives_up_after_the_wait_timeout(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    del fake.objects[("Component", "cdp-org-acme", "api")]
+    fake.verdict = None  # no operator
+    code, out, err = run(capsys, *COMPONENT_ARGS, "--wait-timeout", "5")
+    assert code == 1
+    assert "created in namespace" in out
+    assert (
+        "error: component.cdp.dev/api: no verdict after 5s: the operator has not "
+        "reported on generation 1 yet" in err
+    )
+    assert 5 <= fake.gets <= 8  # about one poll a second
+    # Still reconciling when time is up: its reason is shown.
+    fake.verdict = ("False", "Progressing", "0/1 replicas ready", False)
+    code, _, err = run(capsys, *COMPONENT_ARGS, "--image", "r/api:2", "--wait-timeout", "2")
+    assert code == 1
+    assert "is still InProgress after 2s: Ready=False Progressing: 0/1 replicas ready" in err
+
+
+def test_apply_no_wait_and_dry_run_do_not_wait(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    del fake.objects[("Component", "cdp-org-acme", "api")]
+    fake.verdict = None
+    code, out, _ = run(capsys, *COMPONENT_ARGS, "--no-wait")
+    assert code == 0
+    assert out == "component.cdp.dev/api created in namespace cdp-org-acme\n"
+    gets = fake.gets
+    code, out, _ = run(capsys, *COMPONENT_ARGS, "--image", "r/api:9", "--dry-run")
+    assert code == 0
+    assert out.endswith("(server dry run)\n")
+    assert fake.gets == gets + 1  # only the read before the apply
+    code, _, err = run(capsys, *COMPONENT_ARGS[:-1], "--no-wait")
+    assert code == 2
+    assert "only make sense with --apply" in err
+
+
+# ------------------------------------------------------- get: where things run
+def test_get_projects_shows_the_data_plane_in_use(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def project(name: str, spec: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "Project",
+            "metadata": {"name": name, "namespace": "cdp-org-acme"},
+            "spec": spec,
+            "status": status,
+        }
+
+    kube = FakeKube(
+        [
+            project("a", {}, {"dataPlane": "us"}),  # the resolved default
+            project("b", {"dataPlane": "eu"}, {}),  # not reconciled yet
+            project("c", {}, {}),
+            project(
+                "d",
+                {"dataPlane": "us"},
+                {
+                    "dataPlane": "us",
+                    "namespaces": [
+                        {"environment": "development", "namespace": "acme-d-development"}
+                    ],
+                },
+            ),
+        ]
+    )
+    monkeypatch.setattr(cli, "kube_factory", lambda args: kube)
+    code, out, _ = run(capsys, "get", "projects", "--org", "acme")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0][:3] == ["NAME", "DATA", "PLANE"]
+    assert [r[:2] for r in rows[1:]] == [["a", "us"], ["b", "eu"], ["c", "-"], ["d", "us"]]
+    assert "<org default>" not in out
+    code, out, _ = run(capsys, "get", "projects", "--org", "acme", "-o", "wide")
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0][:5] == ["NAME", "DATA", "PLANE", "NAMESPACES", "READY"]
+    assert rows[4][:3] == ["d", "us", "development=acme-d-development"]
+
+
+def test_get_components_wide_shows_namespaces_endpoints_and_url(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = fake.objects[("Component", "cdp-org-acme", "api")]["status"]
+    status["url"] = "https://api-production.acme.us.apps.example.com/"
+    status["environments"] = [
+        {
+            "name": "development",
+            "namespace": "acme-shop-development",
+            "endpoints": [
+                {
+                    "name": "http",
+                    "port": 8080,
+                    "visibility": "organization",
+                    "address": "api.acme-shop-development.svc.cluster.local:8080",
+                }
+            ],
+        },
+        {
+            "name": "production",
+            "namespace": "acme-shop-production",
+            "endpoints": [
+                {
+                    "name": "web",
+                    "port": 80,
+                    "visibility": "public",
+                    "address": "api.acme-shop-production.svc.cluster.local:80",
+                    "url": "https://api-production.acme.us.apps.example.com/",
+                }
+            ],
+        },
+    ]
+    code, out, _ = run(capsys, "get", "components", "--org", "acme", "-o", "wide")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0][:8] == [
+        "NAME",
+        "PROJECT",
+        "TYPE",
+        "BUILDPACK",
+        "BILLING",
+        "URL",
+        "NAMESPACES",
+        "ENDPOINTS",
+    ]
+    assert rows[1][:8] == [
+        "api",
+        "shop",
+        "service",
+        "-",
+        "-",
+        "https://api-production.acme.us.apps.example.com/",
+        "development=acme-shop-development,production=acme-shop-production",
+        "development/http=api.acme-shop-development.svc.cluster.local:8080,"
+        "production/web=https://api-production.acme.us.apps.example.com/",
+    ]
+    # No status.environments, endpoints nor url yet: dashes, not errors.
+    assert rows[2][:8] == ["job", "shop", "manual-task", "-", "free", "-", "-", "-"]
+    # The default table stays narrow.
+    code, out, _ = run(capsys, "get", "components", "--org", "acme")
+    assert "ENDPOINTS" not in out and "URL" not in out
+
+
+# ------------------------------------------------------------------------ delete
+def _add_project(fake: FakeKube, name: str) -> None:
+    fake.objects[("Project", "cdp-org-acme", name)] = {
+        "apiVersion": API_VERSION,
+        "kind": "Project",
+        "metadata": {"name": name, "namespace": "cdp-org-acme"},
+        "spec": {"dataPlane": "us"},
+    }
+
+
+def test_delete_project_refuses_while_components_belong_to_it(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _add_project(fake, "shop")
+    code, out, err = run(capsys, "delete", "project", "shop", "--org", "acme")
+    assert code == 2
+    assert out == ""
+    assert err.splitlines()[0] == ("error: project.cdp.dev/shop has 2 component(s): api, job")
+    assert "--cascade" in err
+    assert fake.deleted == []
+
+
+def test_delete_project_cascade_deletes_its_components_first(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _add_project(fake, "shop")
+    _add_project(fake, "other")
+    other = _component("keep", "service")
+    other["spec"]["project"] = "other"
+    fake.objects[("Component", "cdp-org-acme", "keep")] = other
+    code, out, err = run(capsys, "delete", "project", "shop", "--org", "acme", "--cascade")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "component.cdp.dev/api deleted in namespace cdp-org-acme",
+        "component.cdp.dev/job deleted in namespace cdp-org-acme",
+        "project.cdp.dev/shop deleted in namespace cdp-org-acme",
+    ]
+    assert fake.deleted == [
+        ("Component", "cdp-org-acme", "api"),
+        ("Component", "cdp-org-acme", "job"),
+        ("Project", "cdp-org-acme", "shop"),
+    ]
+    # A project without components needs no --cascade.
+    code, out, _ = run(capsys, "delete", "proj", "other", "--org", "acme")
+    assert code == 2  # "keep" still belongs to it
+    code, out, _ = run(capsys, "delete", "component", "keep", "--org", "acme")
+    assert (code, out) == (0, "component.cdp.dev/keep deleted in namespace cdp-org-acme\n")
+    code, out, _ = run(capsys, "delete", "proj", "other", "--org", "acme")
+    assert (code, out) == (0, "project.cdp.dev/other deleted in namespace cdp-org-acme\n")
+    code, _, err = run(capsys, "delete", "component", "keep", "--org", "acme")
+    assert code == 1
+    assert "component.cdp.dev/keep not found in namespace cdp-org-acme" in err

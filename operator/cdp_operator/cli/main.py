@@ -457,14 +457,15 @@ def _wait(
                     + " -o yaml` shows the whole status",
                 )
         if _monotonic() >= deadline:
-            state = compute(obj)
-            why = (
-                _state(obj)
-                if _observed(obj, generation)
-                else "the operator has not reported on this generation yet"
-            )
+            if _observed(obj, generation):
+                why = f" is still {compute(obj).status.value} after {timeout:g}s: {_state(obj)}"
+            else:
+                why = (
+                    f": no verdict after {timeout:g}s: the operator has not reported on "
+                    f"generation {generation} yet"
+                )
             raise CliError(
-                f"{ref} is still {state.status.value} after {timeout:g}s: {why}",
+                f"{ref}{why}",
                 "hint: it was applied; `cdp get` shows its progress, --wait-timeout SECONDS "
                 "waits longer and --no-wait does not wait",
             )
