@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -1512,3 +1513,238 @@ def test_delete_project_cascade_deletes_its_components_first(
     code, _, err = run(capsys, "delete", "component", "keep", "--org", "acme")
     assert code == 1
     assert "component.cdp.dev/keep not found in namespace cdp-org-acme" in err
+
+
+# ------------------------------------------------- docs/cli.md shows real output
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+DOCS_NOW = "2026-03-01T12:00:40+00:00"
+
+
+def _obj(
+    kind: str,
+    name: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    ns: bool = True,
+    ready: tuple[str, str] = ("Admitted", ""),
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "generation": 1,
+        "resourceVersion": "1",
+        "creationTimestamp": "2026-03-01T12:00:00Z",
+    }
+    if ns:
+        meta["namespace"] = "cdp-org-acme"
+    conditions = verdict_status(1, "True", *ready, False)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": meta,
+        "spec": spec,
+        "status": {**conditions, **status},
+    }
+
+
+def docs_cluster() -> FakeKube:
+    """The cluster docs/cli.md's examples run against: organization acme on `us`,
+    project shop, a public web app and a manual task deployed in two environments."""
+    envs = ("development", "production")
+
+    def where(component: str, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": e,
+                "namespace": f"acme-shop-{e}",
+                "ready": True,
+                **(
+                    {
+                        "endpoints": [
+                            {
+                                **ep,
+                                "address": f"{component}.acme-shop-{e}.svc.cluster.local:"
+                                f"{ep['port']}",
+                                **(
+                                    {"url": f"https://{component}-{e}.acme.us.apps.example.com/"}
+                                    if ep["visibility"] == "public"
+                                    else {}
+                                ),
+                            }
+                            for ep in endpoints
+                        ]
+                    }
+                    if endpoints
+                    else {}
+                ),
+            }
+            for e in envs
+        ]
+
+    web = [{"name": "http", "port": 8080, "visibility": "public"}]
+    return FakeKube(
+        [
+            _obj(
+                "DataPlane",
+                "us",
+                {"region": "US East 2", "ingress": {"baseDomain": "us.apps.example.com"}},
+                {},
+                ns=False,
+                ready=("Available", "region US East 2"),
+            ),
+            _obj(
+                "Organization",
+                "acme",
+                {"tier": "developer", "defaultDataPlane": "us"},
+                {"namespace": "cdp-org-acme", "freeComponents": 2, "paidComponents": 0},
+                ns=False,
+            ),
+            _obj(
+                "Project",
+                "shop",
+                {"dataPlane": "us"},
+                {
+                    "dataPlane": "us",
+                    "namespaces": [{"environment": e, "namespace": f"acme-shop-{e}"} for e in envs],
+                },
+            ),
+            _obj(
+                "Component",
+                "storefront",
+                {
+                    "project": "shop",
+                    "type": "web-app",
+                    "image": "ghcr.io/acme/storefront:1.4.0",
+                    "build": {
+                        "buildpack": "react",
+                        "configs": {
+                            "buildCommand": "npm run build",
+                            "outputDirectory": "build",
+                            "nodeVersion": "20",
+                        },
+                    },
+                    "endpoints": web,
+                },
+                {
+                    "billing": "free",
+                    "url": "https://storefront-production.acme.us.apps.example.com/",
+                    "environments": where("storefront", web),
+                },
+                ready=("Available", "ready in 2 environment(s)"),
+            ),
+            _obj(
+                "Component",
+                "nightly-import",
+                {"project": "shop", "type": "manual-task", "image": "ghcr.io/acme/import:2"},
+                {"billing": "free", "environments": where("nightly-import", [])},
+                ready=("Available", "ready in 2 environment(s)"),
+            ),
+        ]
+    )
+
+
+def docs_verdict(command: str) -> tuple[str, str, str, bool]:
+    """What the operator says of what a docs example applies (its own words)."""
+    if "--project nosuch" in command:
+        message = "project 'nosuch' does not exist or is not admitted in this organization"
+        return ("False", "ProjectNotFound", message, True)
+    if "create organization" in command:
+        return ("True", "Admitted", "tier payg; data planes: us", False)
+    if "create project" in command:
+        return ("True", "Admitted", "2 runtime namespace(s)", False)
+    return ("True", "Available", "ready in 2 environment(s)", False)
+
+
+def doc_examples(text: str) -> list[tuple[int, str, str]]:
+    """The ```console blocks of a document: (line, command, output) per `$ ` command;
+    a command line ending in a backslash continues on the next line."""
+    examples: list[tuple[int, str, str]] = []
+    in_block = continued = False
+    command: list[str] = []
+    output: list[str] = []
+    start = 0
+
+    def flush() -> None:
+        if command:
+            parts = [c.removesuffix("\\").strip() for c in command]
+            examples.append((start, " ".join(parts), "\n".join(output).rstrip("\n")))
+        command.clear()
+        output.clear()
+
+    for number, line in enumerate(text.splitlines(), 1):
+        if not in_block:
+            in_block = line.strip() == "```console"
+            continue
+        if line.strip() == "```" and not continued:
+            flush()
+            in_block = False
+        elif continued:
+            command.append(line)
+        elif line.startswith("$ "):
+            flush()
+            start = number
+            command.append(line[2:])
+        else:
+            output.append(line)
+        continued = bool(command) and not output and command[-1].rstrip().endswith("\\")
+    return examples
+
+
+def run_doc_command(command: str, monkeypatch: pytest.MonkeyPatch, kube: FakeKube) -> str:
+    """Run one docs command against `kube`; stdout and stderr in the order written."""
+    import io
+    import shlex
+
+    argv = shlex.split(command)
+    assert argv[0] == "cdp", command
+    monkeypatch.setattr(cli, "kube_factory", lambda args: kube)
+    monkeypatch.setattr(cli, "_now", lambda: datetime.fromisoformat(DOCS_NOW))
+    monkeypatch.setattr(cli, "new_run_token", lambda: "20260301T120040Z-5f3c2a1b")
+    monkeypatch.setattr(cli, "_sleep", lambda seconds: None)
+    buf = io.StringIO()
+    cli.main(argv[1:], prog="cdp", stdout=buf, stderr=buf)
+    return buf.getvalue().rstrip("\n")
+
+
+EXAMPLES = doc_examples(DOCS.read_text())
+
+
+def test_docs_have_checked_examples() -> None:
+    # Every `$ cdp` command shown in docs/cli.md is in a checked ```console block.
+    text = DOCS.read_text()
+    shown = [line for line in text.splitlines() if line.lstrip().startswith("$ cdp")]
+    assert len(shown) == len(EXAMPLES)
+    assert len(EXAMPLES) >= 10
+    commands = " ".join(cmd for _, cmd, _ in EXAMPLES)
+    for feature in (
+        "create organization",
+        "--egress",
+        "--override",
+        "run nightly-import --organization acme --environment",
+        "scale",
+        "-o wide",
+        "delete project",
+        "get projects",
+    ):
+        assert feature in commands, feature
+
+
+@pytest.mark.parametrize(
+    ("line", "command", "expected"), EXAMPLES, ids=[str(e[0]) for e in EXAMPLES]
+)
+def test_docs_show_what_the_cli_prints(
+    line: int, command: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kube = docs_cluster()
+    kube.verdict = docs_verdict(command)
+    assert run_doc_command(command, monkeypatch, kube) == expected, f"docs/cli.md:{line}"
+
+
+def test_the_docs_check_notices_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An example that says `Ready` where the CLI prints `Available` is caught."""
+    drifted = [(cmd, out.replace("Available", "Ready")) for _, cmd, out in EXAMPLES]
+    drifted = [(cmd, out) for cmd, out in drifted if out not in (o for _, _, o in EXAMPLES)]
+    assert drifted
+    for cmd, out in drifted:
+        kube = docs_cluster()
+        kube.verdict = docs_verdict(cmd)
+        assert run_doc_command(cmd, monkeypatch, kube) != out

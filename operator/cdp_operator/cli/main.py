@@ -635,14 +635,17 @@ def _cmd_scale(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
     else:
         change = {"replicas": args.replicas}
-    # The same model as the CRD judges the changed spec (replicas bounds, overrides).
+    # The same model as the CRD judges the changed fields (errors elsewhere in a spec
+    # stored earlier are the apiserver's to judge, as it does with unchanged fields).
     try:
         ComponentSpec.model_validate({**spec, **change})
     except ValidationError as exc:
-        raise InputError(
-            *(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()),
-            "hint: --replicas takes 0 to 100",
-        ) from None
+        errors = [e for e in exc.errors() if e["loc"] and e["loc"][0] in change]
+        if errors:
+            raise InputError(
+                *(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors),
+                "hint: --replicas takes 0 to 100",
+            ) from None
     # A merge patch of the spec, conditional on the version read (overrides is a
     # list: a merge patch replaces it whole, so nobody else's change may be lost).
     version = (obj.get("metadata") or {}).get("resourceVersion")
