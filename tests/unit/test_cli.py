@@ -510,8 +510,13 @@ HELP_COMMANDS = [
     ["create", "component"],
     ["create", "project"],
     ["create", "environment"],
+    ["create", "organization"],
     ["get"],
     ["run"],
+    ["scale"],
+    ["delete"],
+    ["delete", "project"],
+    ["delete", "component"],
     ["buildpacks"],
 ]
 

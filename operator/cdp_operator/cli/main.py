@@ -1036,7 +1036,9 @@ def build_parser(prog: str = "cdp") -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     scale.add_argument("component", metavar="COMPONENT")
-    scale.add_argument("--replicas", type=int, required=True, metavar="N")
+    scale.add_argument(
+        "--replicas", type=int, required=True, metavar="N", help="replicas, 0 to 100"
+    )
     scale.add_argument("--environment", "-e", metavar="ENV", help="only in this environment")
     scale.set_defaults(handler=_cmd_scale)
 
@@ -1057,7 +1059,13 @@ def build_parser(prog: str = "cdp") -> argparse.ArgumentParser:
     dcomp.add_argument("name", metavar="NAME")
     dcomp.set_defaults(handler=_cmd_delete, resource="component")
     dproj = dsub.add_parser(
-        "project", aliases=["proj"], parents=[ns, conn], help="delete a project"
+        "project",
+        aliases=["proj"],
+        parents=[ns, conn],
+        help="delete a project",
+        description="Delete a Project: its runtime namespaces go, and with them the "
+        "workloads of its components. Refused while components belong to it (they are "
+        "listed), unless --cascade.",
     )
     dproj.add_argument("name", metavar="NAME")
     dproj.add_argument(
