@@ -1245,6 +1245,29 @@ def test_scale_patches_spec_replicas_conditionally(
     assert fake.objects[("Component", "cdp-org-acme", "api")]["spec"]["replicas"] == 3
 
 
+def test_scale_writes_nothing_when_the_component_changed_meanwhile(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = fake.objects[("Component", "cdp-org-acme", "api")]
+    stored["metadata"]["resourceVersion"] = "41"
+    get = fake.get
+
+    def get_then_someone_writes(
+        kind: KindInfo, name: str, namespace: str | None
+    ) -> dict[str, Any] | None:
+        obj = get(kind, name, namespace)
+        stored["metadata"]["resourceVersion"] = "42"
+        stored["spec"]["overrides"] = [{"environment": "staging", "replicas": 1}]
+        return obj
+
+    monkeypatch.setattr(fake, "get", get_then_someone_writes)
+    code, out, err = run(capsys, "scale", "api", "--replicas", "2", "-e", "prod", "--org", "acme")
+    assert code == 1
+    assert out == ""
+    assert "(HTTP 409)" in err and "nothing was written: run the command again" in err
+    assert stored["spec"]["overrides"] == [{"environment": "staging", "replicas": 1}]
+
+
 def test_scale_one_environment_edits_its_override_and_keeps_the_others(
     fake: FakeKube, capsys: pytest.CaptureFixture[str]
 ) -> None:

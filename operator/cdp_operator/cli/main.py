@@ -652,7 +652,16 @@ def _cmd_scale(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     body: dict[str, Any] = {"spec": change}
     if version:
         body["metadata"] = {"resourceVersion": version}
-    kube.merge_patch(kind, args.component, namespace, body)
+    try:
+        kube.merge_patch(kind, args.component, namespace, body)
+    except CliError as exc:
+        if not any("(HTTP 409)" in m for m in exc.messages):
+            raise
+        raise CliError(
+            *exc.messages,
+            f"hint: {kind.ref(args.component)} changed since it was read; nothing was "
+            "written: run the command again",
+        ) from None
     where = f" in environment {args.environment}" if args.environment else ""
     out.write(
         f"{kind.ref(args.component)} scaled to {args.replicas} replicas{where} "
