@@ -735,14 +735,16 @@ _CONFIG_HELP = "\n".join(f"  {k:<22} {v}" for k, v in CONFIG_KEY_DESCRIPTIONS.it
 
 _EPILOG_MAIN = """\
 examples:
+  cdp create organization acme --tier payg --data-plane us --apply
   cdp buildpacks --type web-app
   cdp create project shop --organization acme --apply
   cdp create component api --organization acme --project shop --type service \\
       --buildpack python --build-configs 'buildPackLangVersion=3.11' \\
       --image ghcr.io/acme/api:1.0 --endpoint http:8080:organization --apply
-  cdp get components --organization acme
+  cdp get components --organization acme -o wide
   cdp run nightly-report --organization acme --environment development
   cdp scale api --replicas 3 --environment production --organization acme
+  cdp delete project shop --organization acme --cascade
 
 Run `cdp <command> --help` for the options of a command.
 """
