@@ -1,8 +1,9 @@
 """`cdp`: create, list and run the platform's resources (also `kubectl cdp`).
 
-Exit codes: 0 success; 1 the API server refused or could not be reached;
-2 invalid input (bad flags, a missing build configuration, an unsupported
-buildpack, a spec the models reject).
+Exit codes: 0 success; 1 the API server refused or could not be reached, or
+what `--apply` applied is Stalled or got no verdict in time; 2 invalid input
+(bad flags, a missing build configuration, an unsupported buildpack, a spec the
+models reject, a project with components to delete without --cascade).
 """
 
 from __future__ import annotations
