@@ -50,27 +50,53 @@ def test_create_get_and_run_without_the_operator(
     ns = namespace
     # A project's data plane is fixed at creation, so the CLI writes the one it
     # resolves; in a namespace of no organization there is no default to resolve.
-    refused = cdp(cluster, "create", "project", "shop", "-n", ns, "--apply")
+    refused = cdp(cluster, "create", "project", "shop", "-n", ns, "--apply", "--no-wait")
     assert refused.returncode == 2
     assert "no organization's namespace" in refused.stderr and "--data-plane" in refused.stderr
     assert kube.get("project", "shop", ns) is None
     # create ... --apply: server-side apply with field manager cdp-cli.
-    out = ok(cdp(cluster, "create", "project", "shop", "--data-plane", "us", "-n", ns, "--apply"))
+    out = ok(
+        cdp(
+            cluster,
+            "create",
+            "project",
+            "shop",
+            "--data-plane",
+            "us",
+            "-n",
+            ns,
+            "--apply",
+            "--no-wait",
+        )
+    )
     assert out.strip() == f"project.cdp.dev/shop created in namespace {ns}"
     assert kube.get("project", "shop", ns)["spec"] == {"dataPlane": "us"}
     # Moving it is refused by the CLI before the apiserver would.
-    moved = cdp(cluster, "create", "project", "shop", "--data-plane", "eu", "-n", ns, "--apply")
+    moved = cdp(
+        cluster, "create", "project", "shop", "--data-plane", "eu", "-n", ns, "--apply", "--no-wait"
+    )
     assert moved.returncode == 2
     assert "spec.dataPlane: dataPlane is fixed when the project is created" in moved.stderr
     assert kube.get("project", "shop", ns)["spec"] == {"dataPlane": "us"}
     out = ok(
-        cdp(cluster, "create", "environment", "staging", "--data-plane", "us", "-n", ns, "--apply")
+        cdp(
+            cluster,
+            "create",
+            "environment",
+            "staging",
+            "--data-plane",
+            "us",
+            "-n",
+            ns,
+            "--apply",
+            "--no-wait",
+        )
     )
     assert out.strip() == f"environment.cdp.dev/staging created in namespace {ns}"
     job_args = [
         *["create", "component", "job", "--project", "shop", "--type", "Manual Task"],
         *["--buildpack", "Python", "--build-configs", "buildPackLangVersion=3.12"],
-        *["--image", "registry.example.com/acme/job:1.0", "-n", ns, "--apply"],
+        *["--image", "registry.example.com/acme/job:1.0", "-n", ns, "--apply", "--no-wait"],
     ]
     out = ok(cdp(cluster, *job_args))
     assert out.strip() == f"component.cdp.dev/job created in namespace {ns}"
@@ -89,7 +115,7 @@ def test_create_get_and_run_without_the_operator(
             cluster,
             *["create", "component", "api", "-p", "shop", "-t", "service", "-b", "docker"],
             *["--build-configs", "dockerFilePath=./Dockerfile", "--image", "r/api:1"],
-            *["--endpoint", "http:8080:internal", "-n", ns, "--apply"],
+            *["--endpoint", "http:8080:internal", "-n", ns, "--apply", "--no-wait"],
             env_kubeconfig=True,
         )
     )
@@ -179,7 +205,7 @@ def test_conflicts_with_another_field_manager_need_force(
 ) -> None:
     ns = namespace
     args = ["create", "project", "shop", "--display-name", "Shop", "--data-plane", "us"]
-    args += ["-n", ns, "--apply"]
+    args += ["-n", ns, "--apply", "--no-wait"]
     ok(cdp(cluster, *args))
     # Someone else (a GitOps tool, kubectl) takes over spec.displayName.
     kube.run(
@@ -233,7 +259,7 @@ def test_a_manual_task_run_requested_by_the_cli_becomes_a_job(
     table = ok(cdp(cluster, "get", "components", *org)).splitlines()
     row = table[1].split()
     # NAME PROJECT TYPE BUILDPACK BILLING READY REASON STATUS: payg components are paid.
-    assert row[0] == "job" and row[4:8] == ["paid", "True", row[6], "Current"]
+    assert row[0] == "job" and row[4:8] == ["paid", "True", "Available", "Current"]
 
     token = ok(cdp(cluster, "run", "job", *org)).strip()
     runtime = f"{org_name}-p-development"
@@ -247,3 +273,134 @@ def test_a_manual_task_run_requested_by_the_cli_becomes_a_job(
 
     jobs = kube.wait_for(job_for_token, 90, f"a Job for run token {token}")
     assert len(jobs) == 1
+
+
+def test_a_first_hour_through_the_cli(
+    cluster: Any, kube: Any, operator: Any, org_name: str
+) -> None:
+    """Organization, project, component with egress and overrides, scale, a run in one
+    environment, a Stalled apply, where it runs, and deleting a project: all by `cdp`."""
+    ns = f"cdp-org-{org_name}"
+    org = ["--organization", org_name]
+    try:
+        created = cdp(
+            cluster,
+            *["create", "organization", org_name, "--tier", "developer", "--data-plane", "us"],
+            *["--allow-paid-components", "--apply"],
+        )
+        lines = ok(created).splitlines()
+        assert lines[0] == f"organization.cdp.dev/{org_name} created"
+        assert lines[1].startswith(f"organization.cdp.dev/{org_name} is Current: Ready=True")
+        assert kube.get("organization", org_name)["spec"] == {
+            "tier": "developer",
+            "defaultDataPlane": "us",
+            "allowPaidComponents": True,
+        }
+        ok(cdp(cluster, "create", "project", "p", *org, "--apply"))
+
+        # Egress allowlist and per-environment overrides, without YAML.
+        out = ok(
+            cdp(
+                cluster,
+                *["create", "component", "api", "-p", "p", "-t", "service", "-b", "docker"],
+                *["--build-configs", "dockerFilePath=./Dockerfile"],
+                *["--image", "registry.example.com/acme/api:1", "--endpoint", "http:8080"],
+                *["--egress", "203.0.113.0/24:443,8443", "--egress", "198.51.100.7/32"],
+                *["--override", "production:replicas=3", "--override", "production:env=LOG=warn"],
+                *["--override", "development:memory=256Mi", *org, "--apply"],
+                *["--wait-timeout", "90"],
+            )
+        ).splitlines()
+        assert out[0] == f"component.cdp.dev/api created in namespace {ns}"
+        assert out[1].startswith("component.cdp.dev/api is Current: Ready=True Available")
+        spec = kube.get("component", "api", ns)["spec"]
+        assert spec["egress"] == [
+            {"cidr": "203.0.113.0/24", "ports": [443, 8443], "protocol": "TCP"},
+            {"cidr": "198.51.100.7/32", "protocol": "TCP"},
+        ]
+        assert spec["overrides"] == [
+            {"environment": "production", "replicas": 3, "env": [{"name": "LOG", "value": "warn"}]},
+            {"environment": "development", "resources": {"cpu": "100m", "memory": "256Mi"}},
+        ]
+
+        # Where it runs: the namespace per environment (-o wide).
+        wide = ok(cdp(cluster, "get", "components", *org, "-o", "wide")).splitlines()
+        header = wide[0].split()
+        assert "NAMESPACES" in header and "ENDPOINTS" in header
+        assert f"development={org_name}-p-development" in wide[1]
+        projects = ok(cdp(cluster, "get", "projects", *org)).splitlines()
+        assert projects[1].split()[:2] == ["p", "us"]
+
+        # scale: spec.replicas, then one environment's override; the Deployment follows.
+        generation = kube.get("component", "api", ns)["metadata"]["generation"]
+        out = ok(cdp(cluster, "scale", "api", "--replicas", "2", *org))
+        assert out.strip() == f"component.cdp.dev/api scaled to 2 replicas in namespace {ns}"
+        api = kube.get("component", "api", ns)
+        assert api["spec"]["replicas"] == 2
+        assert api["metadata"]["generation"] == generation + 1
+        assert managers(kube, "component", "api", ns)["cdp-cli"] in ("Apply", "Update")
+        dev = f"{org_name}-p-development"
+        kube.wait_for(
+            lambda: (kube.get("deployment", "api", dev) or {}).get("spec", {}).get("replicas") == 2,
+            90,
+            "the development Deployment scaled to 2",
+        )
+        ok(cdp(cluster, "scale", "api", "--replicas", "4", "-e", "production", *org))
+        overrides = kube.get("component", "api", ns)["spec"]["overrides"]
+        assert overrides[0]["environment"] == "production" and overrides[0]["replicas"] == 4
+        assert overrides[0]["env"] == [{"name": "LOG", "value": "warn"}]
+        refused = cdp(cluster, "scale", "api", "--replicas", "101", *org)
+        assert refused.returncode == 2 and "spec.replicas" in refused.stderr
+
+        # A run in one environment: the token and its environments in one patch.
+        ok(
+            cdp(
+                cluster,
+                *["create", "component", "job", "-p", "p", "-t", "manual-task", "-b", "go"],
+                *["--build-configs", "buildPackLangVersion=1.22"],
+                *["--image", "registry.example.com/acme/job:1", *org, "--apply"],
+            )
+        )
+        result = cdp(cluster, "run", "job", "--environment", "development", *org)
+        token = ok(result).strip()
+        annotations = kube.get("component", "job", ns)["metadata"]["annotations"]
+        assert annotations["cdp.dev/run-request"] == token
+        assert annotations["cdp.dev/run-environments"] == "development"
+        assert "environment(s) development" in result.stderr
+        result = cdp(cluster, "run", "job", *org)
+        token = ok(result).strip()
+        annotations = kube.get("component", "job", ns)["metadata"]["annotations"]
+        assert annotations["cdp.dev/run-request"] == token
+        assert "cdp.dev/run-environments" not in annotations
+        assert "every environment: " in result.stderr
+
+        # --apply of something the operator stalls on exits 1 with the reason.
+        stalled = cdp(
+            cluster,
+            *["create", "component", "orphan", "-p", "nosuch", "-t", "manual-task"],
+            *["--image", "registry.example.com/acme/job:1", *org, "--apply"],
+            *["--wait-timeout", "90"],
+        )
+        assert stalled.returncode == 1, stalled.stderr
+        assert stalled.stdout.strip() == f"component.cdp.dev/orphan created in namespace {ns}"
+        assert stalled.stderr.startswith(
+            "error: component.cdp.dev/orphan is Stalled: Ready=False ProjectNotFound: "
+        ), stalled.stderr
+
+        # Deleting a project with components is refused unless --cascade.
+        refused = cdp(cluster, "delete", "project", "p", *org)
+        assert refused.returncode == 2
+        assert "project.cdp.dev/p has 2 component(s): api, job" in refused.stderr
+        assert kube.get("project", "p", ns) is not None
+        out = ok(cdp(cluster, "delete", "project", "p", "--cascade", *org))
+        assert out.splitlines() == [
+            f"component.cdp.dev/api deleted in namespace {ns}",
+            f"component.cdp.dev/job deleted in namespace {ns}",
+            f"project.cdp.dev/p deleted in namespace {ns}",
+        ]
+        kube.wait_gone("project", "p", ns)
+        assert kube.get("component", "orphan", ns) is not None
+        ok(cdp(cluster, "delete", "component", "orphan", *org))
+        kube.wait_gone("component", "orphan", ns)
+    finally:
+        kube.delete("organization", org_name, wait=False)

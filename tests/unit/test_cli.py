@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,14 @@ from cdp_operator.models.buildconfigs import (
     ComponentType,
 )
 from cdp_operator.models.labels import API_VERSION, RUN_REQUEST
-from cdp_operator.models.resources import ComponentSpec, EnvironmentSpec, ProjectSpec
+from cdp_operator.models.resources import (
+    ComponentSpec,
+    EnvironmentSpec,
+    OrganizationSpec,
+    ProjectSpec,
+)
+
+RUN_ENVIRONMENTS = cli.RUN_ENVIRONMENTS
 
 ROWS = sorted(REQUIRED_BUILD_CONFIGS.items(), key=lambda kv: (kv[0][0].value, kv[0][1].value))
 UNSUPPORTED = [
@@ -502,8 +510,13 @@ HELP_COMMANDS = [
     ["create", "component"],
     ["create", "project"],
     ["create", "environment"],
+    ["create", "organization"],
     ["get"],
     ["run"],
+    ["scale"],
+    ["delete"],
+    ["delete", "project"],
+    ["delete", "component"],
     ["buildpacks"],
 ]
 
@@ -579,7 +592,14 @@ class FakeKube:
         self.namespace = namespace
         self.applied: list[tuple[dict[str, Any], bool, bool]] = []
         self.patches: list[tuple[str, str, str | None, dict[str, Any]]] = []
+        self.merge_patches: list[tuple[str, str, str | None, dict[str, Any]]] = []
+        self.deleted: list[tuple[str, str, str | None]] = []
         self.version = 100
+        #: The operator's verdict on what is applied: (ready, reason, message, stalled),
+        #: written as status after `polls` gets (None: no operator).
+        self.verdict: tuple[str, str, str, bool] | None = ("True", "Available", "", False)
+        self.polls = 0
+        self.gets = 0
 
     @staticmethod
     def _key(obj: dict[str, Any]) -> tuple[str, str | None, str]:
@@ -592,6 +612,17 @@ class FakeKube:
     def get(self, kind: KindInfo, name: str, namespace: str | None) -> dict[str, Any] | None:
         ns = namespace if kind.namespaced else None
         obj = self.objects.get((kind.kind, ns, name))
+        self.gets += 1
+        generation = (obj or {}).get("metadata", {}).get("generation")
+        if (
+            obj is not None
+            and "status" not in obj
+            and generation
+            and self.verdict
+            and self.polls <= 0
+        ):
+            obj["status"] = verdict_status(generation, *self.verdict)
+        self.polls -= 1
         return copy.deepcopy(obj) if obj else None
 
     def list(self, kind: KindInfo, namespace: str | None) -> list[dict[str, Any]]:
@@ -612,17 +643,62 @@ class FakeKube:
         self.version += 1
         new = copy.deepcopy(obj)
         new["metadata"]["resourceVersion"] = str(self.version)
+        generation = (old or {}).get("metadata", {}).get("generation", 0) + 1
+        new["metadata"]["generation"] = generation
         if not dry_run:
             self.objects[key] = new
-        return new
+        return copy.deepcopy(new)
 
     def patch_metadata(
         self, kind: KindInfo, name: str, namespace: str | None, metadata: dict[str, Any]
     ) -> dict[str, Any]:
         self.patches.append((kind.kind, name, namespace, copy.deepcopy(metadata)))
         obj = self.objects[(kind.kind, namespace, name)]
-        obj["metadata"].setdefault("annotations", {}).update(metadata.get("annotations", {}))
+        annotations = obj["metadata"].setdefault("annotations", {})
+        for key, value in metadata.get("annotations", {}).items():
+            if value is None:  # a JSON merge patch's null removes the key
+                annotations.pop(key, None)
+            else:
+                annotations[key] = value
         return copy.deepcopy(obj)
+
+    def merge_patch(
+        self, kind: KindInfo, name: str, namespace: str | None, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.merge_patches.append((kind.kind, name, namespace, copy.deepcopy(body)))
+        obj = self.objects[(kind.kind, namespace, name)]
+        wanted = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and wanted != obj["metadata"].get("resourceVersion"):
+            raise cli.CliError("patch: the object has been modified (HTTP 409)")
+        obj["spec"].update(body.get("spec") or {})
+        return copy.deepcopy(obj)
+
+    def delete(self, kind: KindInfo, name: str, namespace: str | None) -> bool:
+        key = (kind.kind, namespace if kind.namespaced else None, name)
+        if key not in self.objects:
+            return False
+        del self.objects[key]
+        self.deleted.append(key)
+        return True
+
+
+def verdict_status(
+    generation: int, ready: str, reason: str, message: str, stalled: bool
+) -> dict[str, Any]:
+    """A status as the operator writes it: Ready, Reconciling and Stalled."""
+    reconciling = ready != "True" and not stalled
+    return {
+        "observedGeneration": generation,
+        "conditions": [
+            {"type": "Ready", "status": ready, "reason": reason, "message": message},
+            {
+                "type": "Reconciling",
+                "status": str(reconciling),
+                "reason": reason if reconciling else "Done",
+            },
+            {"type": "Stalled", "status": str(stalled), "reason": reason if stalled else "Done"},
+        ],
+    }
 
 
 def _component(
@@ -667,6 +743,9 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeKube:
         ]
     )
     monkeypatch.setattr(cli, "kube_factory", lambda args: kube)
+    clock = [0.0]
+    monkeypatch.setattr(cli, "_monotonic", lambda: clock[0])
+    monkeypatch.setattr(cli, "_sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
     return kube
 
 
@@ -677,8 +756,14 @@ def test_run_sets_a_fresh_token_with_a_metadata_only_patch(
     assert code == 0, err
     token = out.strip()
     assert token
+    # Without --environment: every environment, and an earlier request's list removed.
     assert fake.patches == [
-        ("Component", "job", "cdp-org-acme", {"annotations": {RUN_REQUEST: token}})
+        (
+            "Component",
+            "job",
+            "cdp-org-acme",
+            {"annotations": {RUN_REQUEST: token, RUN_ENVIRONMENTS: None}},
+        )
     ]
     code, out2, _ = run(capsys, "run", "job", "-n", "cdp-org-acme")
     assert code == 0
@@ -821,7 +906,7 @@ def test_create_apply_server_side_applies_into_the_org_namespace(
     args = ["create", "project", "shop", "--organization", "acme", "--apply"]
     code, out, err = run(capsys, *args)
     assert code == 0, err
-    assert out.strip() == "project.cdp.dev/shop created in namespace cdp-org-acme"
+    assert out.splitlines()[0] == "project.cdp.dev/shop created in namespace cdp-org-acme"
     obj, force, dry_run = fake.applied[-1]
     assert obj["metadata"] == {"name": "shop", "namespace": "cdp-org-acme"}
     assert (force, dry_run) == (False, False)
@@ -829,12 +914,12 @@ def test_create_apply_server_side_applies_into_the_org_namespace(
     assert obj["spec"] == {"dataPlane": "us"}
     assert err.strip() == "dataPlane us: organization acme's defaultDataPlane"
     code, out, _ = run(capsys, *args)
-    assert out.strip() == "project.cdp.dev/shop unchanged in namespace cdp-org-acme"
+    assert out.splitlines()[0] == "project.cdp.dev/shop unchanged in namespace cdp-org-acme"
     assert fake.applied[-1][0]["spec"] == {"dataPlane": "us"}
     code, out, _ = run(capsys, *args, "--data-plane", "us")
-    assert out.strip() == "project.cdp.dev/shop unchanged in namespace cdp-org-acme"
+    assert out.splitlines()[0] == "project.cdp.dev/shop unchanged in namespace cdp-org-acme"
     code, out, _ = run(capsys, *args, "--display-name", "Shop", "--force-conflicts")
-    assert out.strip() == "project.cdp.dev/shop configured in namespace cdp-org-acme"
+    assert out.splitlines()[0] == "project.cdp.dev/shop configured in namespace cdp-org-acme"
     assert fake.applied[-1][0]["spec"] == {"dataPlane": "us", "displayName": "Shop"}
     assert fake.applied[-1][1] is True
 
@@ -868,7 +953,7 @@ def test_create_apply_keeps_a_project_created_without_data_plane_as_it_is(
     args = ["create", "project", "web", "--organization", "acme", "--apply"]
     code, out, err = run(capsys, *args, "--display-name", "Web")
     assert code == 0, err
-    assert out.strip() == "project.cdp.dev/web configured in namespace cdp-org-acme"
+    assert out.splitlines()[0] == "project.cdp.dev/web configured in namespace cdp-org-acme"
     assert fake.applied[-1][0]["spec"] == {"displayName": "Web"}
     assert err == ""
     code, _, err = run(capsys, *args, "--data-plane", "us")
@@ -940,3 +1025,754 @@ def test_create_apply_does_not_apply_invalid_input(
     assert code == 2
     assert "'port' (Port) is required" in err
     assert fake.applied == []
+
+
+# ------------------------------------------------------------ create organization
+def test_create_organization_prints_a_spec_the_model_accepts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys,
+        *["create", "organization", "acme", "--tier", "developer", "--data-plane", "us"],
+        *["--allow-paid-components", "--display-name", "ACME"],
+    )
+    assert code == 0, err
+    doc = yaml.safe_load(out)
+    assert doc["kind"] == "Organization"
+    assert doc["metadata"] == {"name": "acme"}  # cluster-scoped: no namespace
+    assert doc["spec"] == {
+        "tier": "developer",
+        "defaultDataPlane": "us",
+        "allowPaidComponents": True,
+        "displayName": "ACME",
+    }
+    OrganizationSpec.model_validate(doc["spec"])
+    code, out, _ = run(capsys, "create", "org", "beta", "--data-plane", "eu")
+    assert code == 0
+    assert yaml.safe_load(out)["spec"] == {"defaultDataPlane": "eu"}
+
+
+def test_create_organization_refuses_what_the_crd_refuses(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "create", "organization", "cdp-x", "--data-plane", "us")
+    assert code == 2
+    assert "metadata.name must not be 'cdp'" in err
+    code, _, err = run(capsys, "create", "organization", "acme", "--data-plane", "US_East")
+    assert code == 2
+    assert err.startswith("error: spec.defaultDataPlane: ") and "(set it with --data-plane)" in err
+    code, _, err = run(
+        capsys, "create", "organization", "acme", "--data-plane", "us", "--tier", "x"
+    )
+    assert code == 2
+    assert "invalid choice: 'x'" in err
+    code, _, err = run(capsys, "create", "organization", "acme")
+    assert code == 2
+    assert "--data-plane" in err
+
+
+def test_create_organization_apply(fake: FakeKube, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "create", "organization", "beta", "--tier", "payg", "--data-plane", "eu", "--apply"
+    )
+    assert code == 0, err
+    assert out.splitlines() == [
+        "organization.cdp.dev/beta created",
+        "organization.cdp.dev/beta is Current: Ready=True Available",
+    ]
+    obj, _, _ = fake.applied[-1]
+    assert obj["metadata"] == {"name": "beta"}
+    assert fake.get(BY_KIND["Organization"], "beta", None)["spec"]["tier"] == "payg"
+
+
+# --------------------------------------------------------- --egress and --override
+def _component_spec(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, Any, str]:
+    code, out, err = run(
+        capsys,
+        *["create", "component", "api", "-p", "shop", "-t", "service", "--image", "r/api:1"],
+        *extra,
+    )
+    return code, (yaml.safe_load(out)["spec"] if code == 0 else None), err
+
+
+def test_egress_allowlist_from_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code, spec, err = _component_spec(
+        capsys,
+        *["--egress", "203.0.113.0/24:443,8443", "--egress", "198.51.100.7/32"],
+        *["--egress", "2001:db8::/32:443"],
+    )
+    assert code == 0, err
+    assert spec["egress"] == [
+        {"cidr": "203.0.113.0/24", "ports": [443, 8443]},
+        {"cidr": "198.51.100.7/32"},
+        {"cidr": "2001:db8::/32", "ports": [443]},
+    ]
+    ComponentSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("203.0.113.0/24:https", "ports are numbers"),
+        ("203.0.113.0/24:443,", "ports are numbers"),
+        ("203.0.113.1/24", "spec.egress.0.cidr: "),  # host bits set: the model's verdict
+        ("203.0.113.10:443", "spec.egress.0.cidr: "),  # no prefix length
+        ("203.0.113.0/24:70000", "spec.egress.0.ports.0: "),
+        ("203.0.113.0/24:443,443", "egress[0].ports must be unique"),
+    ],
+)
+def test_bad_egress_is_refused_naming_the_field(
+    value: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _component_spec(capsys, "--egress", value)
+    assert code == 2
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_overrides_from_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    code, spec, err = _component_spec(
+        capsys,
+        *["--override", "production:replicas=3", "--override", "production:image=r/api:2"],
+        *["--override", "production:env=LOG=warn", "--override", "production:env=A=b=c"],
+        *["--override", "staging:cpu=500m", "--override", "staging:memory=256Mi"],
+    )
+    assert code == 0, err
+    assert spec["overrides"] == [
+        {
+            "environment": "production",
+            "replicas": 3,
+            "image": "r/api:2",
+            "env": [{"name": "LOG", "value": "warn"}, {"name": "A", "value": "b=c"}],
+        },
+        {"environment": "staging", "resources": {"cpu": "500m", "memory": "256Mi"}},
+    ]
+    ComponentSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("replicas=3", "expected ENVIRONMENT:KEY=VALUE"),
+        ("production:size=3", "KEY one of replicas, image, env, cpu, memory"),
+        ("production:replicas=three", "replicas must be a whole number"),
+        ("production:replicas=101", "spec.overrides.0.replicas: "),
+        ("production:cpu=lots", "spec.overrides.0.resources.cpu: "),
+        ("production:env=NOVALUE", "expected NAME=value"),
+        ("Prod:replicas=2", "spec.overrides.0.environment: "),
+        ("production:image=has space", "spec.overrides.0.image: "),
+    ],
+)
+def test_bad_overrides_are_refused_naming_the_field(
+    value: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _component_spec(capsys, "--override", value)
+    assert code == 2
+    assert expected in err
+
+
+# ------------------------------------------------------------------- run --environment
+def _deployed(fake: FakeKube, name: str, *envs: str) -> None:
+    obj = fake.objects[("Component", "cdp-org-acme", name)]
+    obj["status"]["environments"] = [
+        {"name": e, "namespace": f"acme-shop-{e}", "ready": True} for e in envs
+    ]
+
+
+def test_run_in_chosen_environments_sets_both_annotations_in_one_patch(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _deployed(fake, "job", "development", "staging", "production")
+    code, out, err = run(
+        capsys, "run", "job", "--org", "acme", "--environment", "development", "-e", "staging"
+    )
+    assert code == 0, err
+    token = out.strip()
+    assert fake.patches == [
+        (
+            "Component",
+            "job",
+            "cdp-org-acme",
+            {"annotations": {RUN_REQUEST: token, RUN_ENVIRONMENTS: "development,staging"}},
+        )
+    ]
+    assert "environment(s) development, staging" in err
+    # Without --environment: every environment, named, and the earlier list removed.
+    code, out, err = run(capsys, "run", "job", "--org", "acme")
+    assert code == 0
+    assert "every environment: development, staging, production" in err
+    annotations = fake.objects[("Component", "cdp-org-acme", "job")]["metadata"]["annotations"]
+    assert annotations == {RUN_REQUEST: out.strip()}
+
+
+def test_run_refuses_an_environment_the_component_does_not_run_in(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _deployed(fake, "job", "development")
+    code, _, err = run(capsys, "run", "job", "--org", "acme", "-e", "production")
+    assert code == 2
+    assert "does not run in environment(s) production (it runs in: development)" in err
+    code, _, err = run(capsys, "run", "job", "--org", "acme", "-e", "Prod!")
+    assert code == 2
+    assert "--environment 'Prod!': metadata.name must consist of" in err
+    assert fake.patches == []
+
+
+def test_run_uses_the_operator_key_for_environments() -> None:
+    # The operator reads this key (models/labels.py, where it defines it).
+    from cdp_operator.models import labels
+
+    assert RUN_ENVIRONMENTS == "cdp.dev/run-environments"
+    assert labels.RUN_ENVIRONMENTS == RUN_ENVIRONMENTS
+
+
+# ------------------------------------------------------------------------ scale
+def test_scale_patches_spec_replicas_conditionally(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.objects[("Component", "cdp-org-acme", "api")]["metadata"]["resourceVersion"] = "41"
+    code, out, err = run(capsys, "scale", "api", "--replicas", "3", "--org", "acme")
+    assert code == 0, err
+    assert out.strip() == "component.cdp.dev/api scaled to 3 replicas in namespace cdp-org-acme"
+    assert fake.merge_patches == [
+        (
+            "Component",
+            "api",
+            "cdp-org-acme",
+            {"spec": {"replicas": 3}, "metadata": {"resourceVersion": "41"}},
+        )
+    ]
+    assert fake.objects[("Component", "cdp-org-acme", "api")]["spec"]["replicas"] == 3
+
+
+def test_scale_writes_nothing_when_the_component_changed_meanwhile(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = fake.objects[("Component", "cdp-org-acme", "api")]
+    stored["metadata"]["resourceVersion"] = "41"
+    get = fake.get
+
+    def get_then_someone_writes(
+        kind: KindInfo, name: str, namespace: str | None
+    ) -> dict[str, Any] | None:
+        obj = get(kind, name, namespace)
+        stored["metadata"]["resourceVersion"] = "42"
+        stored["spec"]["overrides"] = [{"environment": "staging", "replicas": 1}]
+        return obj
+
+    monkeypatch.setattr(fake, "get", get_then_someone_writes)
+    code, out, err = run(capsys, "scale", "api", "--replicas", "2", "-e", "prod", "--org", "acme")
+    assert code == 1
+    assert out == ""
+    assert "(HTTP 409)" in err and "nothing was written: run the command again" in err
+    assert stored["spec"]["overrides"] == [{"environment": "staging", "replicas": 1}]
+
+
+def test_scale_one_environment_edits_its_override_and_keeps_the_others(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = fake.objects[("Component", "cdp-org-acme", "api")]["spec"]
+    spec["overrides"] = [
+        {"environment": "production", "replicas": 2, "image": "i:2"},
+        {"environment": "staging", "replicas": 1},
+    ]
+    code, out, err = run(
+        capsys, "scale", "api", "--replicas", "5", "-e", "production", "--org", "acme"
+    )
+    assert code == 0, err
+    assert "scaled to 5 replicas in environment production" in out
+    assert spec["overrides"] == [
+        {"environment": "production", "replicas": 5, "image": "i:2"},
+        {"environment": "staging", "replicas": 1},
+    ]
+    assert "replicas" not in spec
+    code, _, err = run(capsys, "scale", "api", "--replicas", "2", "-e", "qa", "--org", "acme")
+    assert code == 0, err
+    assert spec["overrides"][-1] == {"environment": "qa", "replicas": 2}
+
+
+def test_scale_refuses_tasks_bounds_and_missing_components(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "scale", "job", "--replicas", "2", "--org", "acme")
+    assert code == 2
+    assert "'manual-task': only long-running components" in err
+    code, _, err = run(capsys, "scale", "api", "--replicas", "101", "--org", "acme")
+    assert code == 2
+    assert "spec.replicas: " in err and "--replicas takes 0 to 100" in err
+    code, _, err = run(capsys, "scale", "api", "--replicas", "-1", "-e", "prod", "--org", "acme")
+    assert code == 2
+    assert "spec.overrides.0.replicas: " in err
+    code, _, err = run(capsys, "scale", "nope", "--replicas", "1", "--org", "acme")
+    assert code == 1
+    assert "component.cdp.dev/nope not found" in err
+    assert fake.merge_patches == []
+
+
+# -------------------------------------------------------------- --apply waits
+COMPONENT_ARGS = [
+    *["create", "component", "api", "-p", "shop", "-t", "service", "--image", "r/api:1"],
+    *["--org", "acme", "--apply"],
+]
+
+
+def test_apply_waits_for_the_verdict_and_prints_the_final_state(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    del fake.objects[("Component", "cdp-org-acme", "api")]
+    fake.verdict = ("True", "Available", "ready in 2 environment(s)", False)
+    fake.polls = 3  # the operator answers on the third poll
+    code, out, err = run(capsys, *COMPONENT_ARGS)
+    assert code == 0, err
+    assert out.splitlines() == [
+        "component.cdp.dev/api created in namespace cdp-org-acme",
+        "component.cdp.dev/api is Current: Ready=True Available: ready in 2 environment(s)",
+    ]
+    assert fake.gets >= 4
+
+
+def test_apply_exits_1_when_the_result_is_stalled(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    del fake.objects[("Component", "cdp-org-acme", "api")]
+    fake.verdict = ("False", "ProjectNotFound", "project 'shop' does not exist", True)
+    code, out, err = run(capsys, *COMPONENT_ARGS)
+    assert code == 1
+    assert out == "component.cdp.dev/api created in namespace cdp-org-acme\n"
+    assert err.splitlines()[0] == (
+        "error: component.cdp.dev/api is Stalled: "
+        "Ready=False ProjectNotFound: project 'shop' does not exist"
+    )
+
+
+def test_apply_gives_up_after_the_wait_timeout(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    del fake.objects[("Component", "cdp-org-acme", "api")]
+    fake.verdict = None  # no operator
+    code, out, err = run(capsys, *COMPONENT_ARGS, "--wait-timeout", "5")
+    assert code == 1
+    assert "created in namespace" in out
+    assert (
+        "error: component.cdp.dev/api: no verdict after 5s: the operator has not "
+        "reported on generation 1 yet" in err
+    )
+    assert 5 <= fake.gets <= 8  # about one poll a second
+    # Still reconciling when time is up: its reason is shown.
+    fake.verdict = ("False", "Progressing", "0/1 replicas ready", False)
+    code, _, err = run(capsys, *COMPONENT_ARGS, "--image", "r/api:2", "--wait-timeout", "2")
+    assert code == 1
+    assert "is still InProgress after 2s: Ready=False Progressing: 0/1 replicas ready" in err
+
+
+def test_apply_no_wait_and_dry_run_do_not_wait(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    del fake.objects[("Component", "cdp-org-acme", "api")]
+    fake.verdict = None
+    code, out, _ = run(capsys, *COMPONENT_ARGS, "--no-wait")
+    assert code == 0
+    assert out == "component.cdp.dev/api created in namespace cdp-org-acme\n"
+    gets = fake.gets
+    code, out, _ = run(capsys, *COMPONENT_ARGS, "--image", "r/api:9", "--dry-run")
+    assert code == 0
+    assert out.endswith("(server dry run)\n")
+    assert fake.gets == gets + 1  # only the read before the apply
+    code, _, err = run(capsys, *COMPONENT_ARGS[:-1], "--no-wait")
+    assert code == 2
+    assert "only make sense with --apply" in err
+
+
+# ------------------------------------------------------- get: where things run
+def test_get_projects_shows_the_data_plane_in_use(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def project(name: str, spec: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": "Project",
+            "metadata": {"name": name, "namespace": "cdp-org-acme"},
+            "spec": spec,
+            "status": status,
+        }
+
+    kube = FakeKube(
+        [
+            project("a", {}, {"dataPlane": "us"}),  # the resolved default
+            project("b", {"dataPlane": "eu"}, {}),  # not reconciled yet
+            project("c", {}, {}),
+            project(
+                "d",
+                {"dataPlane": "us"},
+                {
+                    "dataPlane": "us",
+                    "namespaces": [
+                        {"environment": "development", "namespace": "acme-d-development"}
+                    ],
+                },
+            ),
+        ]
+    )
+    monkeypatch.setattr(cli, "kube_factory", lambda args: kube)
+    code, out, _ = run(capsys, "get", "projects", "--org", "acme")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0][:3] == ["NAME", "DATA", "PLANE"]
+    assert [r[:2] for r in rows[1:]] == [["a", "us"], ["b", "eu"], ["c", "-"], ["d", "us"]]
+    assert "<org default>" not in out
+    code, out, _ = run(capsys, "get", "projects", "--org", "acme", "-o", "wide")
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0][:5] == ["NAME", "DATA", "PLANE", "NAMESPACES", "READY"]
+    assert rows[4][:3] == ["d", "us", "development=acme-d-development"]
+
+
+def test_get_components_wide_shows_namespaces_endpoints_and_url(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = fake.objects[("Component", "cdp-org-acme", "api")]["status"]
+    status["url"] = "https://api-production.acme.us.apps.example.com/"
+    status["environments"] = [
+        {
+            "name": "development",
+            "namespace": "acme-shop-development",
+            "endpoints": [
+                {
+                    "name": "http",
+                    "port": 8080,
+                    "visibility": "organization",
+                    "address": "api.acme-shop-development.svc.cluster.local:8080",
+                }
+            ],
+        },
+        {
+            "name": "production",
+            "namespace": "acme-shop-production",
+            "endpoints": [
+                {
+                    "name": "web",
+                    "port": 80,
+                    "visibility": "public",
+                    "address": "api.acme-shop-production.svc.cluster.local:80",
+                    "url": "https://api-production.acme.us.apps.example.com/",
+                }
+            ],
+        },
+    ]
+    code, out, _ = run(capsys, "get", "components", "--org", "acme", "-o", "wide")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0][:8] == [
+        "NAME",
+        "PROJECT",
+        "TYPE",
+        "BUILDPACK",
+        "BILLING",
+        "URL",
+        "NAMESPACES",
+        "ENDPOINTS",
+    ]
+    assert rows[1][:8] == [
+        "api",
+        "shop",
+        "service",
+        "-",
+        "-",
+        "https://api-production.acme.us.apps.example.com/",
+        "development=acme-shop-development,production=acme-shop-production",
+        "development/http=api.acme-shop-development.svc.cluster.local:8080,"
+        "production/web=https://api-production.acme.us.apps.example.com/",
+    ]
+    # No status.environments, endpoints nor url yet: dashes, not errors.
+    assert rows[2][:8] == ["job", "shop", "manual-task", "-", "free", "-", "-", "-"]
+    # The default table stays narrow.
+    code, out, _ = run(capsys, "get", "components", "--org", "acme")
+    assert "ENDPOINTS" not in out and "URL" not in out
+
+
+# ------------------------------------------------------------------------ delete
+def _add_project(fake: FakeKube, name: str) -> None:
+    fake.objects[("Project", "cdp-org-acme", name)] = {
+        "apiVersion": API_VERSION,
+        "kind": "Project",
+        "metadata": {"name": name, "namespace": "cdp-org-acme"},
+        "spec": {"dataPlane": "us"},
+    }
+
+
+def test_delete_project_refuses_while_components_belong_to_it(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _add_project(fake, "shop")
+    code, out, err = run(capsys, "delete", "project", "shop", "--org", "acme")
+    assert code == 2
+    assert out == ""
+    assert err.splitlines()[0] == ("error: project.cdp.dev/shop has 2 component(s): api, job")
+    assert "--cascade" in err
+    assert fake.deleted == []
+
+
+def test_delete_project_cascade_deletes_its_components_first(
+    fake: FakeKube, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _add_project(fake, "shop")
+    _add_project(fake, "other")
+    other = _component("keep", "service")
+    other["spec"]["project"] = "other"
+    fake.objects[("Component", "cdp-org-acme", "keep")] = other
+    code, out, err = run(capsys, "delete", "project", "shop", "--org", "acme", "--cascade")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "component.cdp.dev/api deleted in namespace cdp-org-acme",
+        "component.cdp.dev/job deleted in namespace cdp-org-acme",
+        "project.cdp.dev/shop deleted in namespace cdp-org-acme",
+    ]
+    assert fake.deleted == [
+        ("Component", "cdp-org-acme", "api"),
+        ("Component", "cdp-org-acme", "job"),
+        ("Project", "cdp-org-acme", "shop"),
+    ]
+    # A project without components needs no --cascade.
+    code, out, _ = run(capsys, "delete", "proj", "other", "--org", "acme")
+    assert code == 2  # "keep" still belongs to it
+    code, out, _ = run(capsys, "delete", "component", "keep", "--org", "acme")
+    assert (code, out) == (0, "component.cdp.dev/keep deleted in namespace cdp-org-acme\n")
+    code, out, _ = run(capsys, "delete", "proj", "other", "--org", "acme")
+    assert (code, out) == (0, "project.cdp.dev/other deleted in namespace cdp-org-acme\n")
+    code, _, err = run(capsys, "delete", "component", "keep", "--org", "acme")
+    assert code == 1
+    assert "component.cdp.dev/keep not found in namespace cdp-org-acme" in err
+
+
+# ------------------------------------------------- docs/cli.md shows real output
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+DOCS_NOW = "2026-03-01T12:00:40+00:00"
+
+
+def _obj(
+    kind: str,
+    name: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    ns: bool = True,
+    ready: tuple[str, str] = ("Admitted", ""),
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "name": name,
+        "generation": 1,
+        "resourceVersion": "1",
+        "creationTimestamp": "2026-03-01T12:00:00Z",
+    }
+    if ns:
+        meta["namespace"] = "cdp-org-acme"
+    conditions = verdict_status(1, "True", *ready, False)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": meta,
+        "spec": spec,
+        "status": {**conditions, **status},
+    }
+
+
+def docs_cluster() -> FakeKube:
+    """The cluster docs/cli.md's examples run against: organization acme on `us`,
+    project shop, a public web app and a manual task deployed in two environments."""
+    envs = ("development", "production")
+
+    def where(component: str, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": e,
+                "namespace": f"acme-shop-{e}",
+                "ready": True,
+                **(
+                    {
+                        "endpoints": [
+                            {
+                                **ep,
+                                "address": f"{component}.acme-shop-{e}.svc.cluster.local:"
+                                f"{ep['port']}",
+                                **(
+                                    {"url": f"https://{component}-{e}.acme.us.apps.example.com/"}
+                                    if ep["visibility"] == "public"
+                                    else {}
+                                ),
+                            }
+                            for ep in endpoints
+                        ]
+                    }
+                    if endpoints
+                    else {}
+                ),
+            }
+            for e in envs
+        ]
+
+    web = [{"name": "http", "port": 8080, "visibility": "public"}]
+    return FakeKube(
+        [
+            _obj(
+                "DataPlane",
+                "us",
+                {"region": "US East 2", "ingress": {"baseDomain": "us.apps.example.com"}},
+                {},
+                ns=False,
+                ready=("Available", "region US East 2"),
+            ),
+            _obj(
+                "Organization",
+                "acme",
+                {"tier": "developer", "defaultDataPlane": "us"},
+                {"namespace": "cdp-org-acme", "freeComponents": 2, "paidComponents": 0},
+                ns=False,
+            ),
+            _obj(
+                "Project",
+                "shop",
+                {"dataPlane": "us"},
+                {
+                    "dataPlane": "us",
+                    "namespaces": [{"environment": e, "namespace": f"acme-shop-{e}"} for e in envs],
+                },
+            ),
+            _obj(
+                "Component",
+                "storefront",
+                {
+                    "project": "shop",
+                    "type": "web-app",
+                    "image": "ghcr.io/acme/storefront:1.4.0",
+                    "build": {
+                        "buildpack": "react",
+                        "configs": {
+                            "buildCommand": "npm run build",
+                            "outputDirectory": "build",
+                            "nodeVersion": "20",
+                        },
+                    },
+                    "endpoints": web,
+                },
+                {
+                    "billing": "free",
+                    "url": "https://storefront-production.acme.us.apps.example.com/",
+                    "environments": where("storefront", web),
+                },
+                ready=("Available", "ready in 2 environment(s)"),
+            ),
+            _obj(
+                "Component",
+                "nightly-import",
+                {"project": "shop", "type": "manual-task", "image": "ghcr.io/acme/import:2"},
+                {"billing": "free", "environments": where("nightly-import", [])},
+                ready=("Available", "ready in 2 environment(s)"),
+            ),
+        ]
+    )
+
+
+def docs_verdict(command: str) -> tuple[str, str, str, bool]:
+    """What the operator says of what a docs example applies (its own words)."""
+    if "--project nosuch" in command:
+        message = "project 'nosuch' does not exist or is not admitted in this organization"
+        return ("False", "ProjectNotFound", message, True)
+    if "create organization" in command:
+        return ("True", "Admitted", "tier payg; data planes: us", False)
+    if "create project" in command:
+        return ("True", "Admitted", "2 runtime namespace(s)", False)
+    return ("True", "Available", "ready in 2 environment(s)", False)
+
+
+def doc_examples(text: str) -> list[tuple[int, str, str]]:
+    """The ```console blocks of a document: (line, command, output) per `$ ` command;
+    a command line ending in a backslash continues on the next line."""
+    examples: list[tuple[int, str, str]] = []
+    in_block = continued = False
+    command: list[str] = []
+    output: list[str] = []
+    start = 0
+
+    def flush() -> None:
+        if command:
+            parts = [c.removesuffix("\\").strip() for c in command]
+            examples.append((start, " ".join(parts), "\n".join(output).rstrip("\n")))
+        command.clear()
+        output.clear()
+
+    for number, line in enumerate(text.splitlines(), 1):
+        if not in_block:
+            in_block = line.strip() == "```console"
+            continue
+        if line.strip() == "```" and not continued:
+            flush()
+            in_block = False
+        elif continued:
+            command.append(line)
+        elif line.startswith("$ "):
+            flush()
+            start = number
+            command.append(line[2:])
+        else:
+            output.append(line)
+        continued = bool(command) and not output and command[-1].rstrip().endswith("\\")
+    return examples
+
+
+def run_doc_command(command: str, monkeypatch: pytest.MonkeyPatch, kube: FakeKube) -> str:
+    """Run one docs command against `kube`; stdout and stderr in the order written."""
+    import io
+    import shlex
+
+    argv = shlex.split(command)
+    assert argv[0] == "cdp", command
+    monkeypatch.setattr(cli, "kube_factory", lambda args: kube)
+    monkeypatch.setattr(cli, "_now", lambda: datetime.fromisoformat(DOCS_NOW))
+    monkeypatch.setattr(cli, "new_run_token", lambda: "20260301T120040Z-5f3c2a1b")
+    monkeypatch.setattr(cli, "_sleep", lambda seconds: None)
+    buf = io.StringIO()
+    cli.main(argv[1:], prog="cdp", stdout=buf, stderr=buf)
+    return buf.getvalue().rstrip("\n")
+
+
+EXAMPLES = doc_examples(DOCS.read_text())
+
+
+def test_docs_have_checked_examples() -> None:
+    # Every `$ cdp` command shown in docs/cli.md is in a checked ```console block.
+    text = DOCS.read_text()
+    shown = [line for line in text.splitlines() if line.lstrip().startswith("$ cdp")]
+    assert len(shown) == len(EXAMPLES)
+    assert len(EXAMPLES) >= 10
+    commands = " ".join(cmd for _, cmd, _ in EXAMPLES)
+    for feature in (
+        "create organization",
+        "--egress",
+        "--override",
+        "run nightly-import --organization acme --environment",
+        "scale",
+        "-o wide",
+        "delete project",
+        "get projects",
+    ):
+        assert feature in commands, feature
+
+
+@pytest.mark.parametrize(
+    ("line", "command", "expected"), EXAMPLES, ids=[str(e[0]) for e in EXAMPLES]
+)
+def test_docs_show_what_the_cli_prints(
+    line: int, command: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kube = docs_cluster()
+    kube.verdict = docs_verdict(command)
+    assert run_doc_command(command, monkeypatch, kube) == expected, f"docs/cli.md:{line}"
+
+
+def test_the_docs_check_notices_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An example that says `Ready` where the CLI prints `Available` is caught."""
+    drifted = [(cmd, out.replace("Available", "Ready")) for _, cmd, out in EXAMPLES]
+    drifted = [(cmd, out) for cmd, out in drifted if out not in (o for _, _, o in EXAMPLES)]
+    assert drifted
+    for cmd, out in drifted:
+        kube = docs_cluster()
+        kube.verdict = docs_verdict(cmd)
+        assert run_doc_command(cmd, monkeypatch, kube) != out

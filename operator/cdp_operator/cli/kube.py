@@ -75,6 +75,12 @@ class Kube(Protocol):
         self, kind: KindInfo, name: str, namespace: str | None, metadata: dict[str, Any]
     ) -> dict[str, Any]: ...
 
+    def merge_patch(
+        self, kind: KindInfo, name: str, namespace: str | None, body: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    def delete(self, kind: KindInfo, name: str, namespace: str | None) -> bool: ...
+
 
 class ApiKube:
     """`Kube` over the kubernetes client's CustomObjectsApi."""
@@ -187,12 +193,18 @@ class ApiKube:
         self, kind: KindInfo, name: str, namespace: str | None, metadata: dict[str, Any]
     ) -> dict[str, Any]:
         """A JSON merge patch of metadata only (never touches spec)."""
+        return self.merge_patch(kind, name, namespace, {"metadata": metadata})
+
+    def merge_patch(
+        self, kind: KindInfo, name: str, namespace: str | None, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A JSON merge patch (a metadata.resourceVersion in it makes it conditional)."""
         args: dict[str, Any] = {
             "group": GROUP,
             "version": VERSION,
             "plural": kind.plural,
             "name": name,
-            "body": {"metadata": metadata},
+            "body": body,
             "field_manager": FIELD_MANAGER,
             "_content_type": "application/merge-patch+json",
         }
@@ -201,6 +213,31 @@ class ApiKube:
             fn = self._api.patch_namespaced_custom_object
             args["namespace"] = namespace
         return dict(self._call(f"patch {kind.ref(name)}", fn, **args))
+
+    def delete(self, kind: KindInfo, name: str, namespace: str | None) -> bool:
+        """Delete an object; False when it was not there."""
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        args: dict[str, Any] = {
+            "group": GROUP,
+            "version": VERSION,
+            "plural": kind.plural,
+            "name": name,
+        }
+        fn: Any = self._api.delete_cluster_custom_object
+        if kind.namespaced:
+            fn = self._api.delete_namespaced_custom_object
+            args["namespace"] = namespace
+        try:
+            fn(**args, _preload_content=False)
+            return True
+        except ApiException as exc:
+            if exc.status == 404 and not _is_missing_resource_type(exc):
+                return False
+            raise _translate(exc, f"delete {kind.ref(name)}", kind.plural) from None
+        except HTTPError as exc:
+            raise CliError(f"delete {kind.ref(name)}: cannot reach the API server: {exc}") from None
 
 
 def api_error(exc: Any, what: str) -> CliError:
@@ -223,7 +260,7 @@ def _translate(exc: Any, what: str, plural: str) -> CliError:
             f"{what}: the server has no resource type {plural}.{GROUP}; "
             "install the CRDs first (kubectl apply --server-side -f crds/)"
         )
-    if exc.status == 409:
+    if exc.status == 409 and what.startswith("apply "):
         err = api_error(exc, what)
         return CliError(*err.messages, "hint: pass --force-conflicts to take over those fields")
     return api_error(exc, what)

@@ -1,8 +1,9 @@
 """`cdp`: create, list and run the platform's resources (also `kubectl cdp`).
 
-Exit codes: 0 success; 1 the API server refused or could not be reached;
-2 invalid input (bad flags, a missing build configuration, an unsupported
-buildpack, a spec the models reject).
+Exit codes: 0 success; 1 the API server refused or could not be reached, or
+what `--apply` applied is Stalled or got no verdict in time; 2 invalid input
+(bad flags, a missing build configuration, an unsupported buildpack, a spec the
+models reject, a project with components to delete without --cascade).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import json
 import os
 import secrets
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import yaml
+from pydantic import ValidationError
 
 from .. import __version__
+from ..models import labels
 from ..models.buildconfigs import (
     CONFIG_KEY_DESCRIPTIONS,
     REQUIRED_BUILD_CONFIGS,
@@ -26,9 +30,10 @@ from ..models.buildconfigs import (
 )
 from ..models.labels import RUN_REQUEST
 from ..models.naming import organization_namespace_name, organization_of_namespace
-from ..models.resources import ProjectSpec, transition_errors
+from ..models.resources import ComponentSpec, ProjectSpec, name_errors, transition_errors
+from ..models.tiers import Tier
 from . import manifests, spelling
-from .kstatus import compute
+from .kstatus import Status, compute
 from .kube import BY_KIND, KINDS, ApiKube, KindInfo, Kube, resolve_kind
 from .manifests import CliError, InputError
 
@@ -41,6 +46,19 @@ def _default_kube(args: argparse.Namespace) -> Kube:
 
 
 kube_factory: KubeFactory = _default_kube
+
+#: The annotation naming the environments a run request is for (comma separated).
+RUN_ENVIRONMENTS = labels.RUN_ENVIRONMENTS
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+#: How `--apply` waits; tests replace them to not sleep.
+_sleep: Callable[[float], None] = time.sleep
+_monotonic: Callable[[], float] = time.monotonic
+POLL_SECONDS = 1.0
 
 
 # ------------------------------------------------------------------ output
@@ -68,7 +86,7 @@ def _age(timestamp: str | None, now: datetime | None = None) -> str:
         then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
     except ValueError:
         return "<unknown>"
-    seconds = int(((now or datetime.now(UTC)) - then).total_seconds())
+    seconds = int(((now or _now()) - then).total_seconds())
     if seconds < 120:
         return f"{max(seconds, 0)}s"
     if seconds < 120 * 60:
@@ -117,7 +135,7 @@ _COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
         ("PRODUCTION", lambda o: str(bool(_spec(o).get("production", False))).lower()),
     ],
     "Project": [
-        ("DATA PLANE", lambda o: str(_spec(o).get("dataPlane") or "<org default>")),
+        ("DATA PLANE", lambda o: _project_data_plane_in_use(o)),
     ],
     "Component": [
         ("PROJECT", lambda o: str(_spec(o).get("project", ""))),
@@ -128,8 +146,56 @@ _COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
 }
 
 
-def _print_table(kind: KindInfo, items: list[dict[str, Any]], all_ns: bool, out: TextIO) -> None:
-    extra = _COLUMNS[kind.kind]
+def _status(obj: dict[str, Any]) -> dict[str, Any]:
+    status = obj.get("status")
+    return status if isinstance(status, dict) else {}
+
+
+def _project_data_plane_in_use(obj: dict[str, Any]) -> str:
+    """The data plane the operator resolved, else the one the spec names, else '-'."""
+    return str(_status(obj).get("dataPlane") or _spec(obj).get("dataPlane") or "-")
+
+
+def _entries(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _component_namespaces(obj: dict[str, Any]) -> str:
+    envs = _entries(_status(obj).get("environments"))
+    return ",".join(f"{e.get('name')}={e.get('namespace')}" for e in envs) or "-"
+
+
+def _component_endpoints(obj: dict[str, Any]) -> str:
+    """Per environment, each endpoint's public URL, else its in-cluster address."""
+    out = []
+    for env in _entries(_status(obj).get("environments")):
+        for ep in _entries(env.get("endpoints")):
+            where = ep.get("url") or ep.get("address")
+            if where:
+                out.append(f"{env.get('name')}/{ep.get('name')}={where}")
+    return ",".join(out) or "-"
+
+
+def _project_namespaces(obj: dict[str, Any]) -> str:
+    entries = _entries(_status(obj).get("namespaces"))
+    return ",".join(f"{e.get('environment')}={e.get('namespace')}" for e in entries) or "-"
+
+
+#: Columns `-o wide` adds, per kind: where things run and how to reach them.
+_WIDE_COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
+    "Project": [("NAMESPACES", _project_namespaces)],
+    "Component": [
+        ("URL", lambda o: str(_status(o).get("url") or "-")),
+        ("NAMESPACES", _component_namespaces),
+        ("ENDPOINTS", _component_endpoints),
+    ],
+}
+
+
+def _print_table(
+    kind: KindInfo, items: list[dict[str, Any]], all_ns: bool, out: TextIO, wide: bool = False
+) -> None:
+    extra = _COLUMNS[kind.kind] + (_WIDE_COLUMNS.get(kind.kind, []) if wide else [])
     header = (["NAMESPACE"] if all_ns else []) + ["NAME"] + [h for h, _ in extra]
     header += ["READY", "REASON", "STATUS", "AGE"]
     rows = [header]
@@ -245,9 +311,10 @@ _NO_DATA_PLANE = (
 
 
 def _cmd_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    namespace = _flag_namespace(args)
+    cluster_scoped = args.resource == "organization"
+    namespace = None if cluster_scoped else _flag_namespace(args)
     kube: Kube | None = None
-    if args.apply and not namespace:
+    if args.apply and not namespace and not cluster_scoped:
         kube = kube_factory(args)
         namespace = _required_namespace(args, kube)
     if args.resource == "component":
@@ -263,10 +330,20 @@ def _cmd_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             schedule=args.schedule,
             replicas=args.replicas,
             env=args.env,
+            egress=args.egress,
+            overrides=args.override,
         )
     elif args.resource == "project":
         manifest = manifests.project(
             args.name, namespace, data_plane=args.data_plane, display_name=args.display_name
+        )
+    elif args.resource == "organization":
+        manifest = manifests.organization(
+            args.name,
+            default_data_plane=args.data_plane,
+            tier=args.tier,
+            allow_paid_components=args.allow_paid_components,
+            display_name=args.display_name,
         )
     else:
         manifest = manifests.environment(
@@ -280,17 +357,25 @@ def _cmd_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"warning: {warning}\n")
     obj = manifest.obj
     if not args.apply:
-        if args.dry_run or args.force_conflicts:
-            raise InputError("--dry-run and --force-conflicts only make sense with --apply")
+        if args.dry_run or args.force_conflicts or args.no_wait or args.wait_timeout is not None:
+            raise InputError(
+                "--dry-run, --force-conflicts, --no-wait and --wait-timeout only make sense "
+                "with --apply"
+            )
         if args.resource == "project" and args.data_plane is None:
             err.write(f"note: {_NO_DATA_PLANE}\n")
         out.write(_dump(obj, args.output))
         return 0
+    timeout = _WAIT_DEFAULT if args.wait_timeout is None else args.wait_timeout
+    if timeout < 0:
+        raise InputError("--wait-timeout must be 0 or more seconds")
     kube = kube or kube_factory(args)
-    namespace = namespace or _required_namespace(args, kube)
+    if not cluster_scoped:
+        namespace = namespace or _required_namespace(args, kube)
     kind = BY_KIND[obj["kind"]]
     before = kube.get(kind, args.name, namespace)
     if args.resource == "project":
+        assert namespace is not None
         data_plane, note = _project_data_plane(args, kube, namespace, before)
         obj = manifests.project(
             args.name, namespace, data_plane=data_plane, display_name=args.display_name
@@ -306,9 +391,86 @@ def _cmd_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         verb = "unchanged"
     else:
         verb = "configured"
+    where = f" in namespace {namespace}" if namespace else ""
     suffix = " (server dry run)" if args.dry_run else ""
-    out.write(f"{kind.ref(args.name)} {verb} in namespace {namespace}{suffix}\n")
-    return 0
+    out.write(f"{kind.ref(args.name)} {verb}{where}{suffix}\n")
+    if args.dry_run or args.no_wait:
+        return 0
+    out.flush()
+    return _wait(kube, kind, args.name, namespace, after, timeout, out, err)
+
+
+#: Seconds `--apply` waits for the operator's verdict unless --wait-timeout says otherwise.
+_WAIT_DEFAULT = 60.0
+
+
+def _observed(obj: dict[str, Any], generation: Any) -> bool:
+    """Whether the operator has judged this generation (observedGeneration and Ready)."""
+    status = _status(obj)
+    if not isinstance(generation, int) or status.get("observedGeneration") != generation:
+        return False
+    return any(c.get("type") == "Ready" for c in _entries(status.get("conditions")))
+
+
+def _condition(obj: dict[str, Any], ctype: str) -> dict[str, Any]:
+    conditions = _entries(_status(obj).get("conditions"))
+    return next((c for c in conditions if c.get("type") == ctype), {})
+
+
+def _state(obj: dict[str, Any]) -> str:
+    """`Ready=True Available: ready in 2 environment(s)`: the Ready condition in one line."""
+    ready = _condition(obj, "Ready")
+    text = f"Ready={ready.get('status', 'Unknown')} {ready.get('reason') or '-'}"
+    message = ready.get("message")
+    return f"{text}: {message}" if message else text
+
+
+def _wait(
+    kube: Kube,
+    kind: KindInfo,
+    name: str,
+    namespace: str | None,
+    applied: dict[str, Any],
+    timeout: float,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Wait until the operator has judged the applied generation: 0 when it is Current,
+    1 when it is Stalled (kstatus Failed) or still in progress when time is up."""
+    generation = (applied.get("metadata") or {}).get("generation")
+    deadline = _monotonic() + timeout
+    ref = kind.ref(name)
+    obj: dict[str, Any] | None = applied
+    while True:
+        if obj is None:
+            raise CliError(f"{ref} disappeared while waiting for its status")
+        if _observed(obj, generation):
+            result = compute(obj)
+            if result.status is Status.CURRENT:
+                out.write(f"{ref} is Current: {_state(obj)}\n")
+                return 0
+            if result.status is Status.FAILED:
+                raise CliError(
+                    f"{ref} is Stalled: {_state(obj)}",
+                    f"hint: fix the cause and apply again; `cdp get {kind.plural} {name}"
+                    + (f" -n {namespace}" if namespace else "")
+                    + " -o yaml` shows the whole status",
+                )
+        if _monotonic() >= deadline:
+            if _observed(obj, generation):
+                why = f" is still {compute(obj).status.value} after {timeout:g}s: {_state(obj)}"
+            else:
+                why = (
+                    f": no verdict after {timeout:g}s: the operator has not reported on "
+                    f"generation {generation} yet"
+                )
+            raise CliError(
+                f"{ref}{why}",
+                "hint: it was applied; `cdp get` shows its progress, --wait-timeout SECONDS "
+                "waits longer and --no-wait does not wait",
+            )
+        _sleep(min(POLL_SECONDS, max(deadline - _monotonic(), 0)))
+        obj = kube.get(kind, name, namespace)
 
 
 def _cmd_get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -354,7 +516,9 @@ def _cmd_get(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write("\n")
         if not args.kind:
             out.write(f"# {kind.resource}\n")
-        _print_table(kind, items, kind.namespaced and namespace is None, out)
+        _print_table(
+            kind, items, kind.namespaced and namespace is None, out, wide=args.output == "wide"
+        )
         printed = True
     if not printed and not args.kind:
         err.write("No resources found.\n")
@@ -372,26 +536,166 @@ def new_run_token(now: datetime | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(4)}"
 
 
+def _deployed_environments(obj: dict[str, Any]) -> list[str]:
+    """The environments the operator reports the component in (status.environments)."""
+    return [str(e["name"]) for e in _entries(_status(obj).get("environments")) if e.get("name")]
+
+
+def _check_environment_names(names: list[str]) -> None:
+    errors = [f"--environment {n!r}: {e}" for n in names for e in name_errors("Environment", n)]
+    if errors:
+        raise InputError(*errors)
+
+
+def _get_component(kube: Kube, name: str, namespace: str) -> dict[str, Any]:
+    kind = BY_KIND["Component"]
+    obj = kube.get(kind, name, namespace)
+    if obj is None:
+        raise CliError(f"{kind.ref(name)} not found in namespace {namespace}")
+    return obj
+
+
 def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    wanted = list(dict.fromkeys(args.environment))
+    _check_environment_names(wanted)
     kube = kube_factory(args)
     namespace = _required_namespace(args, kube)
     kind = BY_KIND["Component"]
-    obj = kube.get(kind, args.component, namespace)
-    if obj is None:
-        raise CliError(f"{kind.ref(args.component)} not found in namespace {namespace}")
+    obj = _get_component(kube, args.component, namespace)
     ctype = _spec(obj).get("type")
     if ctype != ComponentType.MANUAL_TASK.value:
         raise InputError(
             f"{kind.ref(args.component)} is a {ctype!r}, not a 'manual-task': only manual tasks "
             "run on request (scheduled tasks run on their schedule)"
         )
+    deployed = _deployed_environments(obj)
+    missing = [e for e in wanted if deployed and e not in deployed]
+    if missing:
+        raise InputError(
+            f"{kind.ref(args.component)} does not run in environment(s) {', '.join(missing)} "
+            f"(it runs in: {', '.join(deployed)})"
+        )
     token = new_run_token()
-    kube.patch_metadata(kind, args.component, namespace, {"annotations": {RUN_REQUEST: token}})
+    # One patch: the operator never sees the token without its environments. Without
+    # --environment, a null removes the environments of an earlier request.
+    annotations: dict[str, Any] = {
+        RUN_REQUEST: token,
+        RUN_ENVIRONMENTS: ",".join(wanted) if wanted else None,
+    }
+    kube.patch_metadata(kind, args.component, namespace, {"annotations": annotations})
+    if wanted:
+        where = f"environment(s) {', '.join(wanted)}"
+    elif deployed:
+        where = f"every environment: {', '.join(deployed)}"
+    else:
+        where = "every environment it is deployed in"
     err.write(
-        f"run requested: {kind.ref(args.component)} in namespace {namespace} "
+        f"run requested: {kind.ref(args.component)} in namespace {namespace}, {where} "
         f"({RUN_REQUEST}={token})\n"
     )
     out.write(token + "\n")
+    return 0
+
+
+_LONG_RUNNING = {
+    ComponentType.SERVICE.value,
+    ComponentType.WEB_APP.value,
+    ComponentType.WEBHOOK.value,
+}
+
+
+def _cmd_scale(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.environment:
+        _check_environment_names([args.environment])
+    kube = kube_factory(args)
+    namespace = _required_namespace(args, kube)
+    kind = BY_KIND["Component"]
+    obj = _get_component(kube, args.component, namespace)
+    spec = _spec(obj)
+    if spec.get("type") not in _LONG_RUNNING:
+        raise InputError(
+            f"{kind.ref(args.component)} is a {spec.get('type')!r}: only long-running "
+            f"components ({', '.join(sorted(_LONG_RUNNING))}) have replicas"
+        )
+    change: dict[str, Any]
+    if args.environment:
+        overrides = [dict(o) for o in _entries(spec.get("overrides"))]
+        entry = next((o for o in overrides if o.get("environment") == args.environment), None)
+        if entry is None:
+            entry = {"environment": args.environment}
+            overrides.append(entry)
+        entry["replicas"] = args.replicas
+        change = {"overrides": overrides}
+        deployed = _deployed_environments(obj)
+        if deployed and args.environment not in deployed:
+            err.write(
+                f"warning: {kind.ref(args.component)} does not run in environment "
+                f"{args.environment} now (it runs in: {', '.join(deployed)}); the override "
+                "applies once it does\n"
+            )
+    else:
+        change = {"replicas": args.replicas}
+    # The same model as the CRD judges the changed fields (errors elsewhere in a spec
+    # stored earlier are the apiserver's to judge, as it does with unchanged fields).
+    try:
+        ComponentSpec.model_validate({**spec, **change})
+    except ValidationError as exc:
+        errors = [e for e in exc.errors() if e["loc"] and e["loc"][0] in change]
+        if errors:
+            raise InputError(
+                *(f"spec.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors),
+                "hint: --replicas takes 0 to 100",
+            ) from None
+    # A merge patch of the spec, conditional on the version read (overrides is a
+    # list: a merge patch replaces it whole, so nobody else's change may be lost).
+    version = (obj.get("metadata") or {}).get("resourceVersion")
+    body: dict[str, Any] = {"spec": change}
+    if version:
+        body["metadata"] = {"resourceVersion": version}
+    try:
+        kube.merge_patch(kind, args.component, namespace, body)
+    except CliError as exc:
+        if not any("(HTTP 409)" in m for m in exc.messages):
+            raise
+        raise CliError(
+            *exc.messages,
+            f"hint: {kind.ref(args.component)} changed since it was read; nothing was "
+            "written: run the command again",
+        ) from None
+    where = f" in environment {args.environment}" if args.environment else ""
+    out.write(
+        f"{kind.ref(args.component)} scaled to {args.replicas} replicas{where} "
+        f"in namespace {namespace}\n"
+    )
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    kube = kube_factory(args)
+    namespace = _required_namespace(args, kube)
+    kind = BY_KIND["Project" if args.resource == "project" else "Component"]
+    if kube.get(kind, args.name, namespace) is None:
+        raise CliError(f"{kind.ref(args.name)} not found in namespace {namespace}")
+    if args.resource == "project":
+        components = sorted(
+            c["metadata"]["name"]
+            for c in kube.list(BY_KIND["Component"], namespace)
+            if _spec(c).get("project") == args.name
+        )
+        if components and not args.cascade:
+            raise InputError(
+                f"{kind.ref(args.name)} has {len(components)} component(s): "
+                f"{', '.join(components)}",
+                "hint: deleting a project removes its runtime namespaces and so the "
+                "components' workloads; delete the components first, or pass --cascade to "
+                "delete them and then the project",
+            )
+        for name in components:
+            if kube.delete(BY_KIND["Component"], name, namespace):
+                out.write(f"{BY_KIND['Component'].ref(name)} deleted in namespace {namespace}\n")
+    if not kube.delete(kind, args.name, namespace):
+        raise CliError(f"{kind.ref(args.name)} not found in namespace {namespace}")
+    out.write(f"{kind.ref(args.name)} deleted in namespace {namespace}\n")
     return 0
 
 
@@ -431,13 +735,16 @@ _CONFIG_HELP = "\n".join(f"  {k:<22} {v}" for k, v in CONFIG_KEY_DESCRIPTIONS.it
 
 _EPILOG_MAIN = """\
 examples:
+  cdp create organization acme --tier payg --data-plane us --apply
   cdp buildpacks --type web-app
   cdp create project shop --organization acme --apply
   cdp create component api --organization acme --project shop --type service \\
       --buildpack python --build-configs 'buildPackLangVersion=3.11' \\
       --image ghcr.io/acme/api:1.0 --endpoint http:8080:organization --apply
-  cdp get components --organization acme
-  cdp run nightly-report --organization acme
+  cdp get components --organization acme -o wide
+  cdp run nightly-report --organization acme --environment development
+  cdp scale api --replicas 3 --environment production --organization acme
+  cdp delete project shop --organization acme --cascade
 
 Run `cdp <command> --help` for the options of a command.
 """
@@ -520,6 +827,18 @@ def _apply_options() -> argparse.ArgumentParser:
         help="with --apply: take over fields another manager owns",
     )
     g.add_argument(
+        "--wait-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"with --apply: wait at most this long for the operator's verdict "
+        f"(default {_WAIT_DEFAULT:g}); exit 1 if it is Stalled or still in progress",
+    )
+    g.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="with --apply: do not wait for the operator's verdict",
+    )
+    g.add_argument(
         "-o", "--output", choices=("yaml", "json"), default="yaml", help="format when printing"
     )
     return p
@@ -541,7 +860,7 @@ def build_parser(prog: str = "cdp") -> argparse.ArgumentParser:
     # create
     create = sub.add_parser(
         "create",
-        help="create a component, project or environment (prints YAML, or --apply)",
+        help="create a component, project, environment or organization (prints YAML, or --apply)",
         description="Build a resource, validate it with the same models as the CRDs, "
         "and print it as YAML or server-side apply it with --apply.",
         formatter_class=fmt,
@@ -582,6 +901,23 @@ def build_parser(prog: str = "cdp") -> argparse.ArgumentParser:
     comp.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="env var; repeatable"
     )
+    comp.add_argument(
+        "--egress",
+        action="append",
+        default=[],
+        metavar="CIDR[:PORT[,PORT]]",
+        help="a destination outside the cluster it may reach (all ports without :PORT); "
+        "repeatable. Everything else but DNS stays denied",
+    )
+    comp.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="ENV:KEY=VALUE",
+        help="a setting for one environment: "
+        + "; ".join(f"{k}: {v}" for k, v in manifests.OVERRIDE_KEYS.items())
+        + "; repeatable (e.g. production:replicas=3)",
+    )
     comp.set_defaults(handler=_cmd_create)
 
     proj = csub.add_parser(
@@ -603,6 +939,37 @@ def build_parser(prog: str = "cdp") -> argparse.ArgumentParser:
     )
     proj.add_argument("--display-name", help="human-readable name")
     proj.set_defaults(handler=_cmd_create)
+
+    org = csub.add_parser(
+        "organization",
+        aliases=["org"],
+        parents=[apply_opts, conn],
+        help="a tenant (cluster admins)",
+        description="Create an Organization: a tenant with a tier and the DataPlane chosen at "
+        "onboarding. Organizations are cluster-scoped: creating one takes a cluster admin.",
+        epilog="examples:\n  cdp create organization acme --tier payg --data-plane us --apply\n"
+        "  cdp create organization labs --data-plane eu --allow-paid-components --apply",
+        formatter_class=fmt,
+    )
+    org.add_argument("name", metavar="NAME")
+    org.add_argument(
+        "--tier",
+        choices=[t.value for t in Tier],
+        help=f"subscription tier (default {Tier.DEVELOPER.value})",
+    )
+    org.add_argument(
+        "--data-plane",
+        required=True,
+        metavar="DP",
+        help="defaultDataPlane: the DataPlane chosen at onboarding (immutable)",
+    )
+    org.add_argument(
+        "--allow-paid-components",
+        action="store_true",
+        help="developer tier: run components beyond the five free ones as paid ones",
+    )
+    org.add_argument("--display-name", help="human-readable name")
+    org.set_defaults(handler=_cmd_create, resource="organization")
 
     env = csub.add_parser(
         "environment",
@@ -637,7 +1004,14 @@ def build_parser(prog: str = "cdp") -> argparse.ArgumentParser:
     )
     get.add_argument("kind", nargs="?", metavar="TYPE", help="resource type; default: all")
     get.add_argument("name", nargs="?", metavar="NAME", help="one object")
-    get.add_argument("-o", "--output", choices=("table", "yaml", "json", "name"), default="table")
+    get.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "wide", "yaml", "json", "name"),
+        default="table",
+        help="wide adds where things run: project namespaces; component URL, namespaces "
+        "and endpoint addresses per environment",
+    )
     get.set_defaults(handler=_cmd_get)
 
     # run
@@ -651,7 +1025,64 @@ def build_parser(prog: str = "cdp") -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     run.add_argument("component", metavar="COMPONENT")
+    run.add_argument(
+        "--environment",
+        "-e",
+        action="append",
+        default=[],
+        metavar="ENV",
+        help=f"run only in this environment (repeatable; sets {RUN_ENVIRONMENTS}); "
+        "default: every environment the component runs in",
+    )
     run.set_defaults(handler=_cmd_run)
+
+    # scale
+    scale = sub.add_parser(
+        "scale",
+        parents=[ns, conn],
+        help="set the replicas of a long-running component",
+        description="Set spec.replicas of a Component, or with --environment the replicas "
+        "of that environment's override (spec.overrides), with a merge patch of the spec "
+        "conditional on the version read. Production environments run at least 2.",
+        formatter_class=fmt,
+    )
+    scale.add_argument("component", metavar="COMPONENT")
+    scale.add_argument(
+        "--replicas", type=int, required=True, metavar="N", help="replicas, 0 to 100"
+    )
+    scale.add_argument("--environment", "-e", metavar="ENV", help="only in this environment")
+    scale.set_defaults(handler=_cmd_scale)
+
+    # delete
+    delete = sub.add_parser(
+        "delete",
+        help="delete a component or a project",
+        description="Delete a Component, or a Project. Deleting a project removes its "
+        "runtime namespaces, and with them its components' workloads; the Components "
+        "would stay, reporting ProjectNotFound. So `cdp delete project` refuses while "
+        "components belong to it, unless --cascade, which deletes them first.",
+        formatter_class=fmt,
+    )
+    dsub = delete.add_subparsers(dest="resource", metavar="RESOURCE", required=True)
+    dcomp = dsub.add_parser(
+        "component", aliases=["comp"], parents=[ns, conn], help="delete a component"
+    )
+    dcomp.add_argument("name", metavar="NAME")
+    dcomp.set_defaults(handler=_cmd_delete, resource="component")
+    dproj = dsub.add_parser(
+        "project",
+        aliases=["proj"],
+        parents=[ns, conn],
+        help="delete a project",
+        description="Delete a Project: its runtime namespaces go, and with them the "
+        "workloads of its components. Refused while components belong to it (they are "
+        "listed), unless --cascade.",
+    )
+    dproj.add_argument("name", metavar="NAME")
+    dproj.add_argument(
+        "--cascade", action="store_true", help="delete the project's components first"
+    )
+    dproj.set_defaults(handler=_cmd_delete, resource="project")
 
     # buildpacks
     bp = sub.add_parser(

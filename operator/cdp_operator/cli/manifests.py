@@ -25,6 +25,7 @@ from ..models.labels import API_VERSION
 from ..models.resources import (
     ComponentSpec,
     EnvironmentSpec,
+    OrganizationSpec,
     ProjectSpec,
     Spec,
     name_errors,
@@ -93,14 +94,76 @@ def parse_endpoint(text: str) -> dict[str, Any]:
     return endpoint
 
 
-def parse_env(values: list[str]) -> list[dict[str, str]]:
+def parse_env(values: list[str], flag: str = "--env") -> list[dict[str, str]]:
     env = []
     for item in values:
         key, sep, val = item.partition("=")
         if not sep or not key:
-            raise InputError(f"--env: expected NAME=value, got {item!r}")
+            raise InputError(f"{flag}: expected NAME=value, got {item!r}")
         env.append({"name": key, "value": val})
     return env
+
+
+#: `CIDR[:PORT[,PORT...]]`: the prefix length ends the CIDR, so IPv6 colons are no problem.
+_EGRESS = re.compile(r"^(?P<cidr>[^/]+/[0-9]+)(?::(?P<ports>[^:]*))?$")
+
+
+def parse_egress(text: str) -> dict[str, Any]:
+    """`CIDR[:PORT[,PORT]]` -> an egress rule dict (the CIDR is judged by the model)."""
+    match = _EGRESS.match(text.strip())
+    if match:
+        cidr, ports_text = match["cidr"], match["ports"]
+    elif text.count(":") == 1:  # an IPv4 address without a prefix length, with ports
+        cidr, _, ports_text = text.strip().partition(":")
+    else:
+        cidr, ports_text = text.strip(), None
+    rule: dict[str, Any] = {"cidr": cidr}
+    if ports_text is not None:
+        ports = [p.strip() for p in ports_text.split(",")]
+        if not all(p.isdigit() for p in ports):
+            raise InputError(
+                f"--egress {text!r}: expected CIDR[:PORT[,PORT]], ports are numbers "
+                "(e.g. 203.0.113.0/24:443,8443)"
+            )
+        rule["ports"] = [int(p) for p in ports]
+    return rule
+
+
+#: The keys `--override ENV:KEY=VALUE` takes, and what each sets in overrides[].
+OVERRIDE_KEYS = {
+    "replicas": "replicas (a whole number)",
+    "image": "image",
+    "env": "an environment variable, NAME=VALUE (repeatable; replaces the component's list)",
+    "cpu": "resources.cpu, e.g. 500m",
+    "memory": "resources.memory, e.g. 256Mi",
+}
+
+
+def parse_overrides(values: list[str]) -> list[dict[str, Any]]:
+    """`ENV:KEY=VALUE` (repeatable) -> spec.overrides, one entry per environment."""
+    by_env: dict[str, dict[str, Any]] = {}
+    for text in values:
+        env_name, sep, setting = text.partition(":")
+        key, eq, value = setting.partition("=")
+        key = key.strip()
+        if not sep or not env_name or not eq or key not in OVERRIDE_KEYS:
+            keys = ", ".join(OVERRIDE_KEYS)
+            raise InputError(
+                f"--override {text!r}: expected ENVIRONMENT:KEY=VALUE with KEY one of {keys} "
+                "(e.g. production:replicas=3)"
+            )
+        entry = by_env.setdefault(env_name, {"environment": env_name})
+        if key == "replicas":
+            if not value.strip().isdigit():
+                raise InputError(f"--override {text!r}: replicas must be a whole number")
+            entry["replicas"] = int(value)
+        elif key == "image":
+            entry["image"] = value
+        elif key == "env":
+            entry.setdefault("env", []).extend(parse_env([value], flag=f"--override {text!r}"))
+        else:
+            entry.setdefault("resources", {})[key] = value
+    return list(by_env.values())
 
 
 # --------------------------------------------------------------- validation
@@ -116,7 +179,12 @@ _FLAGS = {
     "schedule": "--schedule",
     "replicas": "--replicas",
     "env": "--env",
+    "egress": "--egress",
+    "overrides": "--override",
     "dataPlane": "--data-plane",
+    "defaultDataPlane": "--data-plane",
+    "tier": "--tier",
+    "allowPaidComponents": "--allow-paid-components",
     "production": "--production",
     "displayName": "--display-name",
 }
@@ -185,6 +253,8 @@ def component(
     schedule: str | None = None,
     replicas: int | None = None,
     env: list[str] | None = None,
+    egress: list[str] | None = None,
+    overrides: list[str] | None = None,
 ) -> Manifest:
     validate_name(name, "Component")
     try:
@@ -215,6 +285,10 @@ def component(
         spec["replicas"] = replicas
     if env:
         spec["env"] = parse_env(env)
+    if egress:
+        spec["egress"] = [parse_egress(e) for e in egress]
+    if overrides:
+        spec["overrides"] = parse_overrides(overrides)
     try:
         model = _validate_spec(ComponentSpec, spec)
     except InputError as exc:
@@ -256,3 +330,23 @@ def environment(
         spec["displayName"] = display_name
     model = _validate_spec(EnvironmentSpec, spec)
     return Manifest(_manifest("Environment", name, namespace, model))
+
+
+def organization(
+    name: str,
+    *,
+    default_data_plane: str,
+    tier: str | None = None,
+    allow_paid_components: bool = False,
+    display_name: str | None = None,
+) -> Manifest:
+    validate_name(name, "Organization")
+    spec: dict[str, Any] = {"defaultDataPlane": default_data_plane}
+    if tier is not None:
+        spec["tier"] = tier
+    if allow_paid_components:
+        spec["allowPaidComponents"] = True
+    if display_name is not None:
+        spec["displayName"] = display_name
+    model = _validate_spec(OrganizationSpec, spec)
+    return Manifest(_manifest("Organization", name, None, model))
