@@ -12,6 +12,10 @@ outside the day fields or with a step, `*-5`, `+5`, more than one leading
 zero, empty list items, tabs and leading or trailing blanks, steps above 99,
 and `@every <duration>` (not cron syntax).
 
+A refused schedule gets a message naming the cron field and its range
+(`problem`, and `MESSAGE_CEL` with the same text at admission), not the
+grammar: `hour 25 is out of range 0-23`.
+
 The grammar is one regular expression (RE2 and Python `re` alike: no
 backslashes, so it embeds in a CEL string as it is); range order (a <= b) is
 the one check a regex cannot make, done on the ranges it has matched.
@@ -129,15 +133,18 @@ MESSAGE = (
 )
 
 
+def _how_to_write(lo: int, hi: int, names: str) -> str:
+    return (
+        f"write *, a value {lo}-{hi}{names}, a range a-b, a list a,b or a step /n (n from 1 to 99)"
+    )
+
+
 def _field_problem(name: str, lo: int, hi: int, names: str, field: str) -> str:
     values = [m.group(0).lstrip(",-") for m in re.finditer(_VALUES, field)]
     out = [v for v in values if not lo <= int(v) <= hi]
     if out:
         return f"{name} {out[0]} is out of range {lo}-{hi}"
-    return (
-        f"{name} '{field}' is invalid: write *, a value {lo}-{hi}{names}, a range a-b, "
-        "a list a,b or a step /n (n from 1 to 99)"
-    )
+    return f"{name} '{field}' is invalid: {_how_to_write(lo, hi, names)}"
 
 
 def problem(schedule: str) -> str | None:
@@ -171,10 +178,7 @@ def _cel_field_problem(i: int) -> str:
     f = f"self.split(' ')[{i}]"
     values = f"{f}.findAll('{_VALUES}').map(t, t.replace(',', '').replace('-', ''))"
     out = f"int(t) < {lo} || int(t) > {hi}"
-    invalid = (
-        f"' is invalid: write *, a value {lo}-{hi}{names}, a range a-b, a list a,b or a step /n "
-        "(n from 1 to 99)"
-    )
+    invalid = f"' is invalid: {_how_to_write(lo, hi, names)}"
     return (
         f"{values}.exists(t, {out}) ? '{name} ' + {values}.filter(t, {out})[0] + "
         f'\' is out of range {lo}-{hi}\' : "{name} \'" + {f} + "{invalid}"'
