@@ -43,9 +43,13 @@ from cdp_operator.models.resources import NAME_RULES
 # ---------------------------------------------------------------- expectations
 @dataclass(frozen=True)
 class Rejected:
-    """Rejected at admission; kubectl's stderr contains ``field`` (the field's path)."""
+    """Rejected at admission; kubectl's stderr contains ``field`` (the field's path).
+
+    ``says``: a part of the message that tells what is wrong and the fix; the
+    apiserver's message (kubectl's stderr) and the models' message both contain it."""
 
     field: str
+    says: str | None = None
 
 
 @dataclass(frozen=True)
@@ -444,10 +448,38 @@ _add(
 
 _add(
     "invalid CIDR",
-    C("cidr-host-bits", "Component", svc(egress=[{"cidr": "10.0.0.1/8"}]), R("cidr")),
+    C(
+        "cidr-host-bits",
+        "Component",
+        svc(egress=[{"cidr": "10.0.0.1/8"}]),
+        R("cidr", says="10.0.0.1/8 has bits set after the prefix length: write the network"),
+    ),
     C("cidr-garbage", "Component", svc(egress=[{"cidr": "not-a-cidr"}]), R("cidr")),
     C("cidr-octet-256", "Component", svc(egress=[{"cidr": "256.1.1.0/24"}]), R("cidr")),
-    C("cidr-no-prefix", "Component", svc(egress=[{"cidr": "203.0.113.10"}]), R("cidr")),
+    C(
+        "cidr-no-prefix",
+        "Component",
+        svc(egress=[{"cidr": "203.0.113.10"}]),
+        R("spec.egress[0].cidr", says="203.0.113.10 has no prefix length: write 203.0.113.10/32"),
+    ),
+    C(
+        "cidr-ipv6-no-prefix",
+        "Component",
+        svc(egress=[{"cidr": "2001:db8::10"}]),
+        R("spec.egress[0].cidr", says="write 2001:db8::10/128"),
+    ),
+    C(
+        "dataplane-egress-cidr-no-prefix",
+        "DataPlane",
+        dataplane(egressCIDRs=["192.0.2.10"]),
+        R("spec.egressCIDRs[0]", says="192.0.2.10 has no prefix length: write 192.0.2.10/32"),
+    ),
+    C(
+        "cluster-network-no-prefix",
+        "DataPlane",
+        dataplane(clusterNetworks=["10.96.0.1"]),
+        R("spec.clusterNetworks[0]", says="write 10.96.0.1/32"),
+    ),
     C("cidr-prefix-33", "Component", svc(egress=[{"cidr": "203.0.113.0/33"}]), R("cidr")),
     C("cidr-leading-zero", "Component", svc(egress=[{"cidr": "010.0.0.0/8"}]), R("cidr")),
     C("cidr-ipv6-host-bits", "Component", svc(egress=[{"cidr": "2001:db8::1/32"}]), R("cidr")),
@@ -597,11 +629,21 @@ _add(
 
 _add(
     "invalid cron schedule",
-    C("cron-words", "Component", task(schedule="every day at noon"), R("spec.schedule")),
+    C(
+        "cron-words",
+        "Component",
+        task(schedule="every day at noon"),
+        R("spec.schedule", says="a schedule is 5 fields separated by spaces"),
+    ),
     C("cron-4-fields", "Component", task(schedule="* * * *"), R("spec.schedule")),
     C("cron-6-fields", "Component", task(schedule="0 * * * * *"), R("spec.schedule")),
     C("cron-timezone-prefix", "Component", task(schedule="TZ=UTC 0 * * * *"), R("spec.schedule")),
-    C("cron-unknown-macro", "Component", task(schedule="@fortnightly"), R("spec.schedule")),
+    C(
+        "cron-unknown-macro",
+        "Component",
+        task(schedule="@fortnightly"),
+        R("spec.schedule", says="'@fortnightly' is not a schedule"),
+    ),
     C("cron-empty", "Component", task(schedule=""), R("spec.schedule")),
     # Were H1 (the CRD's cron pattern admitted schedules a CronJob rejects).
     C("cron-out-of-range", "Component", task(schedule="99 99 99 99 99"), R("spec.schedule")),
@@ -612,10 +654,54 @@ _add(
         R("spec.schedule"),
     ),
     C("cron-step-zero", "Component", task(schedule="*/0 * * * *"), R("spec.schedule")),
-    C("cron-minute-60", "Component", task(schedule="60 * * * *"), R("spec.schedule")),
-    C("cron-reversed-range", "Component", task(schedule="0 0 * * FRI-MON"), R("spec.schedule")),
-    C("cron-day-of-week-7", "Component", task(schedule="0 0 * * 7"), R("spec.schedule")),
-    C("cron-day-of-month-0", "Component", task(schedule="0 0 0 * *"), R("spec.schedule")),
+    C(
+        "cron-minute-60",
+        "Component",
+        task(schedule="60 * * * *"),
+        R("spec.schedule", says="minute 60 is out of range 0-59"),
+    ),
+    C(
+        "cron-hour-25",
+        "Component",
+        task(schedule="0 25 * * *"),
+        R("spec.schedule", says="hour 25 is out of range 0-23"),
+    ),
+    C(
+        "cron-hour-25-in-a-list",
+        "Component",
+        task(schedule="0 1,25 * * *"),
+        R("spec.schedule", says="hour 25 is out of range 0-23"),
+    ),
+    C(
+        "cron-month-13-in-a-range",
+        "Component",
+        task(schedule="0 0 1 6-13 *"),
+        R("spec.schedule", says="month 13 is out of range 1-12"),
+    ),
+    C(
+        "cron-reversed-range",
+        "Component",
+        task(schedule="0 0 * * FRI-MON"),
+        R("spec.schedule", says="range FRI-MON is reversed"),
+    ),
+    C(
+        "cron-day-of-week-7",
+        "Component",
+        task(schedule="0 0 * * 7"),
+        R("spec.schedule", says="day of week 7 is out of range 0-6"),
+    ),
+    C(
+        "cron-day-of-month-0",
+        "Component",
+        task(schedule="0 0 0 * *"),
+        R("spec.schedule", says="day of month 0 is out of range 1-31"),
+    ),
+    C(
+        "cron-step-zero-says-the-field",
+        "Component",
+        task(schedule="0 */0 * * *"),
+        R("spec.schedule", says="hour '*/0' is invalid"),
+    ),
     C("cron-quartz-hash", "Component", task(schedule="0 0 * * 1#2"), R("spec.schedule")),
     C(
         "cron-crontz-prefix",
@@ -756,7 +842,7 @@ _add(
         "image-emoji",
         "Component",
         svc(image=f"registry.example.com/{EMOJI}:1"),
-        Ready(),
+        R("spec.image", says="must be an image reference"),
     ),
     # An Ingress path of letters, digits, '.', '_', '-' only (what ingress-nginx takes).
     C(
@@ -965,6 +1051,106 @@ def _build_cases() -> list[Case]:
 
 
 _add("build configuration", *_build_cases())
+
+
+def web_app(configs: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    """A web-app built with the python buildpack, on build config port 8080 by default."""
+    configs = configs or {"buildPackLangVersion": "3.12", "port": "8080"}
+    return svc(type="web-app", build={"buildpack": "python", "configs": configs}, **extra)
+
+
+_IMAGE = "must be an image reference"
+_add(
+    "image reference",
+    C("image-upper-double-colon", "Component", svc(image="UPPER/Case::1"), R("spec.image", _IMAGE)),
+    C(
+        "image-upper-repository",
+        "Component",
+        svc(image="registry.example.com/Team/app:1"),
+        R("spec.image", _IMAGE),
+    ),
+    C("image-tag-129", "Component", svc(image="app:" + "t" * 129), R("spec.image", _IMAGE)),
+    C("image-tag-dash-first", "Component", svc(image="app:-1"), R("spec.image", _IMAGE)),
+    C("image-short-digest", "Component", svc(image="app@sha256:abc"), R("spec.image", _IMAGE)),
+    C(
+        "image-trailing-slash",
+        "Component",
+        svc(image="registry.example.com/"),
+        R("spec.image", _IMAGE),
+    ),
+    C(
+        "override-image-invalid",
+        "Component",
+        svc(overrides=[{"environment": "development", "image": "UPPER/Case::1"}]),
+        R("spec.overrides[0].image", _IMAGE),
+    ),
+    # Valid by the grammar: a registry with a port, nested paths, separators, a digest.
+    C(
+        "image-registry-port-digest",
+        "Component",
+        svc(image="localhost:5000/team/my__app.v2/x-y:1.0_rc-1@sha256:" + "0" * 64),
+        Ready(),
+    ),
+)
+
+_add(
+    "web-app endpoint",
+    C(
+        "web-app-port-without-endpoint",
+        "Component",
+        web_app(),
+        R(
+            "spec.endpoints",
+            "a web-app needs an endpoint on its build config port 8080: add endpoints: "
+            "[{name: http, port: 8080, visibility: public}]",
+        ),
+    ),
+    C(
+        "web-app-endpoint-port-mismatch",
+        "Component",
+        web_app(endpoints=[ep(port=8081, visibility="public")]),
+        R(
+            "spec.endpoints",
+            "no endpoint is on the build config port 8080: set an endpoint's port to 8080 or "
+            "change build config 'port'",
+        ),
+    ),
+    C(
+        "web-app-endpoint-on-port-and-another",
+        "Component",
+        web_app(endpoints=[ep(port=8080, visibility="public"), ep("metrics", 9090)]),
+        Ready(),
+    ),
+)
+
+_add(
+    "unknown build config key",
+    C(
+        "config-key-typo",
+        "Component",
+        web_app({"buildPackLangVerison": "3.12", "port": "8080"}, endpoints=[ep()]),
+        R(
+            "spec.build.configs",
+            "build config 'buildPackLangVerison' is unknown",
+        ),
+    ),
+    C(
+        "config-key-unknown-lists-the-keys",
+        "Component",
+        svc(build={"buildpack": "docker", "configs": {"dockerFilePath": "D", "context": "."}}),
+        R(
+            "spec.build.configs",
+            "build config 'context' is unknown: type 'service' with buildpack 'docker' takes "
+            "dockerFilePath",
+        ),
+    ),
+    C(
+        "config-key-case",
+        "Component",
+        svc(build={"buildpack": "go", "configs": {"buildPackLangVersion": "1.22", "Port": "1"}}),
+        R("spec.build.configs", "build config 'Port' is unknown"),
+    ),
+)
 
 CASES: tuple[Case, ...] = tuple(_CASES)
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"

@@ -84,7 +84,7 @@ def component(
             type="web-app",
             build={
                 "buildpack": "docker",
-                "configs": {"dockerFilePath": "Dockerfile", "port": "80"},
+                "configs": {"dockerFilePath": "Dockerfile", "port": "8080"},
             },
             endpoints=[{"name": "web", "port": 8080, "visibility": "public", "path": "/"}],
         )

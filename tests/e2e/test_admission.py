@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from cdp_operator.models import crdgen, cron
 from cdp_operator.models.buildconfigs import (
@@ -311,7 +312,10 @@ BAD_COMPONENTS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     (
         "non-canonical-cidr",
         {"egress": [{"cidr": "10.0.0.1/8"}]},
-        ("spec.egress[0].cidr", "canonical form"),
+        (
+            "spec.egress[0].cidr",
+            "10.0.0.1/8 has bits set after the prefix length: write the network address",
+        ),
     ),
     ("bad-type-enum", {"type": "lambda"}, ("spec.type", "Unsupported value")),
     (
@@ -348,7 +352,11 @@ BAD_COMPONENTS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     (
         "unknown-build-config",
         {"build": {"buildpack": "docker", "configs": {"dockerfilePath": "Dockerfile"}}},
-        ("spec.build.configs", "build config keys must be among"),
+        (
+            "spec.build.configs",
+            "build config 'dockerfilePath' is unknown: type 'service' with buildpack 'docker' "
+            "takes dockerFilePath",
+        ),
     ),
     (
         "endpoints-on-a-task",
@@ -386,7 +394,7 @@ def test_bad_cluster_scoped_objects(crd_cluster: Any) -> None:
             {"region": "x", "egressCIDRs": ["20.22.170.145/28"], "ingress": ingress},
         ),
         "spec.egressCIDRs[0]",
-        "canonical form",
+        "20.22.170.145/28 has bits set after the prefix length: write the network address",
     )
     assert_rejected(
         crd_cluster,
@@ -583,11 +591,14 @@ def test_every_table_row_matches_the_models(crd_cluster: Any, namespace: str) ->
         for b in Buildpack:
             required = REQUIRED_BUILD_CONFIGS.get((t, b))
             configs = {k: CONFIG_VALUES[k] for k in required or ()}
+            # A web-app serves its build config port.
+            endpoints = [{"name": "http", "port": 8080}] if "port" in configs else []
             body = component(
                 "row",
                 namespace,
                 type=t.value,
                 build={"buildpack": b.value, "configs": configs},
+                endpoints=endpoints,
                 **schedule,
             )
             error = api_error(crd_cluster, body, namespace)
@@ -659,6 +670,12 @@ def test_schedules_are_what_a_cronjob_accepts(crd_cluster: Any, namespace: str) 
             wrong.append(f"{schedule!r}: admitted, but a CronJob rejects it")
         if error is not None and "spec.schedule" not in error:
             wrong.append(f"{schedule!r}: field not named: {error}")
+        # The message names the cron field and its range, as the models' does.
+        problem = cron.problem(schedule)
+        if error is not None and (
+            problem is None or "spec.schedule: Invalid value: " not in error or problem not in error
+        ):
+            wrong.append(f"{schedule!r}: the models say {problem!r}, the apiserver {error}")
     assert not wrong, "\n".join(wrong[:30])
 
 
@@ -754,3 +771,147 @@ def test_endpoint_paths_are_what_an_ingress_accepts(
     else:
         ComponentSpec.model_validate(component("web", namespace, endpoints=[endpoint])["spec"])
         assert _ingress_error(crd_cluster, namespace, path) is None
+
+
+# ------------------------- issue 17: refusals that name the field and the fix (kubectl apply)
+def _apply_refused(cluster: Any, body: Any) -> str:
+    """kubectl apply (server-side dry run) of `body`: it must be refused; kubectl's stderr."""
+    proc = cluster.kubectl(
+        "apply", "--dry-run=server", "-f", "-", input=json.dumps(body), check=False
+    )
+    assert proc.returncode != 0, f"accepted: {json.dumps(body)}"
+    return text(proc.stderr)
+
+
+def _model_messages(model: Any, spec: dict[str, Any]) -> list[str]:
+    """The models' messages as the CLI and the operator's status show them."""
+    try:
+        model.model_validate(spec)
+    except ValidationError as exc:
+        return [f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+    return []
+
+
+_WEB_APP_BUILD = {
+    "buildpack": "python",
+    "configs": {"buildPackLangVersion": "3.12", "port": "8080"},
+}
+#: (id, spec, the field kubectl names, the message the apiserver gives, the models' message)
+REFUSALS = [
+    (
+        "image-grammar",
+        {"image": "UPPER/Case::1"},
+        "spec.image",
+        "must be an image reference such as registry.example.com/team/app:1.2.0",
+        "spec.image: must be an image reference such as registry.example.com/team/app:1.2.0",
+    ),
+    (
+        "override-image-grammar",
+        {"overrides": [{"environment": "development", "image": "UPPER/Case::1"}]},
+        "spec.overrides[0].image",
+        "must be an image reference",
+        "spec.overrides.0.image: must be an image reference",
+    ),
+    (
+        "web-app-without-endpoint",
+        {"type": "web-app", "build": _WEB_APP_BUILD},
+        "spec.endpoints",
+        "a web-app needs an endpoint on its build config port 8080: add endpoints: "
+        "[{name: http, port: 8080, visibility: public}]",
+        "spec.endpoints: a web-app needs an endpoint on its build config port 8080",
+    ),
+    (
+        "web-app-endpoint-on-another-port",
+        {"type": "web-app", "build": _WEB_APP_BUILD, "endpoints": [{"name": "w", "port": 3000}]},
+        "spec.endpoints",
+        "no endpoint is on the build config port 8080: set an endpoint's port to 8080 or "
+        "change build config 'port'",
+        "spec.endpoints: no endpoint is on the build config port 8080",
+    ),
+    (
+        "cron-hour-25",
+        {"type": "scheduled-task", "schedule": "0 25 * * *"},
+        "spec.schedule",
+        'spec.schedule: Invalid value: "0 25 * * *": hour 25 is out of range 0-23',
+        "spec.schedule: hour 25 is out of range 0-23",
+    ),
+    (
+        "unknown-build-config-key",
+        {
+            "type": "web-app",
+            "build": {
+                "buildpack": "python",
+                "configs": {"buildPackLangVerison": "3.12", "port": "8080"},
+            },
+            "endpoints": [{"name": "http", "port": 8080}],
+        },
+        "spec.build.configs",
+        "build config 'buildPackLangVerison' is unknown: type 'web-app' with buildpack "
+        "'python' takes buildPackLangVersion, port",
+        "spec.build.configs: build config 'buildPackLangVerison' is unknown (did you mean "
+        "'buildPackLangVersion'?): type 'web-app' with buildpack 'python' takes "
+        "buildPackLangVersion, port",
+    ),
+    (
+        "egress-cidr-without-prefix",
+        {"egress": [{"cidr": "203.0.113.10"}]},
+        "spec.egress[0].cidr",
+        "203.0.113.10 has no prefix length: write 203.0.113.10/32",
+        "spec.egress.0.cidr: 203.0.113.10 has no prefix length: write 203.0.113.10/32",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "spec", "field", "apiserver_says", "models_say"),
+    REFUSALS,
+    ids=[r[0] for r in REFUSALS],
+)
+def test_refusals_name_the_field_and_the_fix(
+    crd_cluster: Any,
+    namespace: str,
+    case: str,
+    spec: dict[str, Any],
+    field: str,
+    apiserver_says: str,
+    models_say: str,
+) -> None:
+    body = component("bad", namespace, **spec)
+    err = _apply_refused(crd_cluster, body)
+    assert f"{field}: Invalid value" in err, err
+    assert apiserver_says in err, err
+    shown = _model_messages(ComponentSpec, body["spec"])
+    assert any(models_say in m for m in shown), shown
+    for message in shown:
+        assert "should" not in message and "Value error" not in message, message
+
+
+@pytest.mark.parametrize("field", ["egressCIDRs", "clusterNetworks"])
+def test_dataplane_cidrs_without_a_prefix_get_the_32_hint(crd_cluster: Any, field: str) -> None:
+    spec = {"region": "x", "ingress": {"baseDomain": "example.com"}, field: ["192.0.2.10"]}
+    err = _apply_refused(crd_cluster, obj("DataPlane", f"dp-{suffix()}", spec))
+    assert f"spec.{field}[0]: Invalid value" in err, err
+    assert "192.0.2.10 has no prefix length: write 192.0.2.10/32" in err, err
+    assert f"spec.{field}.0: 192.0.2.10 has no prefix length: write 192.0.2.10/32" in (
+        _model_messages(DataPlaneSpec, spec)
+    )
+
+
+def test_a_web_app_on_its_port_and_a_valid_reference_are_admitted(
+    crd_cluster: Any, namespace: str
+) -> None:
+    """The refusals above are not blanket: the fixed input is admitted."""
+    body = component(
+        "ok",
+        namespace,
+        type="web-app",
+        image="localhost:5000/team/web.app_v2:1.0-rc1@sha256:" + "a" * 64,
+        build=_WEB_APP_BUILD,
+        endpoints=[
+            {"name": "http", "port": 8080, "visibility": "public"},
+            {"name": "metrics", "port": 9090},
+        ],
+        egress=[{"cidr": "203.0.113.10/32"}],
+    )
+    create(crd_cluster, body, dry_run=True)
+    ComponentSpec.model_validate(body["spec"])

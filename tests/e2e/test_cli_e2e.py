@@ -193,6 +193,7 @@ def test_invalid_input_never_reaches_the_cluster(
             cluster,
             *["create", "component", "web", "-p", "shop", "-t", "webapp", "-b", "python"],
             *["--build-configs", "buildPackLangVersion=3.12,port=8080", "--image", "r/web:1"],
+            *["--endpoint", "web:8080:public"],  # a web-app serves its build config port
             *["-n", ns, "--apply", "--dry-run"],
         )
     )

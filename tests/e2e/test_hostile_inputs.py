@@ -247,6 +247,8 @@ def test_hostile_input(world: World, case: Case) -> None:
     if not admitted:
         field_ = expect.field if isinstance(expect, (Rejected, Either)) else ""
         assert field_ and field_ in result.stderr, f"field {field_!r} not named: {result.stderr}"
+        says = expect.says if isinstance(expect, Rejected) else None
+        assert says is None or says in result.stderr, f"{says!r} not said: {result.stderr}"
         live = kube.get(case.kind.lower(), name, ns)
         if case.before is None:
             assert live is None, f"{case.id}: rejected, yet {case.kind} {name} exists"

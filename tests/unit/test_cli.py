@@ -69,6 +69,9 @@ def component_args(
         args += ["--build-configs", ",".join(f"{k}={v}" for k, v in configs.items())]
     if ctype is ComponentType.SCHEDULED_TASK:
         args += ["--schedule", "0 2 * * *"]
+    if ctype is ComponentType.WEB_APP and "port" in configs:
+        # A web-app serves its build config port (models: an endpoint on it is required).
+        args += ["--endpoint", f"http:{configs['port']}:public"]
     return args
 
 
@@ -247,7 +250,7 @@ def test_unknown_build_config_keys_get_a_suggestion_and_the_models_verdict(
         *["create", "component", "api", "-p", "shop", "-t", "service", "-b", "python"],
         *["--image", "i:1", "--build-configs", ",".join(f"{k}={v}" for k, v in configs.items())],
     )
-    assert "build config 'buildpackLangVersion' is not one the buildpacks use" in err
+    assert "build config 'buildpackLangVersion' is unknown" in err
     assert "did you mean 'buildPackLangVersion'?" in err
     # Whether an unknown key is an error is the model's decision, not the CLI's.
     spec = {"project": "shop", "type": "service", "image": "i:1"}
@@ -1776,3 +1779,38 @@ def test_the_docs_check_notices_drift(monkeypatch: pytest.MonkeyPatch) -> None:
         kube = docs_cluster()
         kube.verdict = docs_verdict(cmd)
         assert run_doc_command(cmd, monkeypatch, kube) != out
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--image", "UPPER/Case::1"], "error: spec.image: must be an image reference such as"),
+        (
+            [
+                "--type",
+                "web-app",
+                "--buildpack",
+                "python",
+                "--image",
+                "i:1",
+                "--build-configs",
+                "buildPackLangVersion=3.12,port=8080",
+            ],
+            "error: spec.endpoints: a web-app needs an endpoint on its build config port 8080",
+        ),
+        (
+            ["--type", "scheduled-task", "--schedule", "0 25 * * *", "--image", "i:1"],
+            "error: spec.schedule: hour 25 is out of range 0-23",
+        ),
+    ],
+)
+def test_the_cli_refuses_with_the_models_words(
+    capsys: pytest.CaptureFixture[str], extra: list[str], says: str
+) -> None:
+    base = ["create", "component", "api", "-p", "shop", "--organization", "acme"]
+    if "--type" not in extra:
+        base += ["--type", "service"]
+    code, _, err = run(capsys, *base, *extra)
+    assert code == 2, err
+    assert says in err, err
+    assert "should" not in err and "Value error" not in err, err

@@ -84,3 +84,45 @@ def test_non_strings_are_rejected() -> None:
         spec = task(schedule)
         with pytest.raises(ValidationError):
             ComponentSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "says"),
+    [
+        ("0 25 * * *", "hour 25 is out of range 0-23"),
+        ("60 * * * *", "minute 60 is out of range 0-59"),
+        ("0 0 32 * *", "day of month 32 is out of range 1-31"),
+        ("0 0 1 0 *", "month 0 is out of range 1-12"),
+        ("0 0 * * 1-7", "day of week 7 is out of range 0-6"),
+        ("0 1,2,30 * * *", "hour 30 is out of range 0-23"),
+        ("0 0 * * 1#2", "day of week '1#2' is invalid: write *, a value 0-6 or SUN-SAT"),
+        ("*/0 * * * *", "minute '*/0' is invalid"),
+        ("0 0 * * FRI-MON", "range FRI-MON is reversed: write the smaller value first"),
+        ("@fortnightly", "'@fortnightly' is not a schedule: a schedule is 5 fields"),
+        ("TZ=UTC 0 * * * *", "a TZ= or CRON_TZ= prefix is not allowed"),
+        (" 0 * * * *", "must not start or end with a space"),
+        ("* * * *", "a schedule is 5 fields separated by spaces"),
+    ],
+)
+def test_an_invalid_schedule_names_the_cron_field_and_its_range(schedule: str, says: str) -> None:
+    assert says in (cron.problem(schedule) or "")
+    with pytest.raises(ValidationError) as info:
+        ComponentSpec.model_validate(task(schedule))
+    (error,) = info.value.errors()
+    assert error["loc"] == ("schedule",) and says in error["msg"]
+    assert len(error["msg"]) < 250, "a message, not the grammar"
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        *VALID,
+        *INVALID,
+        *STRICTER,
+        *generated(300, seed=5, clean=True),
+        *generated(300, seed=6, clean=False),
+    ],
+)
+def test_problem_is_none_exactly_for_valid_schedules(schedule: str) -> None:
+    problem = cron.problem(schedule)
+    assert (problem is None) == cron.is_valid_schedule(schedule), problem

@@ -65,9 +65,70 @@ def test_model_errors_name_the_field(case: Case) -> None:
     wanted = case.expect.field.rsplit(".", 1)[-1].split("[")[0]
     if wanted == "spec":
         pytest.skip("the models validate the spec itself; its absence is the apiserver's to name")
-    text = " ".join(model_errors(case))
+    # What a user reads (the CLI's errors, the operator's InvalidSpec message), not
+    # pydantic's repr of the error.
+    text = " ".join([*name_errors(case.kind, case.object_name("x")), *shown_messages(case)])
     # "configs" (the path) is "build config ..." in the shared message.
     assert wanted.removesuffix("s").lower() in text.lower(), f"{wanted!r} not named in: {text}"
+
+
+def shown_messages(case: Case) -> list[str]:
+    """The models' messages as users see them: `spec.<field>: <message>`, as the operator's
+    InvalidSpec status and the CLI print them (metadata.name errors are the CLI's own)."""
+    try:
+        new = parse_spec(case.kind, case.spec)
+    except ValidationError as exc:
+        return [
+            f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()
+        ]
+    if case.before is not None:
+        return transition_errors(case.kind, parse_spec(case.kind, case.before), new)
+    return []
+
+
+_REJECTED_BY_MODELS = [
+    pytest.param(c, id=c.id)
+    for c in CASES
+    if isinstance(c.expect, Rejected) and c.spec is not None and c.expect.field != "metadata.name"
+]
+
+
+@pytest.mark.parametrize("case", _REJECTED_BY_MODELS)
+def test_model_messages_are_in_words_people_read(case: Case) -> None:
+    """No raw pydantic wording ("String should match pattern '^\\S+$'", "Input should be less
+    than or equal to 65535", "Value error, ") reaches a user."""
+    if not isinstance(case.spec, dict):
+        pytest.skip("a spec that is not an object is the apiserver's to refuse")
+    shown = shown_messages(case)
+    assert shown, f"the models admit {case.id}"
+    for message in shown:
+        for raw in (
+            "Input should",
+            "String should",
+            "Value error",
+            "should match pattern",
+            "should have at",
+            "Extra inputs",
+            "Field required",
+        ):
+            assert raw not in message, f"{case.id}: raw wording in {message!r}"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.id) for c in CASES if isinstance(c.expect, Rejected) and c.expect.says],
+)
+def test_model_messages_say_what_the_apiserver_says(case: Case) -> None:
+    """The catalogue's `says` (checked against the apiserver by the e2e test) is in the
+    models' message too, at the field the apiserver names."""
+    assert isinstance(case.expect, Rejected) and case.expect.says
+    shown = shown_messages(case)
+    wanted = case.expect.field.split("[")[0] if case.expect.field.startswith("spec.") else None
+    hits = [m for m in shown if case.expect.says in m]
+    assert hits, f"{case.expect.says!r} not in {shown}"
+    if wanted:
+        assert any(m.startswith(wanted) for m in hits), f"{wanted} not named in {hits}"
 
 
 def test_the_catalogue_is_large_and_covers_every_class() -> None:
@@ -90,6 +151,9 @@ def test_the_catalogue_is_large_and_covers_every_class() -> None:
         "duplicate",
         "type/field combination",
         "immutable field",
+        "image reference",
+        "web-app endpoint",
+        "unknown build config key",
     ):
         assert groups.get(group, 0) >= 3, (group, groups)
     # Every Either case names a finding.

@@ -87,8 +87,11 @@ def test_every_row_accepts_its_required_configs(
 ) -> None:
     t, b = pair
     configs = {k: CONFIG_VALUES[k] for k in required}
+    extras = task_extras(t)
+    if "port" in configs:
+        extras["endpoints"] = [{"name": "http", "port": int(configs["port"])}]
     spec = ComponentSpec.model_validate(
-        component(type=t.value, build={"buildpack": b.value, "configs": configs}, **task_extras(t))
+        component(type=t.value, build={"buildpack": b.value, "configs": configs}, **extras)
     )
     assert spec.build is not None and dict(spec.build.configs) == configs
 
@@ -151,7 +154,8 @@ def test_unknown_config_key_is_rejected() -> None:
         ComponentSpec,
         component(build={"buildpack": "docker", "configs": {"dockerfilePath": "Dockerfile"}}),
     )
-    assert "build config keys must be among" in message
+    assert "build config 'dockerfilePath' is unknown (did you mean 'dockerFilePath'?)" in message
+    assert "type 'service' with buildpack 'docker' takes dockerFilePath" in message
 
 
 def test_component_without_build_is_fine() -> None:
@@ -262,10 +266,35 @@ def test_good_cidrs(cidr: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("cidr", "fix"),
+    [
+        (
+            "20.22.170.145/28",
+            "20.22.170.145/28 has bits set after the prefix length: write the network address "
+            "(those bits cleared): 20.22.170.144/28",
+        ),
+        ("10.0.0.1", "10.0.0.1 has no prefix length: write 10.0.0.1/32"),
+        ("203.0.113.10", "203.0.113.10 has no prefix length: write 203.0.113.10/32"),
+        ("2001:db8::1", "2001:db8::1 has no prefix length: write 2001:db8::1/128"),
+        (
+            "2001:db8::1/32",
+            "2001:db8::1/32 has bits set after the prefix length: write the network address "
+            "(those bits cleared): 2001:db8::/32",
+        ),
+    ],
+)
+def test_cidrs_that_need_a_fix_get_it(cidr: str, fix: str) -> None:
+    assert fix in errors_of(ComponentSpec, component(egress=[{"cidr": cidr}]))
+    for field in ("egressCIDRs", "clusterNetworks"):
+        assert fix in errors_of(
+            DataPlaneSpec,
+            {"region": "x", field: [cidr], "ingress": {"baseDomain": "example.com"}},
+        )
+
+
+@pytest.mark.parametrize(
     "cidr",
     [
-        "20.22.170.145/28",
-        "10.0.0.1",
         "hello",
         "10.0.0.0/33",
         "300.1.1.0/24",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from .messages import nearest
+
 
 class ComponentType(StrEnum):
     SERVICE = "service"
@@ -120,6 +122,23 @@ def buildpacks_for(component_type: ComponentType | str) -> list[Buildpack]:
     return [b for (ct, b) in REQUIRED_BUILD_CONFIGS if ct == t]
 
 
+def _takes(component_type: ComponentType, buildpack: Buildpack) -> str:
+    required = REQUIRED_BUILD_CONFIGS.get((component_type, buildpack))
+    if required is None:
+        return "known keys are " + ", ".join(CONFIG_KEY_DESCRIPTIONS)
+    return f"type '{component_type.value}' with buildpack '{buildpack.value}' takes " + (
+        ", ".join(required) if required else "no build configs"
+    )
+
+
+def unknown_config_message(
+    component_type: ComponentType, buildpack: Buildpack, key: str, near: str | None
+) -> str:
+    """The message for an unknown build config key (at admission, without `near`)."""
+    hint = f" (did you mean '{near}'?)" if near else ""
+    return f"build config '{key}' is unknown{hint}: {_takes(component_type, buildpack)}"
+
+
 def build_config_errors(
     component_type: ComponentType | str, buildpack: Buildpack | str, configs: dict[str, str]
 ) -> list[str]:
@@ -130,6 +149,10 @@ def build_config_errors(
         allowed = ", ".join(buildpacks_for(t))
         return [f"buildpack {b.value!r} is not supported for type {t.value!r} (allowed: {allowed})"]
     return [
+        unknown_config_message(t, b, key, nearest(key, CONFIG_KEY_DESCRIPTIONS))
+        for key in configs
+        if key not in CONFIG_KEY_DESCRIPTIONS
+    ] + [
         f"build config {key!r} ({CONFIG_KEY_DESCRIPTIONS[key]}) is required "
         f"for type {t.value!r} with buildpack {b.value!r}"
         for key in required
@@ -165,7 +188,26 @@ def build_config_cel_rules() -> list[dict[str, str]]:
     key (the (type, buildpack) pairs that require it). A spec without `build`
     passes: the image is then built elsewhere.
     """
-    rules: list[dict[str, str]] = []
+    known = _cel_list(list(CONFIG_KEY_DESCRIPTIONS))
+    takes = (
+        "{"
+        + ", ".join(f"'{t.value}/{b.value}': \"{_takes(t, b)}\"" for t, b in REQUIRED_BUILD_CONFIGS)
+        + "}"
+    )
+    pair = "self.type + '/' + self.build.buildpack"
+    rules: list[dict[str, str]] = [
+        {
+            "rule": f"!has(self.build) || !has(self.build.configs) "
+            f"|| self.build.configs.all(k, k in {known})",
+            "message": "build config keys must be among: " + ", ".join(CONFIG_KEY_DESCRIPTIONS),
+            # unknown_config_message without the nearest key (CEL cannot rank them).
+            "messageExpression": '"build config \'" + '
+            f'self.build.configs.filter(k, !(k in {known}))[0] + "\' is unknown: " + '
+            f"({pair} in {takes} ? {takes}[{pair}] : "
+            f"'known keys are {', '.join(CONFIG_KEY_DESCRIPTIONS)}')",
+            "fieldPath": ".build.configs",
+        }
+    ]
     for t in ComponentType:
         allowed = [b.value for b in buildpacks_for(t)]
         rules.append(

@@ -25,10 +25,12 @@ from pydantic import (
     Strict,
     StrictBool,
     StringConstraints,
+    ValidationError,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
-from . import cron
+from . import cron, imageref
 from .buildconfigs import (
     CONFIG_KEY_DESCRIPTIONS,
     Buildpack,
@@ -36,6 +38,7 @@ from .buildconfigs import (
     build_config_cel_rules,
     build_config_errors,
 )
+from .messages import describe_pattern, fail, humanize
 from .tiers import Tier
 
 # --------------------------------------------------------------------- rules
@@ -60,9 +63,15 @@ class Rule:
     holds: Callable[[Any], bool]
     field_path: str | None = None
     reason: Reason = "FieldValueInvalid"
+    #: CEL computing a more precise message at admission (`message` is the fallback).
+    message_expression: str | None = None
+    #: The Python twin of message_expression: the precise message for a failing value.
+    explain: Callable[[Any], str] | None = None
 
     def schema(self) -> dict[str, str]:
         out = {"rule": self.cel, "message": self.message}
+        if self.message_expression:
+            out["messageExpression"] = self.message_expression
         if self.field_path:
             out["fieldPath"] = self.field_path
         if self.reason != "FieldValueInvalid":
@@ -76,19 +85,39 @@ def cel_validations(*rules: Rule, extra: Iterable[dict[str, str]] = ()) -> dict[
 
 
 def rule_errors(model: Any, rules: Sequence[Rule]) -> list[str]:
-    return [r.message for r in rules if not r.holds(model)]
+    return [r.explain(model) if r.explain else r.message for r in rules if not r.holds(model)]
 
 
 def _raise_if(errors: list[str]) -> None:
     if errors:
-        raise ValueError("; ".join(errors))
+        raise fail("; ".join(errors))
+
+
+def _loc(field_path: str) -> tuple[str, ...]:
+    """A rule's fieldPath as a pydantic location: ".build.configs['port']" -> build, configs."""
+    return tuple(p for p in re.split(r"[.\[]", field_path) if p and not p.startswith("'"))
+
+
+def _raise_located(errors: list[tuple[tuple[str, ...], str]]) -> None:
+    """Raise `errors` (location, message) each at its field, as the apiserver names them."""
+    if errors:
+        raise ValidationError.from_exception_data(
+            "spec",
+            [InitErrorDetails(type=fail(message), loc=loc, input=None) for loc, message in errors],
+        )
 
 
 # ------------------------------------------------------------ names and types
-DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL_PATTERN = describe_pattern(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    "a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit",
+)
 DNS_LABEL_MAX = 63
 #: RFC 1035 label: starts with a letter (Service names must).
-DNS_1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DNS_1035_LABEL_PATTERN = describe_pattern(
+    r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
+    "lower-case letters, digits and '-', starting with a letter and ending with a letter or digit",
+)
 DNSLabel = Annotated[
     str, StringConstraints(min_length=1, max_length=DNS_LABEL_MAX, pattern=DNS_LABEL_PATTERN)
 ]
@@ -225,7 +254,36 @@ ProjectName = Annotated[
 ]
 
 
+_HOST_BITS = " has bits set after the prefix length: write the network address (those bits cleared)"
+
+
+def _cidr_fix(value: str) -> str | None:
+    """The fix for an address without a prefix, or a CIDR with host bits set."""
+    if "/" not in value:
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return None
+        if "%" in value or (isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped):
+            return None
+        return f"{value} has no prefix length: write {value}/{address.max_prefixlen}"
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+    if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped:
+        return None
+    if network.network_address != ipaddress.ip_interface(value).ip:
+        # The apiserver cannot name the network: string() of a CIDR is too costly for its
+        # estimator. The models can.
+        return f"{value}{_HOST_BITS}: {network}"
+    return None
+
+
 def _check_cidr(value: str) -> str:
+    fix = _cidr_fix(value)
+    if fix:
+        raise ValueError(fix)
     if "/" not in value:
         raise ValueError(CIDR_MESSAGE)
     try:
@@ -248,6 +306,11 @@ _CIDR_RULE = {
     # isCIDR first: cidr() errors on anything else. masked() == self rejects host bits.
     "rule": "isCIDR(self) && cidr(self) == cidr(self).masked()",
     "message": CIDR_MESSAGE,
+    # The same text as _cidr_fix, else the message.
+    "messageExpression": "!self.contains('/') && isIP(self) ? self + ' has no prefix length: "
+    "write ' + self + (ip(self).family() == 4 ? '/32' : '/128') : isCIDR(self) ? self + "
+    f"'{_HOST_BITS}' : "
+    f"'{CIDR_MESSAGE}'",
 }
 CIDR = Annotated[
     str,
@@ -277,11 +340,22 @@ Boolean = StrictBool
 class Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _human_messages(cls, data: Any, handler: Callable[[Any], Any]) -> Any:
+        # Every error in the project's words, whichever nested model raised it.
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise humanize(exc) from None
+
 
 # ----------------------------------------------------------------- DataPlane
 #: A DNS subdomain: lower-case labels of at most 63 characters, separated by dots.
-DNS_SUBDOMAIN_PATTERN = (
-    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+DNS_SUBDOMAIN_PATTERN = describe_pattern(
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$",
+    "a lower-case DNS name: labels of letters, digits and '-' (at most 63 characters, "
+    "starting and ending with a letter or digit) separated by dots, e.g. apps.example.com",
 )
 #: Longest DNS name (an Ingress host).
 DNS_NAME_MAX = 253
@@ -298,7 +372,10 @@ class IngressSettings(Spec):
         alias="className",
         min_length=1,
         max_length=253,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=describe_pattern(
+            r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+            "the name of an IngressClass: lower-case letters, digits, '-' and '.'",
+        ),
         description="IngressClass used for public endpoints.",
     )
     base_domain: str = Field(
@@ -358,7 +435,9 @@ class DataPlaneSpec(Spec):
         "10m",
         alias="maxRequestBodySize",
         max_length=16,
-        pattern=r"^[0-9]+[kmg]?$",
+        pattern=describe_pattern(
+            r"^[0-9]+[kmg]?$", "a size in nginx syntax: a number with k, m or g, e.g. 10m"
+        ),
         description="Largest request body public endpoints accept (nginx size syntax, e.g. 10m).",
     )
 
@@ -569,7 +648,10 @@ IngressPath = Annotated[str, AfterValidator(_rules_hold(_PATH_RULES))]
 
 #: IANA service name (a Service port name): at most 15 characters, starts with a
 #: letter, no '--'.
-ENDPOINT_NAME_PATTERN = r"^[a-z](-?[a-z0-9])*$"
+ENDPOINT_NAME_PATTERN = describe_pattern(
+    r"^[a-z](-?[a-z0-9])*$",
+    "lower-case letters, digits and single '-', starting with a letter (a Service port name)",
+)
 
 
 class Endpoint(Spec):
@@ -602,7 +684,6 @@ class Endpoint(Spec):
 
 
 PORT_CONFIG_MESSAGE = "build config 'port' must be a number from 1 to 65535"
-UNKNOWN_CONFIG_MESSAGE = "build config keys must be among: " + ", ".join(CONFIG_KEY_DESCRIPTIONS)
 
 
 def _port_config_ok(value: str) -> bool:
@@ -610,14 +691,6 @@ def _port_config_ok(value: str) -> bool:
 
 
 _BUILD_RULES = (
-    Rule(
-        cel="!has(self.configs) || self.configs.all(k, k in ["
-        + ", ".join(f"'{k}'" for k in CONFIG_KEY_DESCRIPTIONS)
-        + "])",
-        message=UNKNOWN_CONFIG_MESSAGE,
-        holds=lambda b: all(k in CONFIG_KEY_DESCRIPTIONS for k in b.configs),
-        field_path=".configs",
-    ),
     Rule(
         cel="!has(self.configs) || !('port' in self.configs) "
         "|| (self.configs['port'].matches('^[0-9]{1,5}$') "
@@ -660,7 +733,10 @@ class EnvVar(Spec):
         ...,
         min_length=1,
         max_length=253,
-        pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+        pattern=describe_pattern(
+            r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+            "letters, digits, '-', '.' and '_', not starting with a digit, e.g. LOG_LEVEL",
+        ),
         description="Variable name, unique in the list.",
     )
     value: str = Field("", max_length=32768, description="Variable value.")
@@ -672,13 +748,18 @@ class Resources(Spec):
     cpu: str = Field(
         "100m",
         max_length=16,
-        pattern=r"^[0-9]+(\.[0-9]+)?m?$",
+        pattern=describe_pattern(
+            r"^[0-9]+(\.[0-9]+)?m?$", "a CPU quantity: cores (e.g. 1 or 0.5) or millicores (100m)"
+        ),
         description="CPU request and limit, e.g. 100m or 1.",
     )
     memory: str = Field(
         "128Mi",
         max_length=16,
-        pattern=r"^[0-9]+(Ki|Mi|Gi)?$",
+        pattern=describe_pattern(
+            r"^[0-9]+(Ki|Mi|Gi)?$",
+            "a memory quantity: bytes or a number with Ki, Mi or Gi, e.g. 128Mi",
+        ),
         description="Memory request and limit, e.g. 128Mi.",
     )
 
@@ -720,17 +801,24 @@ def _unique_env_names(env: Sequence[EnvVar] | None) -> bool:
     return not _duplicates(e.name for e in env or ())
 
 
+#: An image reference as container runtimes parse it (models/imageref.py).
+_IMAGE_RULE = Rule(cel=imageref.CEL, message=imageref.MESSAGE, holds=imageref.is_valid_reference)
+ImageReference = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=512),
+    AfterValidator(_rules_hold([_IMAGE_RULE])),
+]
+
+
 class Override(Spec):
     """Settings for one environment that replace the component's own."""
 
     environment: EnvironmentName = Field(..., description="Environment these settings apply to.")
     replicas: Replicas | None = Field(None, description="Replicas in this environment.")
-    image: str | None = Field(
+    image: ImageReference | None = Field(
         None,
-        min_length=1,
-        max_length=512,
-        pattern=r"^\S+$",
-        description="Image in this environment (e.g. a promoted build).",
+        description="Image in this environment (e.g. a promoted build): " + imageref.SHAPE + ".",
+        json_schema_extra=cel_validations(_IMAGE_RULE),
     )
     env: list[EnvVar] | None = Field(
         None,
@@ -743,15 +831,70 @@ class Override(Spec):
     @model_validator(mode="after")
     def _rules(self) -> Override:
         if not _unique_env_names(self.env):
-            raise ValueError("overrides[].env names must be unique")
+            raise fail("overrides[].env names must be unique")
         return self
 
 
 #: A schedule a CronJob accepts (models/cron.py): five fields or an @ descriptor.
-_SCHEDULE_RULE = Rule(cel=cron.CEL, message=cron.MESSAGE, holds=cron.is_valid_schedule)
+_SCHEDULE_RULE = Rule(
+    cel=cron.CEL,
+    message=cron.MESSAGE,
+    holds=cron.is_valid_schedule,
+    message_expression=cron.MESSAGE_CEL,
+    explain=lambda schedule: cron.problem(schedule) or cron.MESSAGE,
+)
 Schedule = Annotated[str, AfterValidator(_rules_hold([_SCHEDULE_RULE]))]
 _SCHEDULED = ComponentType.SCHEDULED_TASK.value
 _TASKS = (ComponentType.SCHEDULED_TASK.value, ComponentType.MANUAL_TASK.value)
+
+_WEB_APP = ComponentType.WEB_APP.value
+#: The build config port of a web-app, when it is one (its format is Build's to check).
+_PORT_CEL = "self.build.configs['port']"
+_HAS_PORT_CEL = (
+    f"self.type == '{_WEB_APP}' && has(self.build) && has(self.build.configs) "
+    f"&& 'port' in self.build.configs && {_PORT_CEL}.matches('^[0-9]{{1,5}}$') "
+    f"&& int({_PORT_CEL}) >= 1 && int({_PORT_CEL}) <= 65535"
+)
+
+
+def _web_app_port(c: Any) -> int | None:
+    if c.type != _WEB_APP or c.build is None:
+        return None
+    port = c.build.configs.get("port", "")
+    return int(port) if _port_config_ok(port) else None
+
+
+def _web_app_serves_port(c: Any) -> bool:
+    port = _web_app_port(c)
+    return port is None or any(e.port == port for e in c.endpoints)
+
+
+def _web_app_endpoint_problem(c: Any) -> str:
+    port = _web_app_port(c)
+    if not c.endpoints:
+        return (
+            f"a web-app needs an endpoint on its build config port {port}: add "
+            f"endpoints: [{{name: http, port: {port}, visibility: public}}]"
+        )
+    return (
+        f"no endpoint is on the build config port {port}: set an endpoint's port to {port} or "
+        "change build config 'port'"
+    )
+
+
+_WEB_APP_ENDPOINT_RULE = Rule(
+    cel=f"!({_HAS_PORT_CEL}) || (has(self.endpoints) "
+    f"&& self.endpoints.exists(e, e.port == int({_PORT_CEL})))",
+    message="a web-app needs an endpoint on its build config port (endpoints[].port)",
+    holds=_web_app_serves_port,
+    field_path=".endpoints",
+    message_expression=f"!has(self.endpoints) || size(self.endpoints) == 0 ? "
+    f"'a web-app needs an endpoint on its build config port ' + {_PORT_CEL} + ': add "
+    f"endpoints: [{{name: http, port: ' + {_PORT_CEL} + ', visibility: public}}]' : "
+    f"'no endpoint is on the build config port ' + {_PORT_CEL} + "
+    f'": set an endpoint\'s port to " + {_PORT_CEL} + " or change build config \'port\'"',
+    explain=_web_app_endpoint_problem,
+)
 
 _COMPONENT_RULES = (
     Rule(
@@ -785,6 +928,7 @@ _COMPONENT_RULES = (
         field_path=".endpoints",
         # Not FieldValueDuplicate: the apiserver drops the message for that reason.
     ),
+    _WEB_APP_ENDPOINT_RULE,
 )
 
 
@@ -803,8 +947,10 @@ class ComponentSpec(Spec):
         description="service, web-app and webhook run as Deployments; scheduled-task as a "
         "CronJob; manual-task as a Job per run request.",
     )
-    image: str = Field(
-        ..., min_length=1, max_length=512, pattern=r"^\S+$", description="Container image to run."
+    image: ImageReference = Field(
+        ...,
+        description="Container image to run: " + imageref.SHAPE + ".",
+        json_schema_extra=cel_validations(_IMAGE_RULE),
     )
     build: Build | None = Field(
         None, description="How the image is built, validated against the seed's table."
@@ -863,9 +1009,19 @@ class ComponentSpec(Spec):
 
     @model_validator(mode="after")
     def _rules(self) -> ComponentSpec:
-        errors = rule_errors(self, _COMPONENT_RULES)
+        located = [
+            (_loc(r.field_path or ""), r.explain(self) if r.explain else r.message)
+            for r in _COMPONENT_RULES
+            if not r.holds(self)
+        ]
         if self.build is not None:
-            errors += build_config_errors(self.type, self.build.buildpack, self.build.configs)
+            located += [
+                (("build", "configs"), message)
+                for message in build_config_errors(
+                    self.type, self.build.buildpack, self.build.configs
+                )
+            ]
+        errors: list[str] = []
         # What the list-type map / set markers make the apiserver reject.
         for what, values in (
             ("endpoints[].name", [e.name for e in self.endpoints]),
@@ -878,7 +1034,7 @@ class ComponentSpec(Spec):
         for i, rule in enumerate(self.egress):
             for dup in _duplicates(rule.ports):
                 errors.append(f"egress[{i}].ports must be unique: {dup} appears more than once")
-        _raise_if(errors)
+        _raise_located(located + [((), message) for message in errors])
         return self
 
 
