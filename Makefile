@@ -7,7 +7,7 @@ LOCAL := .localcluster
 export KUBECONFIG ?= $(CURDIR)/$(LOCAL)/kubeconfig
 export PATH := $(CURDIR)/$(LOCAL)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv binaries cluster-up cluster-down crds check-crds admission install uninstall run demo test test-full lint fmt bench
+.PHONY: help venv binaries image cluster-up cluster-down crds check-crds admission install uninstall run demo test test-full lint fmt bench
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,10 @@ venv: $(VENV)/.installed ## Create .venv with the operator and dev tools
 
 binaries: ## Build (or reuse) kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, helm
 	@hack/controlplane/build.sh >/dev/null
+
+image: venv ## Build the operator image (dist/); pushed to the local registry when the cluster runs one
+	@registry=$$($(PY) hack/localcluster.py env | sed -n 's/^export CDP_REGISTRY=//p'); \
+	REGISTRY=$${REGISTRY:-$$registry} hack/image/build.sh
 
 cluster-up: venv ## Start the local control plane on 127.0.0.1 (.localcluster/)
 	@$(PY) hack/localcluster.py up

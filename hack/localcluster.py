@@ -1116,14 +1116,19 @@ class LocalCluster:
     def stop_all(self) -> None:
         """Stop every component; with a real node, also undo what it did on the host
         (containers, mounts, network state, cgroups, sysctls)."""
+        problems: list[str] = []
         for name in reversed(self.components):
             self.stop_component(name)
-        if self.real_node and (self.dir / "node").is_dir():
-            problems = self.node.clean_host(
-                lambda: [p for n in NODE_COMPONENTS if (p := self.pid(n))]
-            )
-            if problems:
-                raise ClusterError("the real node left state behind: " + "; ".join(problems))
+            # The node's containers go before the control plane does: an apiserver
+            # still serving their watches would wait for them to end.
+            if name == "containerd" and (self.dir / "node").is_dir():
+                problems = self.node.clean_host(
+                    lambda: [
+                        p for n in ("containerd", "kubelet", "kube-proxy") if (p := self.pid(n))
+                    ]
+                )
+        if problems:
+            raise ClusterError("the real node left state behind: " + "; ".join(problems))
 
     def down(self) -> None:
         """Stop exactly the processes this cluster started and remove its directory."""

@@ -8,6 +8,8 @@ fixture); kwok's nodes there are tainted, so every pod below runs for real.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +17,8 @@ from typing import Any
 import pytest
 
 import localnode  # hack/localnode.py, on sys.path through tests/conftest.py
+
+from .operator_harness import REPO
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realnode]
 
@@ -202,3 +206,77 @@ def test_a_namespace_with_running_pods_terminates(real_cluster: Any) -> None:
     real_cluster.kubectl("delete", "namespace", "rn-deleted", "--timeout=90s")
     gone = real_cluster.kubectl("get", "namespace", "rn-deleted", check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
+@pytest.fixture(scope="session")
+def operator_image(real_cluster: Any) -> str:
+    """``make image``'s recipe, pushed to the local registry; the pushed digest."""
+    registry = real_cluster.local.registry
+    build = subprocess.run(
+        ["bash", str(REPO / "hack" / "image" / "build.sh")],
+        env={**os.environ, "REGISTRY": registry},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    ref = build.stdout.strip().splitlines()[-1]
+    assert ref.startswith(f"{registry}/cdp-operator:")
+    crane = real_cluster.local.bin_dir / "crane"
+    digest = subprocess.run(
+        [str(crane), "digest", "--insecure", ref], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return f"{ref.rsplit(':', 1)[0]}@{digest}"
+
+
+def test_helm_installs_the_operator_image_and_it_runs_and_reconciles(
+    real_cluster: Any, operator_image: str
+) -> None:
+    """The chart's own values but the image: restricted namespace, probes, RBAC."""
+    repository, digest = operator_image.split("@")
+    ns = "cdp-system"
+    real_cluster.kubectl("create", "namespace", ns)
+    real_cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+    real_cluster.helm(
+        "install", "cdp-operator", str(REPO / "charts" / "cdp-operator"), "-n", ns,
+        "--set", f"image.repository={repository}", "--set", f"image.digest={digest}",
+        "--wait", "--timeout=180s",
+    )  # fmt: skip
+    pods = _get(real_cluster, ns, "pods")["items"]
+    assert len(pods) == 1
+    pod = pods[0]
+    assert pod["spec"]["nodeName"] == localnode.NODE_NAME
+    status = pod["status"]["containerStatuses"][0]
+    assert status["ready"] is True and status["restartCount"] == 0
+    assert status["imageID"].endswith(digest)
+    assert pod["spec"]["serviceAccountName"] == "cdp-operator"
+
+    # It reconciles through the kubernetes Service with its own ServiceAccount.
+    data_plane = {
+        "apiVersion": "cdp.dev/v1alpha1",
+        "kind": "DataPlane",
+        "metadata": {"name": "real"},
+        "spec": {
+            "region": "Local",
+            "egressCIDRs": ["203.0.113.0/28"],
+            "ingress": {"className": "nginx", "baseDomain": "real.apps.cdp.example.com"},
+        },
+    }
+    organization = {
+        "apiVersion": "cdp.dev/v1alpha1",
+        "kind": "Organization",
+        "metadata": {"name": "realorg"},
+        "spec": {"tier": "developer", "defaultDataPlane": "real"},
+    }
+    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(data_plane))
+    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(organization))
+    real_cluster.kubectl("wait", "--for=condition=Ready", "organization/realorg", "--timeout=120s")
+    _until(
+        "the organization's namespace",
+        lambda: (
+            real_cluster.kubectl("get", "namespace", "cdp-org-realorg", check=False).returncode == 0
+        ),
+    )
+    logs = real_cluster.kubectl("logs", "-n", ns, "deploy/cdp-operator").stdout
+    assert "cache synced" in logs
