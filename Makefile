@@ -28,10 +28,10 @@ image: venv ## Build the operator image (dist/); pushed to the local registry wh
 	@registry=$$($(PY) hack/localcluster.py env | sed -n 's/^export CDP_REGISTRY=//p'); \
 	REGISTRY=$${REGISTRY:-$$registry} hack/image/build.sh
 
-cluster-up: venv ## Start the local control plane on 127.0.0.1 (.localcluster/)
+cluster-up: venv ## Start the local control plane on 127.0.0.1 (.localcluster/); as root on Linux also a registry and a real node
 	@$(PY) hack/localcluster.py up
 
-cluster-down: venv ## Stop the demo operator and the local control plane; remove their state
+cluster-down: venv ## Stop the demo operator, the local control plane and the real node; remove their state and host changes
 	@if [ -f $(LOCAL)/operator.pid ] && kill -0 $$(cat $(LOCAL)/operator.pid) 2>/dev/null; then \
 		kill $$(cat $(LOCAL)/operator.pid) && echo "stopped the demo operator"; fi
 	@$(PY) hack/localcluster.py down

@@ -46,8 +46,13 @@ log "the operator and its dependencies (wheels, pinned to the .venv)"
   --platform manylinux2014_x86_64 --implementation cp --python-version 3.11 \
   "$work"/wheels/cdp_operator-*.whl
 rm -rf "$work/app/opt/cdp-operator/bin"
-# Bytecode that does not depend on file times, so two builds write the same bytes.
-"$py" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$work/app/opt/cdp-operator"
+# pip records where the wheel came from (this build's temporary directory).
+rm "$work"/app/opt/cdp-operator/cdp_operator-*.dist-info/direct_url.json
+sed -i '/direct_url.json/d' "$work"/app/opt/cdp-operator/cdp_operator-*.dist-info/RECORD
+# Bytecode that depends neither on file times nor on this build's temporary
+# directory (the path it records is the image's), so two builds write the same bytes.
+PYTHONHASHSEED=0 "$py" -m compileall -q -j 0 -s "$work/app" -p / \
+  --invalidation-mode unchecked-hash "$work/app/opt/cdp-operator"
 "$py" hack/image/layer.py "$work/app" "$work/app.tar"
 
 log "assembling the OCI image"
