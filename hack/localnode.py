@@ -22,19 +22,19 @@ What the node leaves on the host while it runs, all removed by ``down``:
 from __future__ import annotations
 
 import contextlib
-import io
 import ipaddress
 import json
 import os
 import platform
 import shutil
 import subprocess
-import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import oci_layer  # hack/oci_layer.py
 
 NODE_NAME = "cdp-node"
 BRIDGE = "cdpbr0"
@@ -123,33 +123,6 @@ def _cgroup_hierarchies() -> list[Path]:
     if (base / "cgroup.controllers").exists():  # cgroup v2
         return [base]
     return [p for p in sorted(base.iterdir()) if p.is_dir() and not p.is_symlink()]
-
-
-def _deterministic_tar(files: dict[str, tuple[bytes | None, int, str | None]]) -> bytes:
-    """A layer tarball: path -> (content, mode, symlink target); all times 0, owner root."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        dirs: set[str] = set()
-        for path in sorted(files):
-            parts = path.split("/")[:-1]
-            for i in range(1, len(parts) + 1):
-                d = "/".join(parts[:i])
-                if d and d not in dirs:
-                    dirs.add(d)
-                    info = tarfile.TarInfo(d)
-                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, 0
-                    tar.addfile(info)
-            content, mode, link = files[path]
-            info = tarfile.TarInfo(path)
-            info.mode, info.mtime = mode, 0
-            if link is not None:
-                info.type, info.linkname = tarfile.SYMTYPE, link
-                tar.addfile(info)
-            else:
-                assert content is not None
-                info.size = len(content)
-                tar.addfile(info, io.BytesIO(content))
-    return buf.getvalue()
 
 
 @dataclass
@@ -528,23 +501,26 @@ table ip {NFT_TABLE} {{
         crane = str(self.binaries / "crane")
         work = self.dir / "images"
         work.mkdir(exist_ok=True)
-        pause = _deterministic_tar({"pause": ((self.binaries / "pause").read_bytes(), 0o755, None)})
+        pause = work / "pause-root"
+        pause.mkdir(exist_ok=True)
+        shutil.copy2(self.binaries / "pause", pause / "pause")
         self._push(crane, work, f"pause:{PAUSE_TAG}", pause, ["/pause"], "65535:65535")
-        busybox = _busybox_static()
-        files: dict[str, tuple[bytes | None, int, str | None]] = {
-            "bin/busybox": (busybox, 0o755, None),
-            "bin/sh": (None, 0o777, "busybox"),
-            "www/index.html": (SAMPLE_PAGE.encode(), 0o644, None),
-        }
-        layer = _deterministic_tar(files)
+        sample = work / "sample-root"
+        (sample / "bin").mkdir(parents=True, exist_ok=True)
+        (sample / "www").mkdir(exist_ok=True)
+        (sample / "bin" / "busybox").write_bytes(_busybox_static())
+        (sample / "bin" / "busybox").chmod(0o755)
+        if not (sample / "bin" / "sh").is_symlink():
+            (sample / "bin" / "sh").symlink_to("busybox")
+        (sample / "www" / "index.html").write_text(SAMPLE_PAGE)
         for name, entrypoint in SAMPLE_IMAGES.items():
-            self._push(crane, work, f"{name}:{SAMPLE_TAG}", layer, entrypoint, SAMPLE_USER)
+            self._push(crane, work, f"{name}:{SAMPLE_TAG}", sample, entrypoint, SAMPLE_USER)
 
     def _push(
-        self, crane: str, work: Path, ref: str, layer: bytes, entrypoint: list[str], user: str
+        self, crane: str, work: Path, ref: str, root: Path, entrypoint: list[str], user: str
     ) -> None:
         tar = work / (ref.replace("/", "_").replace(":", "_") + ".tar")
-        tar.write_bytes(layer)
+        oci_layer.write_layer(root, tar, mtime=0)
         full = f"{self.registry}/{ref}"
         env = dict(os.environ, SOURCE_DATE_EPOCH="0")
         for args in (

@@ -238,9 +238,10 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
                 shutil.rmtree(state_dir.parent, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def real_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    """A local control plane of its own with a real node (``realnode`` tests).
+    """A local control plane of its own with a real node, for one module of
+    ``realnode`` tests (stopped after it, so it does not idle through the rest).
 
     Runs where a real node can (root on Linux); ``CDP_REAL_NODE=0`` leaves these
     tests out. Its teardown fails when the node left anything on the host.

@@ -53,7 +53,7 @@ sed -i '/direct_url.json/d' "$work"/app/opt/cdp-operator/cdp_operator-*.dist-inf
 # directory (the path it records is the image's), so two builds write the same bytes.
 PYTHONHASHSEED=0 "$py" -m compileall -q -j 0 -s "$work/app" -p / \
   --invalidation-mode unchecked-hash "$work/app/opt/cdp-operator"
-"$py" hack/image/layer.py "$work/app" "$work/app.tar"
+"$py" hack/oci_layer.py "$work/app" "$work/app.tar"
 
 log "assembling the OCI image"
 # crane edits images in a registry: a throwaway one on 127.0.0.1 holds the steps.

@@ -208,7 +208,7 @@ def test_a_namespace_with_running_pods_terminates(real_cluster: Any) -> None:
     assert gone.returncode != 0 and "NotFound" in gone.stderr
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operator_image(real_cluster: Any) -> str:
     """``make image``'s recipe, pushed to the local registry; the pushed digest."""
     registry = real_cluster.local.registry

@@ -2,7 +2,7 @@
 """Write a directory as an image layer tarball that two builds write byte for byte
 the same: sorted entries, owner root, every time SOURCE_DATE_EPOCH.
 
-    layer.py DIR OUT.tar
+    oci_layer.py DIR OUT.tar   (hack/image/build.sh; hack/localnode.py imports it)
 """
 
 from __future__ import annotations
