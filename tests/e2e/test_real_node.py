@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -193,6 +194,18 @@ def test_an_image_the_local_registry_lacks_fails_to_pull(real_cluster: Any, ns: 
         return reason if reason in ("ErrImagePull", "ImagePullBackOff") else None
 
     _until("the pull to fail", waiting_reason)
+    events = _get(real_cluster, ns, "events")["items"]
+    failures = [
+        e["message"]
+        for e in events
+        if e["involvedObject"]["name"] == "missing" and e["reason"] == "Failed"
+    ]
+    assert any("not found" in m for m in failures), failures
+    # containerd asked the local registry (the mirror for every name) and nothing else.
+    log = real_cluster.local.log_file("containerd").read_text()
+    urls = re.findall(r'url="([^"]*nowhere/app[^"]*)"', log)
+    assert urls, "containerd logged no request for the image"
+    assert all(u.startswith(f"http://{real_cluster.local.registry}/v2/") for u in urls), urls
 
 
 def test_a_namespace_with_running_pods_terminates(real_cluster: Any) -> None:
