@@ -7,7 +7,7 @@ LOCAL := .localcluster
 export KUBECONFIG ?= $(CURDIR)/$(LOCAL)/kubeconfig
 export PATH := $(CURDIR)/$(LOCAL)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv binaries cluster-up cluster-down crds check-crds admission install uninstall run demo test test-full lint fmt bench
+.PHONY: help venv binaries image cluster-up cluster-down crds check-crds admission install uninstall run demo test test-full lint fmt bench
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -24,10 +24,14 @@ venv: $(VENV)/.installed ## Create .venv with the operator and dev tools
 binaries: ## Build (or reuse) kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok, helm
 	@hack/controlplane/build.sh >/dev/null
 
-cluster-up: venv ## Start the local control plane on 127.0.0.1 (.localcluster/)
+image: venv ## Build the operator image (dist/); pushed to the local registry when the cluster runs one
+	@registry=$$($(PY) hack/localcluster.py env | sed -n 's/^export CDP_REGISTRY=//p'); \
+	REGISTRY=$${REGISTRY:-$$registry} hack/image/build.sh
+
+cluster-up: venv ## Start the local control plane on 127.0.0.1 (.localcluster/); as root on Linux also a registry and a real node
 	@$(PY) hack/localcluster.py up
 
-cluster-down: venv ## Stop the demo operator and the local control plane; remove their state
+cluster-down: venv ## Stop the demo operator, the local control plane and the real node; remove their state and host changes
 	@if [ -f $(LOCAL)/operator.pid ] && kill -0 $$(cat $(LOCAL)/operator.pid) 2>/dev/null; then \
 		kill $$(cat $(LOCAL)/operator.pid) && echo "stopped the demo operator"; fi
 	@$(PY) hack/localcluster.py down

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import localnode  # hack/localnode.py: the real node
+
 REPO = Path(__file__).resolve().parent.parent
 BUILD_SH = REPO / "hack" / "controlplane" / "build.sh"
 DEFAULT_DIR = REPO / ".localcluster"
@@ -51,6 +53,10 @@ DEFAULT_BASE_PORT = 16443
 
 # Start order; stop order is the reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# With a real node (hack/localnode.py): the registry its images come from, then the node.
+NODE_COMPONENTS = ("registry", "containerd", "kubelet", "kube-proxy")
+# The binary of a component, where its name differs.
+COMPONENT_BINARY = {"registry": "crane"}
 BINARIES = (
     "etcd",
     "kube-apiserver",
@@ -62,6 +68,7 @@ BINARIES = (
 OPTIONAL_BINARIES = ("helm",)
 
 SERVICE_CIDR = "10.96.0.0/16"
+PORTS_PER_CLUSTER = 7
 POD_CIDR = "10.244.0.0/16"
 NODE_NAMES = ("kwok-node-0", "kwok-node-1")
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
@@ -93,6 +100,10 @@ START_TIMEOUT = {
     "kube-controller-manager": 60.0,
     "kube-scheduler": 60.0,
     "kwok": 60.0,
+    "registry": 30.0,
+    "containerd": 60.0,
+    "kubelet": 60.0,
+    "kube-proxy": 60.0,
 }
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
@@ -117,39 +128,108 @@ def _write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def _generate_pki(pki: Path) -> None:
-    """CA, apiserver serving cert, client certs per identity, service-account keys."""
+def _key_pem(key: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(  # type: ignore[no-any-return]
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _name(cn: str, org: str | None = None) -> Any:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if org:
+        attrs.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    return x509.Name(attrs)
+
+
+def _validity() -> tuple[datetime.datetime, datetime.datetime]:
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    return now, now + datetime.timedelta(days=365)
+
+
+def _issue_cert(
+    pki: Path,
+    file: str,
+    cn: str,
+    org: str | None,
+    server: bool,
+    ips: list[str] | tuple[str, ...] = (),
+    dns: list[str] | tuple[str, ...] = (),
+) -> None:
+    """Write ``pki/<file>.crt`` and ``.key``: a leaf certificate signed by ``pki/ca``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    ca_cert = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
+    ca_key: Any = serialization.load_pem_private_key((pki / "ca.key").read_bytes(), None)
+    not_before, not_after = _validity()
+    key = ec.generate_private_key(ec.SECP256R1())
+    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn, org))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+    )
+    sans: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    sans += [x509.DNSName(name) for name in dns]
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    _write(pki / f"{file}.crt", cert.public_bytes(serialization.Encoding.PEM))
+    _write(pki / f"{file}.key", _key_pem(key), 0o600)
+
+
+def _generate_pki(pki: Path, apiserver_ips: tuple[str, ...] = ()) -> None:
+    """CA, apiserver serving cert, client certs per identity, service-account keys.
+
+    ``apiserver_ips``: further addresses the apiserver is reached on (a real node's).
+    """
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
-    until = now + datetime.timedelta(days=365)
-
-    def key_pem(key: Any) -> bytes:
-        return key.private_bytes(  # type: ignore[no-any-return]
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-
-    def name(cn: str, org: str | None = None) -> x509.Name:
-        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-        if org:
-            attrs.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-        return x509.Name(attrs)
-
+    not_before, not_after = _validity()
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = name("cdp-localcluster-ca")
+    ca_name = _name("cdp-localcluster-ca")
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
         .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(until)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -169,69 +249,39 @@ def _generate_pki(pki: Path) -> None:
         .sign(ca_key, hashes.SHA256())
     )
     _write(pki / "ca.crt", ca_cert.public_bytes(serialization.Encoding.PEM))
-    _write(pki / "ca.key", key_pem(ca_key), 0o600)
+    _write(pki / "ca.key", _key_pem(ca_key), 0o600)
 
-    def issue(
-        file: str, subject: x509.Name, server: bool, sans: list[x509.GeneralName] | None = None
-    ) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(until)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-            )
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        _write(pki / f"{file}.crt", cert.public_bytes(serialization.Encoding.PEM))
-        _write(pki / f"{file}.key", key_pem(key), 0o600)
-
-    service_ip = next(ipaddress.IPv4Network(SERVICE_CIDR).hosts())
-    issue(
+    service_ip = str(next(ipaddress.IPv4Network(SERVICE_CIDR).hosts()))
+    _issue_cert(
+        pki,
         "apiserver",
-        name("kube-apiserver"),
+        "kube-apiserver",
+        None,
         server=True,
-        sans=[
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(service_ip),
-            x509.DNSName("localhost"),
-            x509.DNSName("kubernetes"),
-            x509.DNSName("kubernetes.default"),
-            x509.DNSName("kubernetes.default.svc"),
-            x509.DNSName("kubernetes.default.svc.cluster.local"),
+        ips=["127.0.0.1", service_ip, *apiserver_ips],
+        dns=[
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
         ],
     )
-    issue("admin", name("kubernetes-admin", "system:masters"), server=False)
-    issue("kube-controller-manager", name("system:kube-controller-manager"), server=False)
-    issue("kube-scheduler", name("system:kube-scheduler"), server=False)
-    issue("kwok", name("kwok-controller", "system:masters"), server=False)
+    _issue_cert(pki, "admin", "kubernetes-admin", "system:masters", server=False)
+    for identity in ("kube-controller-manager", "kube-scheduler"):
+        _issue_cert(pki, identity, f"system:{identity}", None, server=False)
+    _issue_cert(pki, "kwok", "kwok-controller", "system:masters", server=False)
+    # The apiserver's identity towards kubelets (logs, exec, port-forward).
+    _issue_cert(
+        pki,
+        "apiserver-kubelet-client",
+        "kube-apiserver-kubelet-client",
+        "system:masters",
+        server=False,
+    )
 
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write(pki / "sa.key", key_pem(sa_key), 0o600)
+    _write(pki / "sa.key", _key_pem(sa_key), 0o600)
     _write(
         pki / "sa.pub",
         sa_key.public_key().public_bytes(
@@ -297,16 +347,16 @@ def _ephemeral_ports() -> range:
 
 
 def free_base_port(start: int = DEFAULT_BASE_PORT, step: int = 10, tries: int = 200) -> int:
-    """The first base port from ``start`` (in ``step``s) whose six ports are all free,
+    """The first base port from ``start`` (in ``step``s) whose ports are all free,
     outside the ephemeral range."""
     ephemeral = _ephemeral_ports()
     for base in range(start, start + step * tries, step):
-        block = range(base, base + 6)
+        block = range(base, base + PORTS_PER_CLUSTER)
         if block[-1] >= 65536 or any(p in ephemeral for p in (block[0], block[-1])):
             continue
         if all(port_free(p) for p in block):
             return base
-    raise ClusterError(f"no free block of 6 ports on 127.0.0.1 from {start}")
+    raise ClusterError(f"no free block of {PORTS_PER_CLUSTER} ports on 127.0.0.1 from {start}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -369,10 +419,11 @@ class Ports:
     controller_manager: int
     scheduler: int
     kwok: int
+    registry: int
 
     @classmethod
     def from_base(cls, base: int) -> Ports:
-        return cls(base, base + 1, base + 2, base + 3, base + 4, base + 5)
+        return cls(*range(base, base + PORTS_PER_CLUSTER))
 
     def by_component(self) -> dict[str, list[int]]:
         return {
@@ -381,6 +432,11 @@ class Ports:
             "kube-controller-manager": [self.controller_manager],
             "kube-scheduler": [self.scheduler],
             "kwok": [self.kwok],
+            "registry": [self.registry],
+            # One real node per machine: its ports are fixed.
+            "containerd": [],
+            "kubelet": [localnode.KUBELET_HEALTHZ_PORT],
+            "kube-proxy": [localnode.KUBE_PROXY_HEALTHZ_PORT, localnode.KUBE_PROXY_METRICS_PORT],
         }
 
 
@@ -397,7 +453,10 @@ class LocalCluster:
         bin_dir: str | os.PathLike[str] | None = None,
         log: Callable[[str], None] = _log,
         die_with_parent: bool = False,
+        real_node: bool = False,
     ) -> None:
+        """``real_node``: also run a registry and a real node (``hack/localnode.py``;
+        root on Linux only), and taint the kwok nodes so real workloads land there."""
         self.dir = Path(dir).absolute()
         self.log = log
         # For a test harness: components are killed when the process (thread) that
@@ -408,6 +467,11 @@ class LocalCluster:
         if state:  # an existing cluster keeps the ports and binaries it started with
             base_port = int(state["base_port"])
             bin_dir = bin_dir or state.get("binaries")
+            real_node = bool(state.get("node_binaries"))
+        self.real_node = real_node
+        self._node_binaries: Path | None = (
+            Path(state["node_binaries"]) if state.get("node_binaries") else None
+        )
         self.base_port = base_port
         self.ports = Ports.from_base(base_port)
         self._binaries: Path | None = Path(bin_dir) if bin_dir else None
@@ -422,6 +486,28 @@ class LocalCluster:
     @property
     def audit_log(self) -> Path:
         return self.dir / "audit.log"
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """What this cluster runs, in start order (stop order is the reverse)."""
+        return COMPONENTS + (NODE_COMPONENTS if self.real_node else ())
+
+    @property
+    def registry(self) -> str:
+        """The local registry (real node only): push here, the node pulls from here."""
+        return f"127.0.0.1:{self.ports.registry}"
+
+    @property
+    def node(self) -> localnode.RealNode:
+        assert self._node_binaries is not None, "no real node in this cluster"
+        return localnode.RealNode(
+            dir=self.dir / "node",
+            pki=self.pki,
+            binaries=self._node_binaries,
+            server=f"https://{localnode.NODE_IP}:{self.ports.apiserver}",
+            registry=self.registry,
+            log=self.log,
+        )
 
     @property
     def bin_dir(self) -> Path:
@@ -476,6 +562,24 @@ class LocalCluster:
             )
         if not (self._binaries / "kwok-stages").is_dir():
             raise ClusterError(f"missing kwok stage definitions in {self._binaries}/kwok-stages")
+        if self.real_node and self._node_binaries is None:
+            self.log(
+                f"building or reusing the real node's binaries ({BUILD_SH.relative_to(REPO)} node)"
+            )
+            proc = subprocess.run(
+                [str(BUILD_SH), "node"], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+            )
+            lines = proc.stdout.strip().splitlines()
+            if proc.returncode != 0 or not lines:
+                raise ClusterError(f"{BUILD_SH} node failed (its output is above)")
+            self._node_binaries = Path(lines[-1])
+            missing = [
+                b
+                for b in localnode.NODE_BINARIES
+                if not os.access(self._node_binaries / b, os.X_OK)
+            ]
+            if missing:
+                raise ClusterError(f"missing node binary: {', '.join(missing)}")
         return self._binaries
 
     def binary(self, name: str) -> Path:
@@ -541,9 +645,21 @@ class LocalCluster:
                 resp.read()
                 conn.close()
                 return ok
-            if name == "kwok":
-                conn = http.client.HTTPConnection("127.0.0.1", self.ports.kwok, timeout=3)
-                conn.request("GET", "/healthz")
+            if name == "containerd":
+                with socket.socket(socket.AF_UNIX) as sock:
+                    sock.settimeout(3)
+                    sock.connect(str(self.node.containerd_sock))
+                return True
+            http_probes = {
+                "kwok": (self.ports.kwok, "/healthz"),
+                "registry": (self.ports.registry, "/v2/"),
+                "kubelet": (localnode.KUBELET_HEALTHZ_PORT, "/healthz"),
+                "kube-proxy": (localnode.KUBE_PROXY_HEALTHZ_PORT, "/livez"),
+            }
+            if name in http_probes:
+                port, path = http_probes[name]
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+                conn.request("GET", path)
                 resp = conn.getresponse()
                 ok = resp.status == 200
                 resp.read()
@@ -574,11 +690,30 @@ class LocalCluster:
                 "--log-level=warn",
             ]
         if name == "kube-apiserver":
+            if self.real_node:
+                # Pods reach it through the kubernetes Service at the node IP; the
+                # cdp-node nftables table drops it on every other interface.
+                network = [
+                    "--bind-address=0.0.0.0",
+                    f"--advertise-address={localnode.NODE_IP}",
+                    f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+                    f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+                    f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+                    # Never resolve a node's name (that would ask the machine's resolver).
+                    "--kubelet-preferred-address-types=InternalIP",
+                ]
+            else:
+                network = [
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    # The kubernetes Service cannot point at a loopback address; nothing
+                    # runs inside this cluster that would use it.
+                    "--endpoint-reconciler-type=none",
+                ]
             return [
                 str(self.binary("kube-apiserver")),
                 f"--etcd-servers=http://127.0.0.1:{p.etcd}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                *network,
                 f"--secure-port={p.apiserver}",
                 f"--cert-dir={pki / 'apiserver-generated'}",
                 f"--tls-cert-file={pki / 'apiserver.crt'}",
@@ -590,9 +725,6 @@ class LocalCluster:
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
-                # The kubernetes Service cannot point at a loopback address; nothing
-                # runs inside this cluster that would use it.
-                "--endpoint-reconciler-type=none",
                 f"--audit-policy-file={cfg / 'audit-policy.yaml'}",
                 f"--audit-log-path={self.audit_log}",
                 "--audit-log-format=json",
@@ -655,7 +787,18 @@ class LocalCluster:
                 "--node-ip=127.0.0.1",
                 f"--server-address=127.0.0.1:{p.kwok}",
             ]
-        raise ValueError(f"unknown component {name!r}; known: {', '.join(COMPONENTS)}")
+        if name == "registry":
+            # go-containerregistry's registry; blobs on disk, manifests in memory.
+            return [
+                str(self.node.binaries / "crane"),
+                "registry",
+                "serve",
+                f"--address=127.0.0.1:{p.registry}",
+                f"--disk={d / 'registry'}",
+            ]
+        if name in NODE_COMPONENTS:
+            return self.node.command(name)
+        raise ValueError(f"unknown component {name!r}; known: {', '.join(self.components)}")
 
     def pid(self, name: str) -> int | None:
         """The pid of a running component this cluster started, else None."""
@@ -670,12 +813,13 @@ class LocalCluster:
             return None
         # Never act on a recycled pid: the process must be ours (its args name our dir).
         cmd = _pid_cmdline(pid)
-        if not cmd or Path(cmd[0]).name != name or not any(str(self.dir) in a for a in cmd):
+        binary = COMPONENT_BINARY.get(name, name)
+        if not cmd or Path(cmd[0]).name != binary or not any(str(self.dir) in a for a in cmd):
             return None
         return pid
 
     def running(self) -> dict[str, int | None]:
-        return {name: self.pid(name) for name in COMPONENTS}
+        return {name: self.pid(name) for name in self.components}
 
     def is_up(self) -> bool:
         return self._state_file.exists() and all(self.running().values())
@@ -698,6 +842,8 @@ class LocalCluster:
         if name == "kwok":  # keep kwok away from a user's ~/.kwok/kwok.yaml
             env["HOME"] = str(self.dir / "kwok-home")
             Path(env["HOME"]).mkdir(exist_ok=True)
+        if name in NODE_COMPONENTS:
+            env = self.node.env()
         with open(logf, "ab") as out:
             out.write(f"\n==== {time.strftime('%F %T')} starting: {' '.join(cmd)}\n".encode())
             out.flush()
@@ -810,14 +956,19 @@ class LocalCluster:
         _write(
             self._state_file,
             json.dumps(
-                {"base_port": self.base_port, "binaries": str(binaries), "server": self.server},
+                {
+                    "base_port": self.base_port,
+                    "binaries": str(binaries),
+                    "server": self.server,
+                    "node_binaries": str(self._node_binaries) if self.real_node else None,
+                },
                 indent=2,
             )
             + "\n",
         )
         _write(self.dir / ".gitignore", "# state of a local control plane\n*\n")
         (self.dir / "config").mkdir()
-        _generate_pki(self.pki)
+        _generate_pki(self.pki, (localnode.NODE_IP,) if self.real_node else ())
         cfg = self.dir / "config"
         _write(self.kubeconfig, _kubeconfig(self.server, self.pki, "admin"), 0o600)
         for user in ("kube-controller-manager", "kube-scheduler", "kwok"):
@@ -834,6 +985,10 @@ class LocalCluster:
         for tool in ("kubectl", "helm"):
             if (binaries / tool).exists():
                 (self.bin_dir / tool).symlink_to(binaries / tool)
+        if self.real_node:
+            (self.bin_dir / "crane").symlink_to(self.node.binaries / "crane")
+            (self.dir / "registry").mkdir()
+            self.node.prepare()
 
     def _node(self, index: int, name: str) -> dict[str, Any]:
         resources = {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "1Ti"}
@@ -852,7 +1007,13 @@ class LocalCluster:
                     "topology.kubernetes.io/zone": f"local-{'abcdefgh'[index % 8]}",
                 },
             },
-            "spec": {},
+            # With a real node, workloads belong there; kwok's nodes stay for scale tests
+            # (pods that tolerate this taint).
+            "spec": {
+                "taints": [{"key": KWOK_NODE_ANNOTATION, "value": "fake", "effect": "NoSchedule"}]
+            }
+            if self.real_node
+            else {},
             "status": {"allocatable": resources, "capacity": resources},
         }
 
@@ -865,7 +1026,7 @@ class LocalCluster:
     def _wait(self, what: str, check: Callable[[], bool], timeout: float = READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            for name in COMPONENTS:
+            for name in self.components:
                 self._check_alive(name)
             try:
                 if check():
@@ -896,7 +1057,7 @@ class LocalCluster:
                 for t in n.get("spec", {}).get("taints") or []
             )
         }
-        return set(NODE_NAMES) <= ready
+        return set(NODE_NAMES) | ({localnode.NODE_NAME} if self.real_node else set()) <= ready
 
     def _default_sa(self) -> bool:
         status, _ = self.api("GET", "/api/v1/namespaces/default/serviceaccounts/default")
@@ -918,8 +1079,8 @@ class LocalCluster:
         binaries = self.ensure_binaries()
         busy = [
             f"{port} ({name})"
-            for name, ports in self.ports.by_component().items()
-            for port in ports
+            for name in self.components
+            for port in self.ports.by_component()[name]
             if not port_free(port)
         ]
         if busy:
@@ -930,13 +1091,20 @@ class LocalCluster:
         self.log(f"preparing {self.dir} (PKI, kubeconfigs, audit policy, kwok stages)")
         self._prepare(binaries)
         try:
-            for name in COMPONENTS:
+            if self.real_node:
+                self.node.claim_host(self.dir)
+            for name in self.components:
+                if name == "containerd":
+                    t0 = time.monotonic()
+                    self.node.push_images()
+                    self.log(f"pushed the pause and sample images ({time.monotonic() - t0:.1f}s)")
                 t0 = time.monotonic()
                 self.start_component(name)
                 self.log(f"{name} is healthy ({time.monotonic() - t0:.1f}s)")
                 if name == "kube-apiserver":
                     self._create_nodes()
-            self._wait("nodes " + ", ".join(NODE_NAMES) + " to be Ready", self._nodes_ready)
+            nodes = [*NODE_NAMES, *([localnode.NODE_NAME] if self.real_node else [])]
+            self._wait(f"nodes {', '.join(nodes)} to be Ready", self._nodes_ready)
             self._wait("the default ServiceAccount in namespace default", self._default_sa)
         except BaseException:
             self.log(f"start failed; stopping what was started (logs stay in {self.dir})")
@@ -946,8 +1114,21 @@ class LocalCluster:
         return True
 
     def stop_all(self) -> None:
-        for name in reversed(COMPONENTS):
+        """Stop every component; with a real node, also undo what it did on the host
+        (containers, mounts, network state, cgroups, sysctls)."""
+        problems: list[str] = []
+        for name in reversed(self.components):
             self.stop_component(name)
+            # The node's containers go before the control plane does: an apiserver
+            # still serving their watches would wait for them to end.
+            if name == "containerd" and (self.dir / "node").is_dir():
+                problems = self.node.clean_host(
+                    lambda: [
+                        p for n in ("containerd", "kubelet", "kube-proxy") if (p := self.pid(n))
+                    ]
+                )
+        if problems:
+            raise ClusterError("the real node left state behind: " + "; ".join(problems))
 
     def down(self) -> None:
         """Stop exactly the processes this cluster started and remove its directory."""
@@ -955,7 +1136,10 @@ class LocalCluster:
         self._remove_dir()
 
     def exports(self) -> str:
-        return f"export KUBECONFIG={self.kubeconfig}\nexport PATH={self.bin_dir}:$PATH"
+        lines = [f"export KUBECONFIG={self.kubeconfig}", f"export PATH={self.bin_dir}:$PATH"]
+        if self.real_node:
+            lines.append(f"export CDP_REGISTRY={self.registry}")
+        return "\n".join(lines)
 
     def memory_kib(self) -> dict[str, int]:
         """Resident memory (VmRSS) of each running component, in KiB."""
@@ -969,7 +1153,7 @@ class LocalCluster:
 def _errors() -> Iterator[None]:
     try:
         yield
-    except ClusterError as exc:
+    except (ClusterError, localnode.NodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
@@ -991,8 +1175,24 @@ def main(argv: list[str] | None = None) -> int:
         "five (default: %(default)s)",
     )
     parser.add_argument("--bin-dir", help="use binaries from here instead of running build.sh")
+    parser.add_argument(
+        "--real-node",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="up: also run a local registry and a real node (containerd, kubelet, kube-proxy); "
+        "default: where the machine allows it (root on Linux)",
+    )
     args = parser.parse_args(argv)
-    cluster = LocalCluster(args.dir, args.base_port, args.bin_dir)
+    real_node = bool(args.real_node)
+    if args.command == "up" and args.real_node is not False:
+        reason = localnode.unsupported_reason()
+        if reason and args.real_node:
+            print(f"error: {reason}", file=sys.stderr)
+            return 1
+        if reason:
+            _log(f"no real node: {reason}; pods run on kwok's simulated nodes only")
+        real_node = reason is None
+    cluster = LocalCluster(args.dir, args.base_port, args.bin_dir, real_node=real_node)
 
     with _errors():
         if args.command == "up":

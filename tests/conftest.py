@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "hack"))
 
 import localcluster  # noqa: E402  (hack/localcluster.py)
+import localnode  # noqa: E402  (hack/localnode.py)
 
 DEFAULT_TEST_BASE_PORT = 26443
 E2E_NAMESPACE_LABEL = "e2e.cdp.dev/test"
@@ -74,7 +75,10 @@ def _test_cluster_dir() -> Path:
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "cluster" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("e2e"):
+        fixtures = getattr(item, "fixturenames", ())
+        if "real_cluster" in fixtures and not item.get_closest_marker("realnode"):
+            item.add_marker(pytest.mark.realnode)
+        if ({"cluster", "real_cluster"} & set(fixtures)) and not item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.e2e)
 
 
@@ -86,9 +90,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """
     if session.config.option.collectonly or _external_kubeconfig(session.config):
         return
-    if any("cluster" in getattr(item, "fixturenames", ()) for item in session.items):
+    fixtures = [set(getattr(item, "fixturenames", ())) for item in session.items]
+    real_node = (
+        any("real_cluster" in f for f in fixtures)
+        and os.environ.get("CDP_REAL_NODE") != "0"
+        and localnode.unsupported_reason() is None
+    )
+    if real_node or any("cluster" in f for f in fixtures):
         try:
-            localcluster.LocalCluster(_test_cluster_dir()).ensure_binaries()
+            localcluster.LocalCluster(_test_cluster_dir(), real_node=real_node).ensure_binaries()
         except localcluster.ClusterError as exc:
             raise pytest.UsageError(f"cannot build the local control plane: {exc}") from exc
 
@@ -228,12 +238,40 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
                 shutil.rmtree(state_dir.parent, ignore_errors=True)
 
 
-def _start_local(state_dir: Path, die_with_parent: bool) -> localcluster.LocalCluster:
+@pytest.fixture(scope="module")
+def real_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """A local control plane of its own with a real node, for one module of
+    ``realnode`` tests (stopped after it, so it does not idle through the rest).
+
+    Runs where a real node can (root on Linux); ``CDP_REAL_NODE=0`` leaves these
+    tests out. Its teardown fails when the node left anything on the host.
+    """
+    if os.environ.get("CDP_REAL_NODE") == "0":
+        pytest.skip("CDP_REAL_NODE=0: real-node tests left out")
+    reason = localnode.unsupported_reason()
+    if reason:
+        pytest.skip(reason)
+    state_dir = Path(tempfile.mkdtemp(prefix="cdp-test-realnode-")) / "c"
+    local = _start_local(state_dir, die_with_parent=True, real_node=True)
+    try:
+        yield Cluster(local.kubeconfig, local.bin_dir, local.audit_log, local)
+    finally:
+        if request.session.testsfailed:
+            request.config.stash[_SAVED_LOGS] = _save_logs(local)
+        local.down()  # raises when the node left state on the host
+        shutil.rmtree(state_dir.parent, ignore_errors=True)
+
+
+def _start_local(
+    state_dir: Path, die_with_parent: bool, real_node: bool = False
+) -> localcluster.LocalCluster:
     fixed = os.environ.get("CDP_TEST_BASE_PORT")
     attempts = 1 if fixed else 3
     for attempt in range(attempts):
         base = int(fixed) if fixed else localcluster.free_base_port(DEFAULT_TEST_BASE_PORT)
-        local = localcluster.LocalCluster(state_dir, base, die_with_parent=die_with_parent)
+        local = localcluster.LocalCluster(
+            state_dir, base, die_with_parent=die_with_parent, real_node=real_node
+        )
         t0 = time.monotonic()
         try:
             local.up()

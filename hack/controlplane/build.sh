@@ -3,12 +3,22 @@
 # kwok and helm from the Go module proxy into a per-version cache directory
 # outside the checkout, and reuses what is already there.
 # Prints the directory holding the binaries on its last line.
+#
+# `build.sh node` builds (or reuses) what a real node runs instead, in a
+# directory of its own: kubelet, kube-proxy, containerd and its runc shim,
+# runc, the CNI plugins, the pause binary, and go-containerregistry's crane
+# (it also serves the local registry). runc needs cgo and libseccomp-dev.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
 cache_root=${CDP_BIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cdp-operator/bin}
-dir="$cache_root/k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-helm-$HELM_VERSION"
+target=${1:-control-plane}
+case $target in
+  control-plane) dir="$cache_root/k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-helm-$HELM_VERSION" ;;
+  node) dir="$cache_root/node-k8s-$KUBERNETES_VERSION-containerd-$CONTAINERD_VERSION-runc-$RUNC_VERSION-cni-$CNI_PLUGINS_VERSION-ggcr-$GGCR_VERSION-pause-$PAUSE_VERSION" ;;
+  *) echo "usage: $0 [control-plane|node]" >&2; exit 2 ;;
+esac
 mkdir -p "$dir"
 export GOFLAGS=-mod=mod
 
@@ -18,6 +28,7 @@ have() { for b in "$@"; do [ -x "$dir/$b" ] || return 1; done; }
 
 # build NAME MODULE_DIR LDFLAGS PKG...: go build into a temp dir, then move into
 # the cache so an interrupted build never leaves a half-written binary behind.
+# GO_BUILD_ARGS (extra go build flags) and CGO_ENABLED pass through.
 build() {
   local what=$1 mod=$2 ldflags=$3; shift 3
   local start tmp
@@ -27,7 +38,7 @@ build() {
   # go build -v prints one package path per line; anything else (compiler
   # errors, "# pkg" headers, download messages) is passed through as it is.
   local rc=0
-  (cd "$here/$mod" && go build -v -trimpath -ldflags "$ldflags" -o "$tmp/" "$@") 2>&1 \
+  (cd "$here/$mod" && go build -v -trimpath ${GO_BUILD_ARGS:-} -ldflags "$ldflags" -o "$tmp/" "$@") 2>&1 \
      | awk -v what="$what" '/^[A-Za-z0-9._~\/-]+$/ {n++; if (n % 100 == 0) printf("[build] %s: %d packages compiled, now %s\n", what, n, $0) > "/dev/stderr"; next}
                             {print > "/dev/stderr"}' || rc=$?
   [ "$rc" = 0 ] || { rm -rf "$tmp"; log "FAILED: $what (exit $rc; the compiler output is above)"; exit 1; }
@@ -42,6 +53,47 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 total_start=$(date +%s)
+if [ "$target" = node ]; then
+  have kubelet kube-proxy || build "kubelet and kube-proxy $KUBERNETES_VERSION" kubernetes "$kver_ldflags" \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+  have containerd containerd-shim-runc-v2 ctr || CGO_ENABLED=0 GO_BUILD_ARGS="-tags=urfave_cli_no_docs" \
+    build "containerd $CONTAINERD_VERSION" ../node/containerd \
+    "-s -w -X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+    github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+    github.com/containerd/containerd/v2/cmd/ctr
+  if ! have runc; then
+    # runc's seccomp support (the RuntimeDefault profile of restricted pods) is cgo.
+    if [ ! -e /usr/include/seccomp.h ]; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "installing libseccomp-dev (Debian) for runc's seccomp support"
+        apt-get install -y -qq libseccomp-dev >&2 || { apt-get update -qq && apt-get install -y -qq libseccomp-dev >&2; }
+      else
+        log "FAILED: runc needs libseccomp-dev (seccomp.h); install it and run again"; exit 1
+      fi
+    fi
+    # The default libpathrs tag needs a library Debian does not package.
+    CGO_ENABLED=1 GO_BUILD_ARGS="-buildmode=pie -tags=seccomp,urfave_cli_no_docs" \
+      build "runc $RUNC_VERSION" ../node/runc "-s -w -X main.version=${RUNC_VERSION#v}" github.com/opencontainers/runc
+  fi
+  have bridge host-local loopback portmap || CGO_ENABLED=0 build "CNI plugins $CNI_PLUGINS_VERSION" ../node/cni \
+    "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$CNI_PLUGINS_VERSION" \
+    github.com/containernetworking/plugins/plugins/main/bridge github.com/containernetworking/plugins/plugins/main/loopback \
+    github.com/containernetworking/plugins/plugins/ipam/host-local github.com/containernetworking/plugins/plugins/meta/portmap
+  have crane || CGO_ENABLED=0 build "crane $GGCR_VERSION" ../node/crane \
+    "-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=$GGCR_VERSION" \
+    github.com/google/go-containerregistry/cmd/crane
+  if ! have pause; then
+    # The pause container's program, compiled the way build/pause/Makefile does.
+    src=$(cd "$here/kubernetes" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c
+    tmp=$(mktemp -d "$dir/.tmp.XXXXXX")
+    gcc -Os -Wall -Werror -static -DVERSION="v$PAUSE_VERSION-$KUBERNETES_VERSION" -o "$tmp/pause" "$src"
+    strip "$tmp/pause" && mv "$tmp/pause" "$dir/" && rmdir "$tmp"
+    log "built pause $PAUSE_VERSION"
+  fi
+  log "all node binaries ready in $dir ($(( $(date +%s) - total_start ))s)"
+  echo "$dir"
+  exit 0
+fi
 have kube-apiserver kube-controller-manager kube-scheduler kubectl || \
   build "kubernetes $KUBERNETES_VERSION" kubernetes "$kver_ldflags" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \

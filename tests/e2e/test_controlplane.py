@@ -507,7 +507,8 @@ def test_cli_up_status_env_down(cluster: Any, tmp_path: Path) -> None:
     binaries = str(local.ensure_binaries())
     state = tmp_path / "cli-cluster"
     base = str(localcluster.free_base_port(20443))
-    common = ["--dir", str(state), "--base-port", base, "--bin-dir", binaries]
+    # The control plane alone: a real node has tests of its own (test_real_node.py).
+    common = ["--dir", str(state), "--base-port", base, "--bin-dir", binaries, "--no-real-node"]
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

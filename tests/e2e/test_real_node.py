@@ -1,0 +1,295 @@
+"""Real containers on the real node: images pulled from the local registry, pods
+that really serve, Jobs that really exit, logs and exec through the apiserver.
+
+These run on a control plane of their own with a real node (the ``real_cluster``
+fixture); kwok's nodes there are tainted, so every pod below runs for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import localnode  # hack/localnode.py, on sys.path through tests/conftest.py
+
+from .operator_harness import REPO
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realnode]
+
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+}
+RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+@pytest.fixture
+def ns(real_cluster: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace that enforces Pod Security ``restricted``, deleted afterwards."""
+    name = f"rn-{request.node.name.removeprefix('test_')[:30].replace('_', '-')}".rstrip("-")
+    real_cluster.kubectl("create", "namespace", name)
+    real_cluster.kubectl(
+        "label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted"
+    )
+    yield name
+    real_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def _apply(cluster: Any, ns: str, *objects: dict[str, Any]) -> None:
+    cluster.kubectl(
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}),
+    )
+
+
+def _get(cluster: Any, ns: str, what: str) -> dict[str, Any]:
+    out = cluster.kubectl("get", "-n", ns, what, "-o", "json").stdout
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def _until(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def _pod(name: str, image: str, **spec: Any) -> dict[str, Any]:
+    container = {"name": name, "image": image, "securityContext": RESTRICTED_CONTAINER}
+    container.update(spec.pop("container", {}))
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {"securityContext": RESTRICTED_POD, "containers": [container], **spec},
+    }
+
+
+def test_a_pod_pulls_from_the_local_registry_serves_http_and_answers_logs_and_exec(
+    real_cluster: Any, ns: str
+) -> None:
+    image = real_cluster.local.node.sample_image("cdp-samples/http")
+    web = _pod(
+        "web",
+        image,
+        container={
+            "ports": [{"containerPort": 8080}],
+            "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1},
+        },
+    )
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    _apply(real_cluster, ns, web, service)
+    real_cluster.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/web", "--timeout=60s")
+    pod = _get(real_cluster, ns, "pod/web")
+    # No nodeSelector, no toleration: kwok's nodes are tainted, so it landed on the real one.
+    assert pod["spec"]["nodeName"] == localnode.NODE_NAME
+    status = pod["status"]["containerStatuses"][0]
+    assert status["imageID"].startswith(f"{real_cluster.local.registry}/cdp-samples/http@sha256:")
+    assert status["started"] is True
+
+    # exec runs in the container; the page comes from the image's own file.
+    out = real_cluster.kubectl(
+        "exec", "-n", ns, "web", "--", "/bin/busybox", "wget", "-qO-", "http://127.0.0.1:8080/"
+    ).stdout
+    assert out == localnode.SAMPLE_PAGE
+    # The Service's ClusterIP (kube-proxy, nftables) reaches it from the host ...
+    cluster_ip = _get(real_cluster, ns, "service/web")["spec"]["clusterIP"]
+    out = real_cluster.kubectl(
+        "exec", "-n", ns, "web", "--", "/bin/busybox", "wget", "-qO-", f"http://{cluster_ip}/"
+    ).stdout
+    assert out == localnode.SAMPLE_PAGE
+
+    # ... and logs show the requests httpd served (probes and ours).
+    def access_log() -> str | None:
+        text: str = real_cluster.kubectl("logs", "-n", ns, "web").stdout
+        return text if "response:200" in text else None
+
+    _until("httpd's access log", access_log)
+
+
+def test_the_kubernetes_service_reaches_the_apiserver_from_a_pod(
+    real_cluster: Any, ns: str
+) -> None:
+    image = real_cluster.local.node.sample_image("cdp-samples/http")
+    _apply(real_cluster, ns, _pod("probe", image))
+    real_cluster.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod/probe", "--timeout=60s")
+    # A TLS handshake needs an answer from the apiserver: nc sends nothing and gets
+    # the connection accepted through 10.96.0.1:443 -> node IP -> apiserver.
+    result = real_cluster.kubectl(
+        "exec",
+        "-n",
+        ns,
+        "probe",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo | /bin/busybox nc -w 5 10.96.0.1 443 && echo connected",
+    )
+    assert result.stdout.strip().endswith("connected")
+
+
+def _job(name: str, image: str) -> dict[str, Any]:
+    pod = _pod(name, image, restartPolicy="Never")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {"backoffLimit": 0, "template": {"spec": pod["spec"]}},
+    }
+
+
+def test_jobs_really_succeed_and_really_fail(real_cluster: Any, ns: str) -> None:
+    node = real_cluster.local.node
+    _apply(
+        real_cluster,
+        ns,
+        _job("ok", node.sample_image("cdp-samples/task-ok")),
+        _job("fail", node.sample_image("cdp-samples/task-fail")),
+    )
+    real_cluster.kubectl("wait", "-n", ns, "--for=condition=Complete", "job/ok", "--timeout=90s")
+    real_cluster.kubectl("wait", "-n", ns, "--for=condition=Failed", "job/fail", "--timeout=90s")
+
+    def terminated(job: str) -> dict[str, Any]:
+        pods = _get(real_cluster, ns, "pods")
+        items = [p for p in pods["items"] if p["metadata"]["labels"].get("job-name") == job]
+        assert len(items) == 1, items
+        assert items[0]["spec"]["nodeName"] == localnode.NODE_NAME
+        return items[0]["status"]["containerStatuses"][0]["state"]["terminated"]  # type: ignore[no-any-return]
+
+    assert terminated("ok")["exitCode"] == 0
+    assert terminated("fail")["exitCode"] == 1
+    assert real_cluster.kubectl("logs", "-n", ns, "job/ok").stdout == "task done\n"
+    assert real_cluster.kubectl("logs", "-n", ns, "job/fail").stdout == "task failed\n"
+
+
+def test_an_image_the_local_registry_lacks_fails_to_pull(real_cluster: Any, ns: str) -> None:
+    # Any registry name resolves to the local registry: nothing leaves the machine.
+    _apply(real_cluster, ns, _pod("missing", "registry.example.com/nowhere/app:1.0"))
+
+    def waiting_reason() -> str | None:
+        statuses = _get(real_cluster, ns, "pod/missing")["status"].get("containerStatuses") or []
+        waiting = statuses[0]["state"].get("waiting", {}) if statuses else {}
+        reason = waiting.get("reason")
+        return reason if reason in ("ErrImagePull", "ImagePullBackOff") else None
+
+    _until("the pull to fail", waiting_reason)
+    events = _get(real_cluster, ns, "events")["items"]
+    failures = [
+        e["message"]
+        for e in events
+        if e["involvedObject"]["name"] == "missing" and e["reason"] == "Failed"
+    ]
+    assert any("not found" in m for m in failures), failures
+    # containerd asked the local registry (the mirror for every name) and nothing else.
+    log = real_cluster.local.log_file("containerd").read_text()
+    urls = re.findall(r'url="([^"]*nowhere/app[^"]*)"', log)
+    assert urls, "containerd logged no request for the image"
+    assert all(u.startswith(f"http://{real_cluster.local.registry}/v2/") for u in urls), urls
+
+
+def test_a_namespace_with_running_pods_terminates(real_cluster: Any) -> None:
+    image = real_cluster.local.node.sample_image("cdp-samples/http")
+    real_cluster.kubectl("create", "namespace", "rn-deleted")
+    # httpd as pid 1 ignores SIGTERM: a short grace period keeps the test short.
+    _apply(real_cluster, "rn-deleted", _pod("web", image, terminationGracePeriodSeconds=2))
+    real_cluster.kubectl(
+        "wait", "-n", "rn-deleted", "--for=condition=Ready", "pod/web", "--timeout=60s"
+    )
+    real_cluster.kubectl("delete", "namespace", "rn-deleted", "--timeout=90s")
+    gone = real_cluster.kubectl("get", "namespace", "rn-deleted", check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
+@pytest.fixture(scope="module")
+def operator_image(real_cluster: Any) -> str:
+    """``make image``'s recipe, pushed to the local registry; the pushed digest."""
+    registry = real_cluster.local.registry
+    build = subprocess.run(
+        ["bash", str(REPO / "hack" / "image" / "build.sh")],
+        env={**os.environ, "REGISTRY": registry},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    ref = build.stdout.strip().splitlines()[-1]
+    assert ref.startswith(f"{registry}/cdp-operator:")
+    crane = real_cluster.local.bin_dir / "crane"
+    digest = subprocess.run(
+        [str(crane), "digest", "--insecure", ref], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return f"{ref.rsplit(':', 1)[0]}@{digest}"
+
+
+def test_helm_installs_the_operator_image_and_it_runs_and_reconciles(
+    real_cluster: Any, operator_image: str
+) -> None:
+    """The chart's own values but the image: restricted namespace, probes, RBAC."""
+    repository, digest = operator_image.split("@")
+    ns = "cdp-system"
+    real_cluster.kubectl("create", "namespace", ns)
+    real_cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+    real_cluster.helm(
+        "install", "cdp-operator", str(REPO / "charts" / "cdp-operator"), "-n", ns,
+        "--set", f"image.repository={repository}", "--set", f"image.digest={digest}",
+        "--wait", "--timeout=180s",
+    )  # fmt: skip
+    pods = _get(real_cluster, ns, "pods")["items"]
+    assert len(pods) == 1
+    pod = pods[0]
+    assert pod["spec"]["nodeName"] == localnode.NODE_NAME
+    status = pod["status"]["containerStatuses"][0]
+    assert status["ready"] is True and status["restartCount"] == 0
+    assert status["imageID"].endswith(digest)
+    assert pod["spec"]["serviceAccountName"] == "cdp-operator"
+
+    # It reconciles through the kubernetes Service with its own ServiceAccount.
+    data_plane = {
+        "apiVersion": "cdp.dev/v1alpha1",
+        "kind": "DataPlane",
+        "metadata": {"name": "real"},
+        "spec": {
+            "region": "Local",
+            "egressCIDRs": ["203.0.113.0/28"],
+            "ingress": {"className": "nginx", "baseDomain": "real.apps.cdp.example.com"},
+        },
+    }
+    organization = {
+        "apiVersion": "cdp.dev/v1alpha1",
+        "kind": "Organization",
+        "metadata": {"name": "realorg"},
+        "spec": {"tier": "developer", "defaultDataPlane": "real"},
+    }
+    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(data_plane))
+    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(organization))
+    real_cluster.kubectl("wait", "--for=condition=Ready", "organization/realorg", "--timeout=120s")
+    _until(
+        "the organization's namespace",
+        lambda: (
+            real_cluster.kubectl("get", "namespace", "cdp-org-realorg", check=False).returncode == 0
+        ),
+    )
+    logs = real_cluster.kubectl("logs", "-n", ns, "deploy/cdp-operator").stdout
+    assert "cache synced" in logs
