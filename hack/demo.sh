@@ -59,5 +59,7 @@ The operator is still running (pid $(cat "$dir/operator.pid")). Try:
   export KUBECONFIG=$dir/kubeconfig PATH=$dir/bin:\$PATH
   kubectl edit organization globex      # payg -> enterprise: no rollout
   kubectl delete deploy -n globex-shop-production orders   # comes back
+  kubectl patch organization globex --type merge -p '{"spec":{"tier":"developer"}}'
+                                        # over the limits: held and reported (kubectl get org), never deleted
   make cluster-down                     # stops everything
 MSG
