@@ -245,6 +245,19 @@ def service_component(namespace: str, name: str, project: str, **extra: Any) -> 
     return manifest("Component", name, namespace, **spec)
 
 
+def manual_task(namespace: str, name: str, project: str, image: str) -> str:
+    """A manual-task Component (no build configuration needed with ballerina)."""
+    return manifest(
+        "Component",
+        name,
+        namespace,
+        project=project,
+        type="manual-task",
+        image=image,
+        build={"buildpack": "ballerina"},
+    )
+
+
 def pod_templates(kube: Kube, namespace: str) -> dict[str, Any]:
     templates: dict[str, Any] = {}
     for d in kube.list("deployments", namespace, MANAGED):

@@ -14,6 +14,7 @@ from .conftest import (
     MANAGED,
     Kube,
     manifest,
+    manual_task,
     pod_templates,
     service_component,
 )
@@ -722,17 +723,7 @@ def test_manual_task_runs_on_request_and_prunes_to_retention(
 ) -> None:
     ns = make_org(org_name, tier="developer")  # retention 1
     kube.apply(manifest("Project", "p", ns))
-    kube.apply(
-        manifest(
-            "Component",
-            "job",
-            ns,
-            project="p",
-            type="manual-task",
-            image="x/job:1",
-            build={"buildpack": "ballerina"},
-        )
-    )
+    kube.apply(manual_task(ns, "job", "p", "x/job:1"))
     kube.wait_condition("component", "job", ns)
     dev = f"{org_name}-p-development"
     assert not kube.list("jobs", dev, MANAGED)
@@ -797,17 +788,7 @@ def test_restart_makes_zero_writes(
             build={"buildpack": "ballerina"},
         )
     )
-    kube.apply(
-        manifest(
-            "Component",
-            "job",
-            ns,
-            project="p",
-            type="manual-task",
-            image="x/j:1",
-            build={"buildpack": "ballerina"},
-        )
-    )
+    kube.apply(manual_task(ns, "job", "p", "x/j:1"))
     for c in ("api", "cron", "job"):
         kube.wait_condition("component", c, ns)
     operator.wait_settled()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import MANAGED, Kube, manifest, service_component
+from .conftest import MANAGED, Kube, manifest, manual_task, service_component
 from .operator_harness import OperatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -82,17 +82,7 @@ def test_a_manual_run_starts_only_in_the_environments_asked_for(
 ) -> None:
     ns = make_org(org_name, tier="payg")
     kube.apply(manifest("Project", "p", ns))
-    kube.apply(
-        manifest(
-            "Component",
-            "job",
-            ns,
-            project="p",
-            type="manual-task",
-            image="registry.example.com/job:1",
-            build={"buildpack": "ballerina"},
-        )
-    )
+    kube.apply(manual_task(ns, "job", "p", "registry.example.com/job:1"))
     kube.wait_condition("component", "job", ns)
     dev, prod = f"{org_name}-p-development", f"{org_name}-p-production"
 
