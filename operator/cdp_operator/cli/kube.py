@@ -130,20 +130,27 @@ class ApiKube:
         except HTTPError as exc:
             raise CliError(f"{what}: cannot reach the API server: {exc}") from None
 
-    def get(self, kind: KindInfo, name: str, namespace: str | None) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
+    def _object(
+        self, verb: str, kind: KindInfo, name: str, namespace: str | None
+    ) -> tuple[Any, dict[str, Any]]:
+        """The client method for `verb` (get, patch, delete) on one object, and its
+        arguments: the namespaced method with the namespace, or the cluster one."""
         args: dict[str, Any] = {
             "group": GROUP,
             "version": VERSION,
             "plural": kind.plural,
             "name": name,
         }
-        fn: Any = self._api.get_cluster_custom_object
         if kind.namespaced:
-            fn = self._api.get_namespaced_custom_object
             args["namespace"] = namespace
+            return getattr(self._api, f"{verb}_namespaced_custom_object"), args
+        return getattr(self._api, f"{verb}_cluster_custom_object"), args
+
+    def get(self, kind: KindInfo, name: str, namespace: str | None) -> dict[str, Any] | None:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        fn, args = self._object("get", kind, name, namespace)
         try:
             return dict(fn(**args))
         except ApiException as exc:
@@ -172,21 +179,14 @@ class ApiKube:
         """Server-side apply as field manager `cdp-cli`."""
         kind = BY_KIND[obj["kind"]]
         meta = obj["metadata"]
-        args: dict[str, Any] = {
-            "group": GROUP,
-            "version": VERSION,
-            "plural": kind.plural,
-            "name": meta["name"],
-            "body": obj,
-            "field_manager": FIELD_MANAGER,
-            "force": True if force else None,
-            "dry_run": "All" if dry_run else None,
-            "_content_type": "application/apply-patch+yaml",
-        }
-        fn: Any = self._api.patch_cluster_custom_object
-        if kind.namespaced:
-            fn = self._api.patch_namespaced_custom_object
-            args["namespace"] = meta["namespace"]
+        fn, args = self._object("patch", kind, meta["name"], meta.get("namespace"))
+        args.update(
+            body=obj,
+            field_manager=FIELD_MANAGER,
+            force=True if force else None,
+            dry_run="All" if dry_run else None,
+            _content_type="application/apply-patch+yaml",
+        )
         return dict(self._call(f"apply {kind.ref(meta['name'])}", fn, **args))
 
     def patch_metadata(
@@ -199,19 +199,10 @@ class ApiKube:
         self, kind: KindInfo, name: str, namespace: str | None, body: dict[str, Any]
     ) -> dict[str, Any]:
         """A JSON merge patch (a metadata.resourceVersion in it makes it conditional)."""
-        args: dict[str, Any] = {
-            "group": GROUP,
-            "version": VERSION,
-            "plural": kind.plural,
-            "name": name,
-            "body": body,
-            "field_manager": FIELD_MANAGER,
-            "_content_type": "application/merge-patch+json",
-        }
-        fn: Any = self._api.patch_cluster_custom_object
-        if kind.namespaced:
-            fn = self._api.patch_namespaced_custom_object
-            args["namespace"] = namespace
+        fn, args = self._object("patch", kind, name, namespace)
+        args.update(
+            body=body, field_manager=FIELD_MANAGER, _content_type="application/merge-patch+json"
+        )
         return dict(self._call(f"patch {kind.ref(name)}", fn, **args))
 
     def delete(self, kind: KindInfo, name: str, namespace: str | None) -> bool:
@@ -219,16 +210,7 @@ class ApiKube:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
-        args: dict[str, Any] = {
-            "group": GROUP,
-            "version": VERSION,
-            "plural": kind.plural,
-            "name": name,
-        }
-        fn: Any = self._api.delete_cluster_custom_object
-        if kind.namespaced:
-            fn = self._api.delete_namespaced_custom_object
-            args["namespace"] = namespace
+        fn, args = self._object("delete", kind, name, namespace)
         try:
             fn(**args, _preload_content=False)
             return True
