@@ -222,6 +222,29 @@ def conformant_samples() -> list[tuple[str, dict[str, Any], HealthResult, Status
                 Status.TERMINATING,
             ),
         ]
+    # Why a component does not run (render/pod_health.py): a cause that may go away
+    # by itself is Reconciling, one that needs a person Stalled.
+    pull = "production: image 'r/api:1' cannot be pulled: not found"
+    root = "development: image 'r/api:1' runs as root"
+    samples += [
+        (
+            f"Component-{reason}-{'stalled' if stalled else 'reconciling'}",
+            obj(
+                status=operator_status(
+                    ready=False, stalled=stalled, reason=reason, message=message, observed=2
+                )
+            ),
+            HealthResult(Health.DEGRADED if stalled else Health.PROGRESSING, message),
+            Status.FAILED if stalled else Status.IN_PROGRESS,
+        )
+        for reason, message, stalled in (
+            ("ImagePullFailed", pull, False),
+            ("ImagePullFailed", pull + " (progress deadline exceeded)", True),
+            ("ImageRunsAsRoot", root, True),
+            ("CrashLoopBackOff", "development: last exit code 1, restarted 2 times", False),
+            ("CrashLoopBackOff", "development: last exit code 1, restarted 5 times", True),
+        )
+    ]
     samples += [
         (
             "ready-message-empty-falls-back-to-reason",

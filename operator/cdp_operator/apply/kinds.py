@@ -57,6 +57,10 @@ NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io", "v1", "networkpolici
 PDB = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", True)
 CHILD_KINDS = (NAMESPACE, SERVICE, DEPLOYMENT, CRONJOB, JOB, INGRESS, NETWORK_POLICY, PDB)
 
+# Read only, never written: the pods of the Deployments above, summarised (apply/pods.py)
+# to tell why a component does not run.
+POD = Kind("Pod", "", "v1", "pods", True)
+
 # Kopf's peering object: the replicas' priorities and keep-alives (high availability).
 CLUSTER_PEERING = Kind("ClusterKopfPeering", "kopf.dev", "v1", "clusterkopfpeerings", False)
 

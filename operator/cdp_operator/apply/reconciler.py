@@ -49,6 +49,8 @@ from ..render.plan import (
     plan_organization,
     run_environments,
 )
+from ..render.pod_health import REASONS as POD_PROBLEMS
+from ..render.pod_health import diagnose
 from . import kinds as K
 from .cache import Cache, Obj, created_not_applied, key_of
 from .client import AlreadyExists, Client, api_status
@@ -56,6 +58,7 @@ from .diff import is_subset
 from .events import EventRecorder
 from .metrics import Metrics
 from .peering import PeeringGuard
+from .pods import PodIndex
 from .queue import WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -131,6 +134,8 @@ class Reconciler:
     ) -> None:
         self.client = client
         self.cache = Cache()
+        #: Summaries of the pods of our Deployments (kept out of the cache: small).
+        self.pods = PodIndex()
         self.queue = WorkQueue()
         self.scope = None if scope is None else frozenset(scope)
         self.metrics = metrics or Metrics()
@@ -166,6 +171,10 @@ class Reconciler:
         """A complete list of a kind: the first one fills the cache; a later one
         (after a watch could not resume) also tells what was deleted meanwhile."""
         self.metrics.lists.labels(kind.kind).inc()
+        if kind.kind == K.POD.kind:
+            self._enqueue(self.pods.replace_all(items))
+            self._mark_listed(kind)
+            return
         keys = set()
         for obj in items:
             keys.add(key_of(obj))
@@ -174,13 +183,25 @@ class Reconciler:
             where = "/".join(part for part in key_of(gone)[1:] if part)
             logger.info("%s %s was deleted while unwatched", kind.kind, where)
             self.observe("DELETED", gone)
+        self._mark_listed(kind)
+
+    def _mark_listed(self, kind: K.Kind) -> None:
         self._unlisted.discard(kind.kind)
         if not self._unlisted and not self.synced.is_set():
-            logger.info("cache synced: %d kinds listed", len(K.BY_KIND))
+            logger.info("cache synced: %d kinds listed", len(K.BY_KIND) + 1)
             self.synced.set()
 
     def event(self, kind: K.Kind, event_type: str, obj: Obj) -> None:
+        if kind.kind == K.POD.kind:
+            key = self.pods.update(event_type, obj)
+            self._enqueue(() if key is None else (key,))
+            return
         self.observe(event_type, obj)
+
+    def _enqueue(self, keys: Iterable[Hashable]) -> None:
+        if self._queueing:  # standing by: the work waits for takeover
+            for key in keys:
+                self.queue.add(key)
 
     def observe(self, event_type: str | None, obj: Obj) -> None:
         """Feed one watch event into the cache and queue the keys it affects."""
@@ -763,19 +784,27 @@ class Reconciler:
         envs = []
         not_ready = []
         stalled_msgs = []
+        problems = []  # why pods do not run, per environment (render/pod_health.py)
         for rt in cplan.runtimes:
             token = (run_status or {}).get("token")
             entry = self._workload_status(rt, component.name, spec, token)
             envs.append(entry)
             if not entry["ready"]:
                 not_ready.append(f"{rt.environment}: {entry['message']}")
-                if entry.pop("stalled", False):
+                if entry.get("stalled"):
                     stalled_msgs.append(f"{rt.environment}: {entry['message']}")
+                if entry.get("reason"):
+                    problems.append(entry["reason"])
             entry.pop("stalled", None)
         extra: dict[str, Any] = {"environments": envs + held}
         extra.update(_where(spec, cplan.runtimes, envs))
         if run_status:
             extra["lastRun"] = run_status
+        if problems:
+            # The most pressing cause names the condition; the message has every
+            # environment that is not ready. Stalled when one of them needs a person.
+            reason = min(problems, key=POD_PROBLEMS.index)
+            return Verdict(False, reason, "; ".join(not_ready), bool(stalled_msgs), extra)
         if stalled_msgs:
             return Verdict(False, "ProgressDeadlineExceeded", "; ".join(stalled_msgs), True, extra)
         if not cplan.runtimes:
@@ -831,6 +860,14 @@ class Reconciler:
             entry.update(ready=False, message=f"{kind} not created yet")
             return entry
         entry.update(_live_state(live))
+        if not entry["ready"] and kind == "Deployment":
+            problem = diagnose(
+                self.pods.pods_of(rt.namespace, component),
+                deadline_exceeded=bool(entry.get("stalled")),
+            )
+            if problem is not None:
+                entry.update(reason=problem.reason, message=problem.message)
+                entry["stalled"] = problem.stalled
         return entry
 
     # ----------------------------------------------------------------- writing

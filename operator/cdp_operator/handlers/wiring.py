@@ -92,13 +92,15 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     )
     options.reconciler = reconciler
     loop = asyncio.get_running_loop()
-    watched = (*K.CUSTOM_KINDS, *K.CHILD_KINDS)
+    watched = (*K.CUSTOM_KINDS, *K.CHILD_KINDS, K.POD)
     reconciler.expect_kinds(kind.kind for kind in watched)
     streaming = client.streaming_api(len(watched) + 2)
     listing = threading.Lock()  # informers list one kind at a time (memory of a restart)
     for kind in watched:
         # All namespaces (to see name conflicts); only our own objects of other kinds.
         selector = _MANAGED if kind in K.CHILD_KINDS and kind is not K.NAMESPACE else ""
+        if kind is K.POD:
+            selector = _DEPLOYMENT_PODS
         informer = Informer(streaming, kind, reconciler, loop, selector=selector, listing=listing)
         options.informers.append(informer)
         informer.start()
@@ -132,3 +134,7 @@ async def cleanup(memo: Any, **_: Any) -> None:
 
 
 _MANAGED = f"{L.MANAGED_BY}={L.MANAGED_BY_VALUE}"
+#: The pods of the operator's Deployments: its pod templates carry the managed-by
+#: label; a Job's pods (manual and scheduled tasks) also carry the Job controller's
+#: label, and are left out (the index also drops any pod no ReplicaSet controls).
+_DEPLOYMENT_PODS = f"{_MANAGED},!batch.kubernetes.io/job-name"

@@ -272,6 +272,13 @@ class ComponentEnvironment(StatusModel):
     message: str | None = Field(
         None, max_length=32768, description="What the workload is waiting for."
     )
+    reason: str | None = Field(
+        None,
+        max_length=1024,
+        pattern=REASON_PATTERN,
+        description="Why its pods do not run, when the kubelet or the scheduler says so "
+        "(ImagePullFailed, ImageRunsAsRoot, CrashLoopBackOff, ...; see the Ready reasons).",
+    )
 
 
 class LastRun(StatusModel):

@@ -1,0 +1,241 @@
+"""Why is my component not running? On the real node, with real images.
+
+The operator runs against a control plane with a real node (``real_cluster``;
+kwok's nodes are tainted there, so every pod is a real container). Components
+whose image is missing, whose image runs as root (the rendered pods require
+runAsNonRoot; nothing here relaxes that) or whose container exits at once get
+``Ready=False`` with a reason and a message that name the cause, Stalled or
+Reconciling as docs/design.md decides, and kstatus reads that; a healthy
+component next to them stays Ready; fixing the image makes them Ready.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from cdp_operator.cli.kstatus import Status, compute
+from cdp_operator.render.pod_health import CRASH_LOOP_STALLED_RESTARTS
+
+from .conftest import DATA_PLANES, Kube, manifest
+from .operator_harness import REPO, OperatorProcess
+
+pytestmark = [pytest.mark.e2e, pytest.mark.realnode]
+
+ORG = "why"
+NS = f"cdp-org-{ORG}"
+DEV = f"{ORG}-shop-development"
+PROD = f"{ORG}-shop-production"
+BUILD = {"buildpack": "ballerina"}
+
+
+@pytest.fixture(scope="module")
+def kube(real_cluster: Any) -> Kube:
+    return Kube(real_cluster)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    real_cluster: Any, kube: Kube, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    kube.run("apply", "--server-side", "-f", str(REPO / "crds"))
+    kube.run(
+        "wait",
+        "--for=condition=Established",
+        "crd",
+        "-l",
+        "app.kubernetes.io/part-of=cdp-operator",
+        "--timeout=60s",
+    )
+    kube.apply(DATA_PLANES)
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    proc = OperatorProcess(str(real_cluster.kubeconfig), log)
+    proc.start()
+    yield proc
+    proc.stop()
+    print(f"\noperator log: {log}")
+
+
+@pytest.fixture(scope="module")
+def images(real_cluster: Any) -> dict[str, str]:
+    """The sample images, and a variant of the HTTP one whose user is root (the image's
+    config only; the pods the operator renders stay runAsNonRoot)."""
+    node = real_cluster.local.node
+    http = node.sample_image("cdp-samples/http")
+    root = f"{real_cluster.local.registry}/e2e/http-as-root:1"
+    crane = real_cluster.local.bin_dir / "crane"
+    subprocess.run(
+        [str(crane), "--insecure", "mutate", http, "--user=0", "-t", root],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    return {
+        "http": http,
+        "root": root,
+        "fail": node.sample_image("cdp-samples/task-fail"),
+        "missing": f"{real_cluster.local.registry}/e2e/does-not-exist:1",
+    }
+
+
+def component(name: str, image: str, *, dev_only: bool = True, **extra: Any) -> str:
+    spec: dict[str, Any] = {"project": "shop", "type": "service", "image": image, "build": BUILD}
+    if dev_only:
+        spec["environments"] = ["development"]
+    spec.update(extra)
+    return manifest("Component", name, NS, **spec)
+
+
+@pytest.fixture(scope="module")
+def org(kube: Kube, operator: OperatorProcess) -> Iterator[str]:
+    kube.apply(
+        yaml.safe_dump(
+            {
+                "apiVersion": "cdp.dev/v1alpha1",
+                "kind": "Organization",
+                "metadata": {"name": ORG},
+                "spec": {"tier": "payg", "defaultDataPlane": "us"},
+            }
+        )
+    )
+    kube.wait_for(lambda: kube.get("namespace", NS), 60, f"namespace {NS}")
+    kube.apply(manifest("Project", "shop", NS))
+    kube.wait_condition("project", "shop", NS, timeout=120)
+    yield NS
+    kube.delete("organization", ORG, wait=False)
+
+
+def wait_reason(kube: Kube, name: str, reason: str, timeout: float = 180) -> dict[str, Any]:
+    return kube.wait_condition("component", name, NS, "False", reason, timeout=timeout)
+
+
+def conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in obj["status"]["conditions"]}
+
+
+def env_entry(obj: dict[str, Any], env: str) -> dict[str, Any]:
+    entry: dict[str, Any] = next(e for e in obj["status"]["environments"] if e["name"] == env)
+    return entry
+
+
+def test_each_cause_gets_its_reason_and_the_healthy_component_stays_ready(
+    real_cluster: Any, kube: Kube, org: str, images: dict[str, str], operator: OperatorProcess
+) -> None:
+    kube.apply(component("web", images["http"]))
+    kube.apply(component("missing", images["missing"]))
+    kube.apply(component("root", images["root"]))
+    kube.apply(component("crash", images["fail"]))
+    # Both environments; only production names an image that does not exist.
+    kube.apply(
+        component(
+            "split",
+            images["http"],
+            dev_only=False,
+            overrides=[{"environment": "production", "image": images["missing"]}],
+        )
+    )
+
+    web = kube.wait_condition("component", "web", NS, timeout=180)
+    assert conditions(web)["Ready"]["reason"] == "Available"
+
+    # A missing image: the image and the kubelet's error; may still appear: Reconciling.
+    missing = wait_reason(kube, "missing", "ImagePullFailed")
+    cond = conditions(missing)
+    assert images["missing"] in cond["Ready"]["message"]
+    assert "not found" in cond["Ready"]["message"], cond["Ready"]["message"]
+    assert cond["Reconciling"]["status"] == "True" and cond["Stalled"]["status"] == "False"
+    assert env_entry(missing, "development")["reason"] == "ImagePullFailed"
+    assert compute(missing).status == Status.IN_PROGRESS
+
+    # Runs as root: the kubelet refuses it; only a new image helps: Stalled.
+    root = wait_reason(kube, "root", "ImageRunsAsRoot")
+    cond = conditions(root)
+    assert "container has runAsNonRoot and image will run as root" in cond["Ready"]["message"]
+    assert images["root"] in cond["Ready"]["message"]
+    assert cond["Stalled"]["status"] == "True" and cond["Reconciling"]["status"] == "False"
+    assert compute(root).status == Status.FAILED
+    # The operator never relaxed the pod's security context to get there.
+    deployment = kube.get("deployment", "root", DEV)
+    assert deployment is not None
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+    # A service whose container exits at once: crash loop, restarts and exit code.
+    crash = wait_reason(kube, "crash", "CrashLoopBackOff")
+    message = conditions(crash)["Ready"]["message"]
+    assert "last exit code 1" in message and "restarted" in message, message
+    # Per environment: development runs, production cannot pull its override's image.
+    split = wait_reason(kube, "split", "ImagePullFailed")
+    assert env_entry(split, "development")["ready"] is True
+    assert "reason" not in env_entry(split, "development")
+    assert env_entry(split, "production")["reason"] == "ImagePullFailed"
+    message = conditions(split)["Ready"]["message"]
+    assert message.startswith("production: ") and "development" not in message, message
+
+    # The healthy one next to them was never disturbed.
+    web_after = kube.get("component", "web", NS)
+    assert web_after is not None and conditions(web_after)["Ready"]["status"] == "True"
+    assert web_after["metadata"]["resourceVersion"] == web["metadata"]["resourceVersion"]
+
+    # The crash loop is Stalled once it has restarted enough times (the kubelet's
+    # back-off grows meanwhile): it needs a person now.
+    t0 = time.monotonic()
+    crash = kube.wait_for(
+        lambda: (
+            (o := kube.get("component", "crash", NS))
+            and conditions(o)["Stalled"]["status"] == "True"
+            and o
+        ),
+        480,
+        f"crash Stalled after {CRASH_LOOP_STALLED_RESTARTS} restarts",
+    )
+    print(f"\ncrash loop Stalled {time.monotonic() - t0:.0f}s after CrashLoopBackOff was reported")
+    cond = conditions(crash)
+    assert cond["Stalled"]["reason"] == "CrashLoopBackOff"
+    assert f"restarted {CRASH_LOOP_STALLED_RESTARTS} times" in cond["Ready"]["message"], cond
+    assert compute(crash).status == Status.FAILED
+
+
+def test_a_failing_pull_does_not_rewrite_status_while_the_kubelet_retries(
+    real_cluster: Any, kube: Kube, org: str, images: dict[str, str], operator: OperatorProcess
+) -> None:
+    """ErrImagePull and ImagePullBackOff alternate on every retry: the status stays."""
+    kube.apply(component("missing", images["missing"]))
+    before = wait_reason(kube, "missing", "ImagePullFailed")
+    pods = kube.list("pods", DEV, "cdp.dev/component=missing")
+    assert len(pods) == 1
+    versions = {pods[0]["metadata"]["resourceVersion"]}
+    reasons = set()
+
+    def retried_twice() -> bool:
+        (p,) = kube.list("pods", DEV, "cdp.dev/component=missing")
+        versions.add(p["metadata"]["resourceVersion"])
+        reasons.add(p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"])
+        return len(versions) >= 3
+
+    kube.wait_for(retried_twice, 180, "the kubelet to retry the pull")
+    print(f"\nthe pod's waiting reasons meanwhile: {sorted(reasons)}")
+    after = kube.get("component", "missing", NS)
+    assert after is not None
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+def test_fixing_the_image_makes_it_ready_again(
+    kube: Kube, org: str, images: dict[str, str], operator: OperatorProcess
+) -> None:
+    kube.apply(component("root", images["root"]))
+    wait_reason(kube, "root", "ImageRunsAsRoot")
+    kube.apply(component("root", images["http"]))
+    fixed = kube.wait_condition("component", "root", NS, timeout=180)
+    assert conditions(fixed)["Stalled"]["status"] == "False"
+    assert compute(fixed).status == Status.CURRENT
+
+    kube.apply(component("split", images["http"], dev_only=False, overrides=[]))
+    kube.wait_condition("component", "split", NS, timeout=180)
+
+    kube.apply(component("missing", images["missing"]))
+    wait_reason(kube, "missing", "ImagePullFailed")
+    kube.apply(component("missing", images["http"]))
+    kube.wait_condition("component", "missing", NS, timeout=180)
