@@ -167,12 +167,26 @@ def test_each_cause_gets_its_reason_and_the_healthy_component_stays_ready(
     message = conditions(crash)["Ready"]["message"]
     assert "last exit code 1" in message and "restarted" in message, message
     # Per environment: development runs, production cannot pull its override's image.
-    split = wait_reason(kube, "split", "ImagePullFailed")
+    wait_reason(kube, "split", "ImagePullFailed")
+    split = kube.wait_for(
+        lambda: (
+            (o := kube.get("component", "split", NS))
+            and env_entry(o, "development")["ready"]
+            and conditions(o)["Ready"]["reason"] == "ImagePullFailed"
+            and o
+        ),
+        120,
+        "split ready in development, not in production",
+    )
     assert env_entry(split, "development")["ready"] is True
     assert "reason" not in env_entry(split, "development")
     assert env_entry(split, "production")["reason"] == "ImagePullFailed"
     message = conditions(split)["Ready"]["message"]
     assert message.startswith("production: ") and "development" not in message, message
+
+    for obj in (missing, root, crash, split):
+        ready = conditions(obj)["Ready"]
+        print(f"\n{obj['metadata']['name']}: {ready['reason']}: {ready['message']}")
 
     # The healthy one next to them was never disturbed.
     web_after = kube.get("component", "web", NS)

@@ -147,7 +147,15 @@ def test_an_image_that_runs_as_root_is_refused_and_needs_a_person() -> None:
     assert problem.reason == IMAGE_RUNS_AS_ROOT
     assert problem.stalled
     assert IMAGE in problem.message and "USER 65532" in problem.message
-    assert ROOT_REFUSAL in problem.message
+    # Without the pod's name and uid: every replica and replacement reads the same.
+    assert problem.message.endswith(
+        "kubelet: container has runAsNonRoot and image will run as root"
+    ), problem.message
+    other = pod("api-7d9f-zzzzz", state=waiting("CreateContainerConfigError", ROOT_REFUSAL))
+    other["status"]["containerStatuses"][0]["state"]["waiting"]["message"] = ROOT_REFUSAL.replace(
+        "abcde", "zzzzz"
+    ).replace("1234", "5678")
+    assert diagnosed(other) == problem
     non_numeric = (
         "container has runAsNonRoot and image has non-numeric user (app), "
         "cannot verify user is non-root"

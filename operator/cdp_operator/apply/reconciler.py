@@ -152,6 +152,7 @@ class Reconciler:
         self._held_by_org: dict[str, set[tuple[str, str, str]]] = {}
         self.synced = asyncio.Event()
         self._unlisted: set[str] = set()
+        self._expected = 0
         self._queueing = True
         self.metrics.queue_depth.set_function(lambda: len(self.queue))
         for kind in K.CHILD_KINDS:
@@ -164,6 +165,7 @@ class Reconciler:
     def expect_kinds(self, kinds: Iterable[str]) -> None:
         """The kinds that must be listed before the first reconcile (wait-for-sync)."""
         self._unlisted = set(kinds)
+        self._expected = len(self._unlisted)
         if not self._unlisted:
             self.synced.set()
 
@@ -188,7 +190,7 @@ class Reconciler:
     def _mark_listed(self, kind: K.Kind) -> None:
         self._unlisted.discard(kind.kind)
         if not self._unlisted and not self.synced.is_set():
-            logger.info("cache synced: %d kinds listed", len(K.BY_KIND) + 1)
+            logger.info("cache synced: %d kinds listed", self._expected)
             self.synced.set()
 
     def event(self, kind: K.Kind, event_type: str, obj: Obj) -> None:

@@ -63,6 +63,9 @@ _ROOT_REFUSAL = re.compile(r"runAsNonRoot and image (will run as root|has non-nu
 #: ImagePullBackOff repeats the last pull error after this prefix; the two states
 #: alternate on every retry, so the message keeps only the error (no status flaps).
 _BACK_OFF = re.compile(r'^Back-off pulling image "[^"]*"(: (ErrImagePull: )?)?')
+#: The kubelet names the pod (with its uid) in some messages: the same cause would
+#: read differently for every pod and every replacement, so that part is dropped.
+_POD_NAMED = re.compile(r'\s*\(pod: "[^"]*", container: [^)]*\)')
 #: Longest kubelet or scheduler text kept per pod.
 _TEXT_MAX = 400
 
@@ -147,7 +150,7 @@ def summarize_pod(pod: Mapping[str, Any]) -> PodSummary | None:
         image=image,
         ready=bool(worst.get("ready")) and all(bool(s.get("ready")) for s in statuses),
         waiting_reason=str(waiting.get("reason") or ""),
-        waiting_message=_cut(waiting.get("message")),
+        waiting_message=_cut(_POD_NAMED.sub("", str(waiting.get("message") or ""))),
         restarts=int(worst.get("restartCount") or 0),
         exit_code=int(exit_code) if isinstance(exit_code, int) else None,
         exit_reason=str(terminated.get("reason") or ""),
