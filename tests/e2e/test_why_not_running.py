@@ -166,6 +166,10 @@ def test_each_cause_gets_its_reason_and_the_healthy_component_stays_ready(
     crash = wait_reason(kube, "crash", "CrashLoopBackOff")
     message = conditions(crash)["Ready"]["message"]
     assert "last exit code 1" in message and "restarted" in message, message
+    # A few restarts in: it may still come up (a dependency that starts later).
+    assert conditions(crash)["Reconciling"]["status"] == "True"
+    assert compute(crash).status == Status.IN_PROGRESS
+
     # Per environment: development runs, production cannot pull its override's image.
     wait_reason(kube, "split", "ImagePullFailed")
     split = kube.wait_for(
@@ -193,8 +197,15 @@ def test_each_cause_gets_its_reason_and_the_healthy_component_stays_ready(
     assert web_after is not None and conditions(web_after)["Ready"]["status"] == "True"
     assert web_after["metadata"]["resourceVersion"] == web["metadata"]["resourceVersion"]
 
-    # The crash loop is Stalled once it has restarted enough times (the kubelet's
-    # back-off grows meanwhile): it needs a person now.
+
+@pytest.mark.slow  # the kubelet's back-off: about 3 minutes to the fifth restart
+def test_a_crash_loop_is_stalled_after_enough_restarts(
+    kube: Kube, org: str, images: dict[str, str], operator: OperatorProcess
+) -> None:
+    kube.apply(component("crash", images["fail"]))
+    wait_reason(kube, "crash", "CrashLoopBackOff")
+    # Stalled once it has restarted enough times (the kubelet's back-off grows
+    # meanwhile): it needs a person now.
     t0 = time.monotonic()
     crash = kube.wait_for(
         lambda: (
