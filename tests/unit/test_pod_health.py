@@ -403,3 +403,83 @@ def test_pod_events_queue_the_component_and_pods_count_for_wait_for_sync() -> No
         assert reconciler.pods.pods_of("acme-shop-development", "api") == [summary]
 
     asyncio.run(scenario())
+
+
+# ------------------------------------------- the reconciler's verdict from its pods
+def _readiness(reconciler: Any, name: str, environments: tuple[str, ...]) -> Any:
+    from cdp_operator.models.resources import ComponentSpec, DataPlaneSpec, EnvironmentSpec
+    from cdp_operator.models.tiers import Tier
+    from cdp_operator.render.context import Runtime
+    from cdp_operator.render.plan import ComponentPlan, Resource
+
+    data_plane = DataPlaneSpec.model_validate(
+        {"region": "US", "egressCIDRs": ["192.0.2.0/28"], "ingress": {"baseDomain": "a.example"}}
+    )
+    runtimes = [
+        Runtime(
+            "acme",
+            Tier.PAYG,
+            "us",
+            data_plane,
+            "shop",
+            env,
+            EnvironmentSpec.model_validate({"dataPlane": "us", "production": env == "production"}),
+        )
+        for env in environments
+    ]
+    spec = ComponentSpec.model_validate(
+        {"project": "shop", "type": "service", "image": IMAGE, "build": {"buildpack": "ballerina"}}
+    )
+    component = Resource(name=name, spec=spec, namespace="cdp-org-acme")
+    return reconciler._component_readiness(
+        component, spec, ComponentPlan(runtimes=runtimes), None, []
+    )
+
+
+def _deployment(name: str, namespace: str, available: int, want: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "generation": 1, "resourceVersion": "3"},
+        "spec": {"replicas": want},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": want,
+            "updatedReplicas": want,
+            "readyReplicas": available,
+            "availableReplicas": available,
+        },
+    }
+
+
+def test_the_verdict_names_the_cause_per_environment_and_leaves_other_components_alone() -> None:
+    from cdp_operator.apply.reconciler import Reconciler
+
+    reconciler = Reconciler(object())  # type: ignore[arg-type]
+    dev, prod = "acme-shop-development", "acme-shop-production"
+    reconciler.cache.upsert(_deployment("api", dev, 1))
+    reconciler.cache.upsert(_deployment("api", prod, 0, want=2))
+    reconciler.cache.upsert(_deployment("web", prod, 2, want=2))
+    for p in (
+        pod("api-1", namespace=prod, state=waiting("ErrImagePull", PULL_ERROR)),
+        pod("api-2", namespace=prod, state=waiting("CreateContainerConfigError", ROOT_REFUSAL)),
+    ):
+        reconciler.pods.update("ADDED", p)
+
+    verdict = _readiness(reconciler, "api", ("development", "production"))
+    assert (verdict.ready, verdict.reason, verdict.stalled) == (False, IMAGE_RUNS_AS_ROOT, True)
+    assert verdict.message.startswith("production: 0/2 available: image ")
+    assert "development" not in verdict.message
+    by_env = {e["name"]: e for e in verdict.extra["environments"]}
+    assert "reason" not in by_env["development"] and by_env["development"]["ready"]
+    assert by_env["production"]["reason"] == IMAGE_RUNS_AS_ROOT
+    assert "stalled" not in by_env["production"]
+
+    # Another component in the same namespace, its pods fine: untouched by api's pods.
+    web = _readiness(reconciler, "web", ("production",))
+    assert (web.ready, web.reason) == (True, "Available")
+
+    # The root pod replaced by one that cannot pull: Reconciling again, same env entry shape.
+    reconciler.pods.update("DELETED", pod("api-2", namespace=prod))
+    verdict = _readiness(reconciler, "api", ("development", "production"))
+    assert (verdict.reason, verdict.stalled) == (IMAGE_PULL_FAILED, False)

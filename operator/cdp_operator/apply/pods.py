@@ -43,7 +43,9 @@ class PodIndex:
         return len(self._where)
 
     def pods_of(self, namespace: str, component: str) -> list[PodSummary]:
-        return list((self._by_workload.get((namespace, component)) or {}).values())
+        """In pod name order: the same pods give the same diagnosis after a restart."""
+        pods = self._by_workload.get((namespace, component)) or {}
+        return [pods[name] for name in sorted(pods)]
 
     def update(self, event_type: str | None, pod: Obj) -> Hashable | None:
         """Apply one watch event; the key of the Component whose pods changed, if any."""

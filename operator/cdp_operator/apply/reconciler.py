@@ -868,7 +868,13 @@ class Reconciler:
                 deadline_exceeded=bool(entry.get("stalled")),
             )
             if problem is not None:
-                entry.update(reason=problem.reason, message=problem.message)
+                # Whether the previous version still serves, then why the pods do not run.
+                served = (
+                    "no progress within the Deployment's progress deadline"
+                    if entry.get("stalled")
+                    else str(entry["message"]).removesuffix(", rolling out")
+                )
+                entry.update(reason=problem.reason, message=f"{served}: {problem.message}")
                 entry["stalled"] = problem.stalled
         return entry
 
