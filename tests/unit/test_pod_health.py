@@ -483,3 +483,39 @@ def test_the_verdict_names_the_cause_per_environment_and_leaves_other_components
     reconciler.pods.update("DELETED", pod("api-2", namespace=prod))
     verdict = _readiness(reconciler, "api", ("development", "production"))
     assert (verdict.reason, verdict.stalled) == (IMAGE_PULL_FAILED, False)
+
+
+def test_without_rbac_for_pods_the_operator_still_starts_and_says_so() -> None:
+    """Client.may_list: 403 means no pod informer (wiring logs why); anything else
+    (the API unreachable for now) keeps it, and the informer retries."""
+    import asyncio
+
+    from kubernetes.client import Configuration
+    from kubernetes.client.exceptions import ApiException
+
+    from cdp_operator.apply import kinds as K
+    from cdp_operator.apply.client import Client
+
+    client = Client(Configuration())
+    calls: list[Any] = []
+
+    def answering(error: Exception | None) -> Any:
+        async def call(method: str, path: str, **kwargs: Any) -> None:
+            calls.append((method, path, kwargs["query"]))
+            if error is not None:
+                raise error
+
+        return call
+
+    try:
+        client._call = answering(ApiException(status=403))  # type: ignore[method-assign]
+        assert asyncio.run(client.may_list(K.POD, "a=b")) is False
+        assert calls[-1] == ("GET", "/api/v1/pods", [("limit", "1"), ("labelSelector", "a=b")])
+        client._call = answering(ApiException(status=503))  # type: ignore[method-assign]
+        assert asyncio.run(client.may_list(K.POD)) is True
+        client._call = answering(ConnectionRefusedError())  # type: ignore[method-assign]
+        assert asyncio.run(client.may_list(K.POD)) is True
+        client._call = answering(None)  # type: ignore[method-assign]
+        assert asyncio.run(client.may_list(K.POD)) is True
+    finally:
+        client.close()

@@ -118,6 +118,18 @@ class Client:
     async def get(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
         return await self._call("GET", kind.path(namespace, name))
 
+    async def may_list(self, kind: Kind, selector: str = "") -> bool:
+        """False when RBAC forbids listing `kind` (one request, at most one item);
+        True otherwise, also when the API cannot be asked now (an informer retries)."""
+        query = [("limit", "1")] + ([("labelSelector", selector)] if selector else [])
+        try:
+            await self._call("GET", kind.collection_path, query=query, raw=True)
+        except ApiException as exc:
+            return bool(exc.status != 403)
+        except Exception:  # unreachable now: the informer will retry and say so
+            return True
+        return True
+
     async def apply(self, obj: Obj) -> Obj:
         """Server-side apply with our field manager (force: we own these objects)."""
         kind = kind_of(obj)

@@ -92,7 +92,17 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     )
     options.reconciler = reconciler
     loop = asyncio.get_running_loop()
-    watched = (*K.CUSTOM_KINDS, *K.CHILD_KINDS, K.POD)
+    watched: tuple[K.Kind, ...] = (*K.CUSTOM_KINDS, *K.CHILD_KINDS)
+    if await client.may_list(K.POD, _DEPLOYMENT_PODS):
+        watched = (*watched, K.POD)
+    else:
+        # Everything else works without pods; only the causes go unreported. Not
+        # waiting for a list that is never allowed keeps the operator working.
+        logger.warning(
+            "listing pods is forbidden for this identity: Components will not say why "
+            "their pods do not run (image pull, run as root, crash loop); grant list and "
+            "watch on pods (the chart's ClusterRole does) and restart"
+        )
     reconciler.expect_kinds(kind.kind for kind in watched)
     streaming = client.streaming_api(len(watched) + 2)
     listing = threading.Lock()  # informers list one kind at a time (memory of a restart)
