@@ -198,6 +198,38 @@ def test_each_cause_gets_its_reason_and_the_healthy_component_stays_ready(
     assert web_after["metadata"]["resourceVersion"] == web["metadata"]["resourceVersion"]
 
 
+def test_out_of_memory_and_no_node_to_run_on(
+    real_cluster: Any, kube: Kube, org: str, images: dict[str, str], operator: OperatorProcess
+) -> None:
+    # An image whose process grows until its memory limit kills it (tail buffers a
+    # line that never ends); the rendered pod is as restricted as every other.
+    hungry = f"{real_cluster.local.registry}/e2e/hungry:1"
+    subprocess.run(
+        [str(real_cluster.local.bin_dir / "crane"), "--insecure", "mutate", images["http"],
+         "--entrypoint=/bin/busybox,tail,/dev/zero", "-t", hungry],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    kube.apply(component("hungry", hungry, resources={"cpu": "100m", "memory": "16Mi"}))
+    # More CPU than any node has: the scheduler says so.
+    kube.apply(component("huge", images["http"], resources={"cpu": "64", "memory": "64Mi"}))
+
+    oom = wait_reason(kube, "hungry", "OOMKilled")
+    message = conditions(oom)["Ready"]["message"]
+    assert "exceeding its memory limit (exit code 137)" in message, message
+    assert "spec.resources.memory" in message
+    assert compute(oom).status == Status.IN_PROGRESS
+
+    huge = wait_reason(kube, "huge", "Unschedulable")
+    message = conditions(huge)["Ready"]["message"]
+    assert "no node can run its pods: 0/" in message and "Insufficient cpu" in message, message
+    assert compute(huge).status == Status.IN_PROGRESS
+    for obj in (oom, huge):
+        ready = conditions(obj)["Ready"]
+        print(f"\n{obj['metadata']['name']}: {ready['reason']}: {ready['message']}")
+    kube.delete("component", "hungry", NS, wait=False)
+    kube.delete("component", "huge", NS, wait=False)
+
+
 @pytest.mark.slow  # the kubelet's back-off: about 3 minutes to the fifth restart
 def test_a_crash_loop_is_stalled_after_enough_restarts(
     kube: Kube, org: str, images: dict[str, str], operator: OperatorProcess
