@@ -230,6 +230,35 @@ def test_out_of_memory_and_no_node_to_run_on(
     kube.delete("component", "huge", NS, wait=False)
 
 
+def test_a_manual_run_whose_image_is_missing_says_why(
+    kube: Kube, org: str, images: dict[str, str], operator: OperatorProcess
+) -> None:
+    """A pull failure is no Job failure: the run would say "Running" forever."""
+    kube.apply(
+        manifest(
+            "Component", "adhoc", NS, project="shop", type="manual-task",
+            image=images["missing"], build=BUILD, environments=["development"],
+        )
+    )  # fmt: skip
+    kube.wait_condition("component", "adhoc", NS, timeout=120)
+    kube.run("annotate", "component", "adhoc", "-n", NS, "--overwrite", "cdp.dev/run-request=r1")
+    obj = kube.wait_for(
+        lambda: (
+            (o := kube.get("component", "adhoc", NS))
+            and env_entry(o, "development").get("reason") == "ImagePullFailed"
+            and o
+        ),
+        120,
+        "the run's pull failure in status",
+    )
+    message = env_entry(obj, "development")["message"]
+    assert message.startswith("run 'r1': Running: image ") and images["missing"] in message, message
+    # The component (a task that runs on request) is available; its run is what is stuck.
+    assert conditions(obj)["Ready"]["status"] == "True"
+    print(f"\nadhoc (development): {message}")
+    kube.delete("component", "adhoc", NS, wait=False)
+
+
 @pytest.mark.slow  # the kubelet's back-off: about 3 minutes to the fifth restart
 def test_a_crash_loop_is_stalled_after_enough_restarts(
     kube: Kube, org: str, images: dict[str, str], operator: OperatorProcess

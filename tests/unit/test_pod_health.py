@@ -519,3 +519,76 @@ def test_without_rbac_for_pods_the_operator_still_starts_and_says_so() -> None:
         assert asyncio.run(client.may_list(K.POD)) is True
     finally:
         client.close()
+
+
+# ------------------------------------------------------------- manual runs' pods
+def _run_pod(state: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    job = {"apiVersion": "batch/v1", "kind": "Job", "name": "api-run-1a2b3c4d", "controller": True}
+    p = pod("api-run-1a2b3c4d-x7k2p", owner=job, state=state, **kw)
+    p["metadata"]["labels"]["cdp.dev/run-token"] = "1a2b3c4d"
+    return p
+
+
+def test_a_manual_runs_pod_is_summarised_with_its_job_and_exits_are_the_jobs_to_judge() -> None:
+    summary = summarize_pod(_run_pod(waiting("ErrImagePull", PULL_ERROR)))
+    assert summary is not None and summary.job == "api-run-1a2b3c4d"
+    problem = diagnose([summary], exits=False)
+    assert problem is not None and problem.reason == IMAGE_PULL_FAILED
+    # restartPolicy Never: an exit is a failed attempt the Job retries, not a crash loop.
+    exited = summarize_pod(_run_pod(terminated(1)))
+    assert exited is not None and diagnose([exited], exits=False) is None
+    assert diagnose([exited]) is not None
+
+
+def test_a_stuck_manual_run_says_why_and_the_component_stays_ready() -> None:
+    from cdp_operator.apply import kinds as K
+    from cdp_operator.apply.reconciler import Reconciler
+    from cdp_operator.models.resources import ComponentSpec, DataPlaneSpec, EnvironmentSpec
+    from cdp_operator.models.tiers import Tier
+    from cdp_operator.render.context import Runtime
+    from cdp_operator.render.plan import ComponentPlan, Resource
+
+    reconciler = Reconciler(object())  # type: ignore[arg-type]
+    dev = "acme-shop-development"
+    data_plane = DataPlaneSpec.model_validate(
+        {"region": "US", "egressCIDRs": ["192.0.2.0/28"], "ingress": {"baseDomain": "a.example"}}
+    )
+    rt = Runtime(
+        "acme", Tier.PAYG, "us", data_plane, "shop", "development",
+        EnvironmentSpec.model_validate({"dataPlane": "us"}),
+    )  # fmt: skip
+    spec = ComponentSpec.model_validate(
+        {
+            "project": "shop",
+            "type": "manual-task",
+            "image": IMAGE,
+            "build": {"buildpack": "ballerina"},
+        }
+    )
+    from cdp_operator.render.workloads import manual_run_job_name
+
+    token = "r1"
+    job_name = manual_run_job_name("api", token)
+    reconciler.cache.upsert(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": job_name, "namespace": dev, "resourceVersion": "4"},
+            "status": {"active": 1},
+        }
+    )
+    run = _run_pod(waiting("ImagePullBackOff", f'Back-off pulling image "{IMAGE}": {PULL_ERROR}'))
+    run["metadata"]["ownerReferences"][0]["name"] = job_name
+    reconciler.listed(K.RUN_POD, [run], "9")
+    verdict = reconciler._component_readiness(
+        Resource(name="api", spec=spec, namespace="cdp-org-acme"),
+        spec,
+        ComponentPlan(runtimes=[rt]),
+        {"token": token, "jobs": [f"{dev}/{job_name}"]},
+        [],
+    )
+    assert verdict.ready, "a manual task is available; its run is what is stuck"
+    (entry,) = verdict.extra["environments"]
+    assert entry["reason"] == IMAGE_PULL_FAILED
+    assert entry["message"].startswith(f"run {token!r}: Running: image {IMAGE!r} cannot be pulled")
+    assert reconciler.pods.pods_of(dev, "api") == [], "the Deployment pods' index is another"

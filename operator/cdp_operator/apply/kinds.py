@@ -60,6 +60,10 @@ CHILD_KINDS = (NAMESPACE, SERVICE, DEPLOYMENT, CRONJOB, JOB, INGRESS, NETWORK_PO
 # Read only, never written: the pods of the Deployments above, summarised (apply/pods.py)
 # to tell why a component does not run.
 POD = Kind("Pod", "", "v1", "pods", True)
+#: The same API resource watched a second time, with another label selector: the
+#: pods of manual runs (a Job's pods carry the run-token label; a CronJob's do not).
+#: `kind` names this informer (wait-for-sync, metrics), the objects stay Pods.
+RUN_POD = Kind("ManualRunPod", "", "v1", "pods", True)
 
 # Kopf's peering object: the replicas' priorities and keep-alives (high availability).
 CLUSTER_PEERING = Kind("ClusterKopfPeering", "kopf.dev", "v1", "clusterkopfpeerings", False)

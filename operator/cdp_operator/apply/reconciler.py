@@ -134,8 +134,11 @@ class Reconciler:
     ) -> None:
         self.client = client
         self.cache = Cache()
-        #: Summaries of the pods of our Deployments (kept out of the cache: small).
+        #: Summaries of the pods of our Deployments and of manual runs (kept out of
+        #: the cache: small), each fed by its own informer.
         self.pods = PodIndex()
+        self.run_pods = PodIndex()
+        self._pod_indexes = {K.POD.kind: self.pods, K.RUN_POD.kind: self.run_pods}
         self.queue = WorkQueue()
         self.scope = None if scope is None else frozenset(scope)
         self.metrics = metrics or Metrics()
@@ -173,8 +176,8 @@ class Reconciler:
         """A complete list of a kind: the first one fills the cache; a later one
         (after a watch could not resume) also tells what was deleted meanwhile."""
         self.metrics.lists.labels(kind.kind).inc()
-        if kind.kind == K.POD.kind:
-            self._enqueue(self.pods.replace_all(items))
+        if (index := self._pod_indexes.get(kind.kind)) is not None:
+            self._enqueue(index.replace_all(items))
             self._mark_listed(kind)
             return
         keys = set()
@@ -194,8 +197,8 @@ class Reconciler:
             self.synced.set()
 
     def event(self, kind: K.Kind, event_type: str, obj: Obj) -> None:
-        if kind.kind == K.POD.kind:
-            key = self.pods.update(event_type, obj)
+        if (index := self._pod_indexes.get(kind.kind)) is not None:
+            key = index.update(event_type, obj)
             self._enqueue(() if key is None else (key,))
             return
         self.observe(event_type, obj)
@@ -853,7 +856,18 @@ class Reconciler:
             if run_token:
                 name = render_workloads.manual_run_job_name(component, run_token)
                 job = self.cache.get("Job", rt.namespace, name)
-                entry.update(workloadName=name, message=f"run {run_token!r}: {_job_state(job)}")
+                state = _job_state(job)
+                entry.update(workloadName=name, message=f"run {run_token!r}: {state}")
+                if state in ("Running", "Pending"):
+                    # A run whose pod cannot start waits forever (a pull failure is
+                    # no Job failure): say why. The component itself stays Ready.
+                    pods = self.run_pods.pods_of(rt.namespace, component)
+                    problem = diagnose([p for p in pods if p.job == name], exits=False)
+                    if problem is not None:
+                        entry.update(
+                            reason=problem.reason,
+                            message=f"run {run_token!r}: {state}: {problem.message}",
+                        )
             return entry
         kind, wname = ref
         entry.update(workloadKind=kind, workloadName=wname)
@@ -864,7 +878,7 @@ class Reconciler:
         entry.update(_live_state(live))
         if not entry["ready"] and kind == "Deployment":
             problem = diagnose(
-                self.pods.pods_of(rt.namespace, component),
+                [p for p in self.pods.pods_of(rt.namespace, component) if not p.job],
                 deadline_exceeded=bool(entry.get("stalled")),
             )
             if problem is not None:

@@ -94,7 +94,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     loop = asyncio.get_running_loop()
     watched: tuple[K.Kind, ...] = (*K.CUSTOM_KINDS, *K.CHILD_KINDS)
     if await client.may_list(K.POD, _DEPLOYMENT_PODS):
-        watched = (*watched, K.POD)
+        watched = (*watched, K.POD, K.RUN_POD)
     else:
         # Everything else works without pods; only the causes go unreported. Not
         # waiting for a list that is never allowed keeps the operator working.
@@ -111,6 +111,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         selector = _MANAGED if kind in K.CHILD_KINDS and kind is not K.NAMESPACE else ""
         if kind is K.POD:
             selector = _DEPLOYMENT_PODS
+        elif kind is K.RUN_POD:
+            selector = _RUN_PODS
         informer = Informer(streaming, kind, reconciler, loop, selector=selector, listing=listing)
         options.informers.append(informer)
         informer.start()
@@ -148,3 +150,5 @@ _MANAGED = f"{L.MANAGED_BY}={L.MANAGED_BY_VALUE}"
 #: label; a Job's pods (manual and scheduled tasks) also carry the Job controller's
 #: label, and are left out (the index also drops any pod no ReplicaSet controls).
 _DEPLOYMENT_PODS = f"{_MANAGED},!batch.kubernetes.io/job-name"
+#: The pods of manual runs: their Jobs' pod templates carry the run-token label.
+_RUN_PODS = f"{_MANAGED},{L.RUN_TOKEN}"

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cdp_operator.models import labels as lbl
+
 #: Reasons, most pressing first: a workload with several problems reports the first.
 INVALID_IMAGE_NAME = "InvalidImageName"
 IMAGE_RUNS_AS_ROOT = "ImageRunsAsRoot"
@@ -72,9 +74,11 @@ _TEXT_MAX = 400
 
 @dataclass(frozen=True, slots=True)
 class PodSummary:
-    """What the operator keeps of one pod of a component's Deployment."""
+    """What the operator keeps of one pod of a component's Deployment or manual run."""
 
     image: str = ""
+    #: The manual run's Job the pod belongs to; empty for a Deployment's pod.
+    job: str = ""
     ready: bool = False
     #: The container's waiting reason and message (empty when it is not waiting).
     waiting_reason: str = ""
@@ -106,20 +110,26 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _controlled_by_replica_set(pod: Mapping[str, Any]) -> bool:
-    refs = _mapping(pod.get("metadata")).get("ownerReferences") or []
-    return any(
-        isinstance(r, Mapping) and r.get("kind") == "ReplicaSet" and r.get("controller")
-        for r in refs
-    )
+def _controller(pod: Mapping[str, Any]) -> tuple[str, str]:
+    """(kind, name) of the pod's controller, or empty strings."""
+    for ref in _mapping(pod.get("metadata")).get("ownerReferences") or []:
+        if isinstance(ref, Mapping) and ref.get("controller"):
+            return str(ref.get("kind") or ""), str(ref.get("name") or "")
+    return "", ""
 
 
 def summarize_pod(pod: Mapping[str, Any]) -> PodSummary | None:
-    """The summary of a Deployment's pod; None for any other pod (a Job's, or one
-    created by hand with the component's labels)."""
-    if not _controlled_by_replica_set(pod):
-        return None
+    """The summary of a pod of a Deployment (a ReplicaSet controls it) or of a manual
+    run (its Job does, and it carries the run-token label); None for any other pod
+    (a CronJob's, or one created by hand with the component's labels)."""
     meta = _mapping(pod.get("metadata"))
+    kind, name = _controller(pod)
+    if kind == "Job" and lbl.RUN_TOKEN in (_mapping(meta.get("labels"))):
+        job = name
+    elif kind == "ReplicaSet":
+        job = ""
+    else:
+        return None
     spec = _mapping(pod.get("spec"))
     status = _mapping(pod.get("status"))
     containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
@@ -136,7 +146,10 @@ def summarize_pod(pod: Mapping[str, Any]) -> PodSummary | None:
     image = str(containers[0].get("image") or "") if containers else ""
     if not statuses:
         return PodSummary(
-            image=image, unschedulable=unschedulable, deleting=bool(meta.get("deletionTimestamp"))
+            image=image,
+            job=job,
+            unschedulable=unschedulable,
+            deleting=bool(meta.get("deletionTimestamp")),
         )
     # One container per rendered pod; with several, the one in the worst state.
     worst = max(statuses, key=_badness)
@@ -148,6 +161,7 @@ def summarize_pod(pod: Mapping[str, Any]) -> PodSummary | None:
     exit_code = terminated.get("exitCode")
     return PodSummary(
         image=image,
+        job=job,
         ready=bool(worst.get("ready")) and all(bool(s.get("ready")) for s in statuses),
         waiting_reason=str(waiting.get("reason") or ""),
         waiting_message=_cut(_POD_NAMED.sub("", str(waiting.get("message") or ""))),
@@ -210,11 +224,15 @@ def _pod_problem(pod: PodSummary) -> tuple[str, str] | None:
     return None
 
 
-def diagnose(pods: Iterable[PodSummary], *, deadline_exceeded: bool = False) -> PodProblem | None:
+def diagnose(
+    pods: Iterable[PodSummary], *, deadline_exceeded: bool = False, exits: bool = True
+) -> PodProblem | None:
     """The most pressing problem among a not-ready workload's pods, or None.
 
     `deadline_exceeded`: the Deployment reports ProgressDeadlineExceeded; problems
-    that may recover by themselves are Stalled from then on.
+    that may recover by themselves are Stalled from then on. `exits=False` (a
+    manual run's pods, which are not restarted): a container that exited is the
+    Job's to judge (it retries, then fails), not a crash loop.
     """
     found: dict[str, tuple[str, int]] = {}
     for pod in pods:
@@ -224,6 +242,8 @@ def diagnose(pods: Iterable[PodSummary], *, deadline_exceeded: bool = False) -> 
         if problem is None:
             continue
         reason, message = problem
+        if not exits and reason in (CRASH_LOOP, OOM_KILLED):
+            continue
         restarts = pod.restarts if reason in (CRASH_LOOP, OOM_KILLED) else 0
         # Per reason, the pod with the most restarts speaks (then the first message).
         if reason not in found or restarts > found[reason][1]:
