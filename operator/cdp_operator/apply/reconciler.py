@@ -895,10 +895,20 @@ class Reconciler:
     # ----------------------------------------------------------------- writing
     async def _ensure_all(self, desired: list[Obj]) -> list[str]:
         """Create or update every object; what could not be, as conflict messages."""
+        # Nothing can be created in a namespace being deleted (the API server refuses
+        # with 403 NamespaceTerminating): an Organization's deletion seen on its
+        # namespaces before on itself would otherwise fail a reconcile. Skipped, not
+        # an error: the deletion (or a later reconcile) settles it.
+        desired = [obj for obj in desired if not self._terminating(obj)]
         if not desired:
             return []
         results = await asyncio.gather(*(self._ensure(obj) for obj in desired))
         return [r for r in results if r]
+
+    def _terminating(self, obj: Obj) -> bool:
+        namespace = _meta(obj).get("namespace")
+        ns = self.cache.get("Namespace", None, namespace) if namespace else None
+        return bool(ns and _meta(ns).get("deletionTimestamp"))
 
     async def _ensure(self, desired: Obj) -> str | None:
         """Make desired so; a message instead when its name is taken by an object
