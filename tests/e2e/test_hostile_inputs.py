@@ -2,7 +2,8 @@
 
 Every case of ``tests/hostile_cases.py`` is applied (server-side, as a user
 would) and must be either rejected at admission with the field named in
-kubectl's error, or accepted and reported in status with a reason, with nothing
+kubectl's error, in words (no raw validation wording such as "should match
+'^...$'"), or accepted and reported in status with a reason, with nothing
 partial written for it. Afterwards the operator is the same process (no crash,
 no restart) and the only reconciles that failed belong to the known findings.
 
@@ -23,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hostile_cases import CASES, FINDINGS, ORG_A, Case, Either, Rejected, Stalled
+from hostile_cases import CASES, FINDINGS, ORG_A, RAW_WORDING, Case, Either, Rejected, Stalled
 from hostile_cases import Ready as ReadyExpect
 
 from .conftest import Kube, manifest
@@ -249,6 +250,7 @@ def test_hostile_input(world: World, case: Case) -> None:
         assert field_ and field_ in result.stderr, f"field {field_!r} not named: {result.stderr}"
         says = expect.says if isinstance(expect, Rejected) else None
         assert says is None or says in result.stderr, f"{says!r} not said: {result.stderr}"
+        assert_in_words(result.stderr)
         live = kube.get(case.kind.lower(), name, ns)
         if case.before is None:
             assert live is None, f"{case.id}: rejected, yet {case.kind} {name} exists"
@@ -296,6 +298,19 @@ def test_hostile_input(world: World, case: Case) -> None:
         assert stalled["status"] == "True", f"{case.id}: not Stalled: {ready}"
         assert expect.field in ready["message"], f"{case.id}: field not named: {ready}"
     assert not written_for(case, w), f"{case.id}: written although not admitted"
+
+
+def assert_in_words(stderr: str) -> None:
+    """No raw validation wording in a rejection: patterns, ranges and emptiness answer with
+    the models' messages (CEL rules). What the apiserver still words itself, by decision
+    (docs/cli.md, "Errors at admission"): enums ("Unsupported value: ...: supported
+    values: ..." lists every allowed value), wrong JSON types, missing required fields,
+    maxLength/maxItems (the CEL cost bounds) and duplicate list keys."""
+    for raw in RAW_WORDING:
+        assert raw not in stderr, f"raw validation wording {raw!r} in: {stderr}"
+    for line in stderr.splitlines():
+        if "Unsupported value" in line:
+            assert "supported values: " in line, f"an enum error that lists no values: {line}"
 
 
 def _assert_values_preserved(w: World, case: Case) -> None:
