@@ -35,6 +35,7 @@ from cdp_operator.models.resources import (
     OrganizationSpec,
     ProjectSpec,
 )
+from doc_examples import CLI_DOC, doc_examples
 
 RUN_ENVIRONMENTS = cli.RUN_ENVIRONMENTS
 
@@ -1547,7 +1548,7 @@ def test_delete_project_cascade_deletes_its_components_first(
 
 
 # ------------------------------------------------- docs/cli.md shows real output
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+DOCS = CLI_DOC
 DOCS_NOW = "2026-03-01T12:00:40+00:00"
 
 
@@ -1685,41 +1686,6 @@ def docs_verdict(command: str) -> tuple[str, str, str, bool]:
     return ("True", "Available", "ready in 2 environment(s)", False)
 
 
-def doc_examples(text: str) -> list[tuple[int, str, str]]:
-    """The ```console blocks of a document: (line, command, output) per `$ ` command;
-    a command line ending in a backslash continues on the next line."""
-    examples: list[tuple[int, str, str]] = []
-    in_block = continued = False
-    command: list[str] = []
-    output: list[str] = []
-    start = 0
-
-    def flush() -> None:
-        if command:
-            parts = [c.removesuffix("\\").strip() for c in command]
-            examples.append((start, " ".join(parts), "\n".join(output).rstrip("\n")))
-        command.clear()
-        output.clear()
-
-    for number, line in enumerate(text.splitlines(), 1):
-        if not in_block:
-            in_block = line.strip() == "```console"
-            continue
-        if line.strip() == "```" and not continued:
-            flush()
-            in_block = False
-        elif continued:
-            command.append(line)
-        elif line.startswith("$ "):
-            flush()
-            start = number
-            command.append(line[2:])
-        else:
-            output.append(line)
-        continued = bool(command) and not output and command[-1].rstrip().endswith("\\")
-    return examples
-
-
 def run_doc_command(command: str, monkeypatch: pytest.MonkeyPatch, kube: FakeKube) -> str:
     """Run one docs command against `kube`; stdout and stderr in the order written."""
     import io
@@ -1736,7 +1702,7 @@ def run_doc_command(command: str, monkeypatch: pytest.MonkeyPatch, kube: FakeKub
     return buf.getvalue().rstrip("\n")
 
 
-EXAMPLES = doc_examples(DOCS.read_text())
+EXAMPLES = doc_examples(DOCS.read_text(), "cdp")
 
 
 def test_docs_have_checked_examples() -> None:
