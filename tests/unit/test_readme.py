@@ -54,3 +54,17 @@ def test_the_readme_paths_exist() -> None:
     )
     missing = [p for p in links + spans if not (REPO / p.split("::")[0]).exists()]
     assert not missing, missing
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_the_readme_anchors_exist() -> None:
+    links = re.findall(r"\]\(([^)#]*)#([^)]+)\)", README)
+    assert links
+    for path, anchor in links:
+        text = (REPO / path).read_text() if path else README
+        headings = {slug(h) for h in re.findall(r"^#+ (.*)$", text, re.M)}
+        assert anchor in headings, f"{path}#{anchor}: no such heading"
