@@ -934,8 +934,13 @@ def test_the_docs_kubectl_examples_show_what_the_api_server_says(crd_cluster: An
             shown = (text(proc.stdout) + text(proc.stderr)).rstrip("\n")
             assert shown == expected, f"docs/cli.md:{line}: the API server says\n{shown}"
             # ... and the models say the same at the same field.
-            patch = json.loads(shlex.split(command)[-1])["spec"]
+            argv = shlex.split(command)
+            patch = (
+                {"replicas": int(argv[-1])}
+                if "scale" in argv
+                else json.loads(argv[argv.index("-p") + 1])["spec"]
+            )
             messages = _model_messages(ComponentSpec, {**component("api", ns)["spec"], **patch})
             assert any(m.split(": ", 1)[1] in expected for m in messages), (messages, expected)
     finally:
-        crd_cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        crd_cluster.kubectl("delete", "namespace", ns, "--timeout=60s", check=False)
