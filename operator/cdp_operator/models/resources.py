@@ -157,6 +157,7 @@ def range_rule(low: int, high: int, what: str) -> Rule:
 
 
 def not_empty_rule(hint: str) -> Rule:
+    """A string with at least one character: "must not be empty: <hint>"."""
     return Rule(cel="size(self) > 0", message=f"must not be empty: {hint}", holds=bool)
 
 
@@ -287,7 +288,8 @@ def name_ref_rule(kind: str) -> Rule:
     """A reference to a `kind` by name has the shape of that kind's names."""
     article = "an" if kind[0] in "AEIOU" else "a"
     r = NAME_RULES[kind]
-    assert r.pattern == DNS_LABEL_PATTERN, kind
+    if r.pattern != DNS_LABEL_PATTERN:
+        raise ValueError(f"{kind} names are not DNS labels: say what they are here")
     return pattern_rule(r.pattern, f"the name of {article} {kind}: {DNS_LABEL_WORDS}")
 
 
