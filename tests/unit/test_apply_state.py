@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from cdp_operator.apply.cache import (
+from cdp_operator.runtime.cache import (
     CREATED_NOT_APPLIED,
     FIELD_MANAGER,
     LAST_APPLIED,
@@ -28,10 +28,10 @@ from cdp_operator.apply.cache import (
     key_of,
     slim,
 )
-from cdp_operator.apply.events import MAX_PENDING, SENDERS, EventRecorder
+from cdp_operator.runtime.events import MAX_PENDING, SENDERS, EventRecorder
 from cdp_operator.apply.metrics import Metrics
-from cdp_operator.apply.peering import Peer, decide, parse_peers
-from cdp_operator.apply.queue import WorkQueue
+from cdp_operator.runtime.peering import Peer, decide, parse_peers
+from cdp_operator.runtime.queue import WorkQueue
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 NOW = datetime.datetime(2026, 11, 27, 9, 0, 0, tzinfo=datetime.UTC)

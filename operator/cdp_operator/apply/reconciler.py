@@ -50,13 +50,13 @@ from ..render.plan import (
     run_environments,
 )
 from . import kinds as K
-from .cache import Cache, Obj, created_not_applied, key_of
-from .client import AlreadyExists, Client, api_status
-from .diff import is_subset
-from .events import EventRecorder
+from ..runtime.cache import Cache, Obj, created_not_applied, key_of
+from ..runtime.client import AlreadyExists, Client, api_status
+from ..runtime.diff import is_subset
+from ..runtime.events import EventRecorder
 from .metrics import Metrics
-from .peering import PeeringGuard
-from .queue import WorkQueue
+from ..runtime.peering import PeeringGuard
+from ..runtime.queue import WorkQueue
 
 logger = logging.getLogger(__name__)
 

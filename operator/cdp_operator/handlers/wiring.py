@@ -26,11 +26,11 @@ import kopf
 
 from .. import USER_AGENT
 from ..apply import kinds as K
-from ..apply.client import Client, load_configuration
-from ..apply.events import EventRecorder
-from ..apply.informer import Informer
+from ..runtime.client import Client, load_configuration
+from ..runtime.events import EventRecorder
+from ..runtime.informer import Informer
 from ..apply.metrics import Metrics
-from ..apply.peering import PeeringGuard
+from ..runtime.peering import PeeringGuard
 from ..apply.reconciler import Reconciler
 from ..models import labels as L
 

@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from .. import USER_AGENT
 from .cache import FIELD_MANAGER, compact, is_our_entry, slim
-from .kinds import Kind, kind_of
+from ..apply.kinds import Kind, kind_of
 
 __all__ = ["FIELD_MANAGER", "AlreadyExists", "Client", "api_status", "load_configuration"]
 

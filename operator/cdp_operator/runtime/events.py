@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from .client import Client
-from .metrics import Metrics
+from ..apply.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 

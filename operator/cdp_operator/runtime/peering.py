@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .client import Client
-from .kinds import CLUSTER_PEERING
+from ..apply.kinds import CLUSTER_PEERING
 
 logger = logging.getLogger(__name__)
 

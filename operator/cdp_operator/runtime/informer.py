@@ -27,7 +27,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from .cache import compact, slim
-from .kinds import Kind
+from ..apply.kinds import Kind
 
 logger = logging.getLogger(__name__)
 
