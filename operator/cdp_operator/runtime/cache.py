@@ -1,21 +1,24 @@
 """An in-memory view of the cluster, fed by watch events and by our own writes.
 
 Reconciles read only from here, so a reconcile of converged objects costs no
-API requests at all. Objects are indexed by kind and, for what the operator
-created, by the organization and component labels they carry.
+API requests at all. Objects are kept per kind and, through the `index`
+function the controller passes in, under any keys it derives from them (the
+operator's: the organization and component labels; see apply/binding.py).
+
+Versions only move forward: an object is replaced only by a newer
+resourceVersion, so a late watch event never undoes what a write answered,
+and an object removed at some version is not brought back by an answer of
+an older one (a write answered just before somebody deleted the object).
 """
 
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
-from collections.abc import Iterator
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
-from ..models import labels as L
-
-Obj = dict[str, Any]
-Key = tuple[str, str, str]  # (kind, namespace or "", name)
+from .objects import Key, Obj, key_of, resource_version
 
 _intern = sys.intern
 _INTERN_MAX = 64
@@ -23,29 +26,14 @@ _INTERN_MAX = 64
 #: kubectl apply's copy of the whole object: never read, as large as the spec.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
-#: The operator's field manager, for server-side apply and for creates.
-FIELD_MANAGER = "cdp-operator"
+#: Distinct managedFields summaries shared between objects (see slim()); a
+#: handful in practice, bounded so that a cluster of odd managers cannot grow it.
+_SUMMARIES: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], ...]] = {}
+_SUMMARIES_MAX = 256
 
-#: What a cached object keeps of metadata.managedFields when the operator's
-#: fields are still owned by the create that made it (an "Update" entry), not
-#: yet by its server-side apply: the one fact the reconciler reads from them
-#: (Client.adopt_fields moves them before the first apply). Shared by every
-#: such object, and a tuple, so that compact() leaves it as it is.
-CREATED_NOT_APPLIED: tuple[dict[str, str], ...] = (
-    {"manager": FIELD_MANAGER, "operation": "Update"},
-)
-
-
-def key_of(obj: Obj) -> Key:
-    meta = obj["metadata"]
-    return (str(obj["kind"]), meta.get("namespace") or "", meta["name"])
-
-
-def _resource_version(obj: Obj) -> int:
-    try:
-        return int(obj["metadata"].get("resourceVersion") or 0)
-    except ValueError:
-        return 0
+#: Deletions remembered (key -> the version it was removed at), oldest
+#: forgotten first: enough for the answers still in flight when one is seen.
+TOMBSTONES_MAX = 4096
 
 
 def compact(value: Any) -> Any:
@@ -66,50 +54,74 @@ def compact(value: Any) -> Any:
     return value
 
 
-def is_our_entry(entry: Any, operation: str) -> bool:
-    """A managedFields entry of ours for the object itself (not a subresource),
-    written by that operation: "Update" (a create or update) or "Apply"."""
+def is_entry(entry: Any, manager: str, operation: str) -> bool:
+    """A managedFields entry of `manager` for the object itself (not a
+    subresource), written by that operation: "Update" (a create or update) or "Apply"."""
     return (
         isinstance(entry, dict)
-        and entry.get("manager") == FIELD_MANAGER
+        and entry.get("manager") == manager
         and entry.get("operation") == operation
         and not entry.get("subresource")
     )
 
 
-def created_not_applied(obj: Obj) -> bool:
-    """True when fields of ours on obj are owned by our create, not our apply
-    (full or slimmed object)."""
+def created_not_applied(obj: Obj, manager: str) -> bool:
+    """True when fields of `manager` on obj are owned by its create (an
+    "Update" entry), not yet by its server-side apply (full or slimmed object)."""
     fields = (obj.get("metadata") or {}).get("managedFields") or ()
-    return any(is_our_entry(e, "Update") for e in fields)
+    return any(is_entry(e, manager, "Update") for e in fields)
+
+
+def _summary(fields: Any) -> tuple[dict[str, str], ...]:
+    """Who wrote the object itself, and how: one {manager, operation} per
+    managedFields entry that is not a subresource's, without the field sets.
+    Equal summaries are one shared tuple (compact() leaves tuples alone)."""
+    pairs: list[tuple[str, str]] = []
+    for entry in fields if isinstance(fields, list) else ():
+        if isinstance(entry, dict) and not entry.get("subresource"):
+            pair = (str(entry.get("manager") or ""), str(entry.get("operation") or ""))
+            if pair not in pairs:
+                pairs.append(pair)
+    key = tuple(pairs)
+    shared = _SUMMARIES.get(key)
+    if shared is None:
+        shared = tuple({"manager": _intern(m), "operation": _intern(op)} for m, op in key)
+        if len(_SUMMARIES) < _SUMMARIES_MAX:
+            _SUMMARIES[key] = shared
+    return shared
 
 
 def slim(obj: Obj) -> Obj:
-    """obj without metadata.managedFields and kubectl's last-applied annotation
-    (a shallow copy when there is something to drop; obj is not changed).
+    """obj without kubectl's last-applied annotation, and with metadata.managedFields
+    cut to who wrote the object and how (a shallow copy when there is
+    something to drop; obj is not changed).
 
-    Of managedFields only CREATED_NOT_APPLIED stays, where it applies.
+    The field sets are often the largest part of an object and are never read;
+    what a controller reads of them (created_not_applied) stays.
     """
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return obj
     annotations = meta.get("annotations") or {}
     fields = meta.get("managedFields")
-    if (fields is None or fields is CREATED_NOT_APPLIED) and LAST_APPLIED not in annotations:
+    if (fields is None or isinstance(fields, tuple)) and LAST_APPLIED not in annotations:
         return obj
     trimmed = {k: v for k, v in meta.items() if k != "managedFields"}
-    if fields and created_not_applied(obj):
-        trimmed["managedFields"] = CREATED_NOT_APPLIED
+    summary = fields if isinstance(fields, tuple) else _summary(fields)
+    if summary:
+        trimmed["managedFields"] = summary
     if LAST_APPLIED in annotations:
         trimmed["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
     return {**obj, "metadata": trimmed}
 
 
 class Cache:
-    def __init__(self) -> None:
+    def __init__(self, index: Callable[[Obj], Iterable[Hashable]] | None = None) -> None:
+        """`index`: the keys an object is found under by indexed() (none by default)."""
         self._by_kind: dict[str, dict[Key, Obj]] = defaultdict(dict)
-        # (organization, component or "") -> keys of managed objects labelled so
-        self._by_owner: dict[tuple[str, str], set[Key]] = defaultdict(set)
+        self._index_of = index or (lambda _obj: ())
+        self._by_index: dict[Hashable, set[Key]] = defaultdict(set)
+        self._removed: OrderedDict[Key, int] = OrderedDict()
 
     def get(self, kind: str, namespace: str | None, name: str) -> Obj | None:
         return self._by_kind[kind].get((kind, namespace or "", name))
@@ -120,32 +132,32 @@ class Cache:
     def in_namespace(self, kind: str, namespace: str) -> list[Obj]:
         return [o for k, o in self._by_kind[kind].items() if k[1] == namespace]
 
-    def owned_by(self, organization: str, component: str | None = None) -> list[Obj]:
-        """Managed objects labelled with this organization (and component, when given)."""
-        keys = self._by_owner.get((organization, component or ""), set())
+    def indexed(self, value: Hashable) -> list[Obj]:
+        """The objects that `index` files under `value`."""
+        keys = self._by_index.get(value, set())
         return [o for k in list(keys) if (o := self._by_kind[k[0]].get(k)) is not None]
 
-    def count_managed(self, kind: str) -> int:
+    def count(self, kind: str, predicate: Callable[[Obj], bool]) -> int:
         # Called from the metrics server's thread while the event loop changes the
         # cache: iterate over a snapshot (list() of a dict view does not release the GIL).
         objects = list(self._by_kind.get(kind, {}).values())
-        return sum(
-            1
-            for o in objects
-            if (o["metadata"].get("labels") or {}).get(L.MANAGED_BY) == L.MANAGED_BY_VALUE
-        )
+        return sum(1 for o in objects if predicate(o))
 
     def upsert(self, obj: Obj) -> bool:
         """Store obj unless we already hold this version or a newer one. True when stored.
 
-        Stored slim(): without metadata.managedFields (but for the one fact
-        the reconciler reads) and kubectl's last-applied annotation, which are
-        often the largest part of an object (a shallow copy; obj is not changed).
+        Stored slim(): without the field sets of metadata.managedFields and
+        kubectl's last-applied annotation, which are often the largest part of
+        an object (a shallow copy; obj is not changed).
         """
         key = key_of(obj)
         current = self._by_kind[key[0]].get(key)
-        if current is not None and _resource_version(current) >= _resource_version(obj) > 0:
+        version = resource_version(obj)
+        if current is not None and resource_version(current) >= version > 0:
             return False
+        if current is None and 0 < version <= self._removed.get(key, 0):
+            return False  # deleted at that version or later: not news, a ghost
+        self._removed.pop(key, None)
         obj = slim(obj)
         if current is not None:
             self._unindex(key, current)
@@ -153,41 +165,37 @@ class Cache:
         self._index(key, obj)
         return True
 
-    def missing_from(self, kind: str, listed: set[Key], resource_version: str) -> list[Obj]:
+    def missing_from(self, kind: str, listed: set[Key], version: str) -> list[Obj]:
         """Cached objects of `kind` absent from a complete list taken at
-        `resource_version`: deleted meanwhile. What we stored from a write
+        `version`: deleted meanwhile. What we stored from a write
         answered after the list was taken is not among them."""
-        at = _resource_version({"metadata": {"resourceVersion": resource_version}})
+        at = resource_version({"metadata": {"resourceVersion": version}})
         return [
             obj
             for key, obj in list(self._by_kind[kind].items())
-            if key not in listed and (at == 0 or _resource_version(obj) <= at)
+            if key not in listed and (at == 0 or resource_version(obj) <= at)
         ]
 
     def remove(self, obj: Obj) -> None:
+        """Forget obj; what is stored later must be newer than obj's version."""
         key = key_of(obj)
         current = self._by_kind[key[0]].pop(key, None)
         if current is not None:
             self._unindex(key, current)
-
-    def _owner_keys(self, obj: Obj) -> list[tuple[str, str]]:
-        labels = obj["metadata"].get("labels") or {}
-        if labels.get(L.MANAGED_BY) != L.MANAGED_BY_VALUE or L.ORGANIZATION not in labels:
-            return []
-        org = labels[L.ORGANIZATION]
-        keys = [(org, "")]
-        if L.COMPONENT in labels:
-            keys.append((org, labels[L.COMPONENT]))
-        return keys
+        version = max(resource_version(obj), resource_version(current or obj))
+        if version > 0:
+            self._removed[key] = max(version, self._removed.pop(key, 0))
+            if len(self._removed) > TOMBSTONES_MAX:
+                self._removed.popitem(last=False)
 
     def _index(self, key: Key, obj: Obj) -> None:
-        for owner in self._owner_keys(obj):
-            self._by_owner[owner].add(key)
+        for value in self._index_of(obj):
+            self._by_index[value].add(key)
 
     def _unindex(self, key: Key, obj: Obj) -> None:
-        for owner in self._owner_keys(obj):
-            bucket = self._by_owner.get(owner)
+        for value in self._index_of(obj):
+            bucket = self._by_index.get(value)
             if bucket is not None:
                 bucket.discard(key)
                 if not bucket:
-                    del self._by_owner[owner]
+                    del self._by_index[value]
