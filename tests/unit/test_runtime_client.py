@@ -1,7 +1,8 @@
 """The client's writes (runtime/client.py) and the operator's write path
-(Reconciler._ensure, _delete) against the in-memory API (tests/fakeapi.py):
+(Reconciler._ensure, _prune) against the in-memory API (tests/fakeapi.py):
 create refused for a taken name, adoption of a create's fields before the
-first apply, conflicts, deletes guarded by uid. No real time."""
+first apply, conflicts, deletes guarded by uid, and what prune may delete.
+No real time."""
 
 from __future__ import annotations
 
@@ -181,3 +182,74 @@ def test_a_write_answered_after_the_object_was_deleted_does_not_resurrect_it(
     reconciler.observe("DELETED", gone)
     reconciler.cache.upsert(live)  # the late answer of an earlier write
     assert reconciler.cache.get("Deployment", NS, "web") is None
+
+
+# ------------------------------------------------ the reconciler's prune rules
+def pruning_operator(api: FakeApi, client: Client) -> Reconciler:
+    """An operator whose cache holds Organization acme and its runtime namespace."""
+    reconciler = Reconciler(client)
+    org = api.put(
+        K.ORGANIZATION.collection_path, {"kind": "Organization", "metadata": {"name": "acme"}}
+    )
+    namespace = api.put(
+        K.NAMESPACE.collection_path,
+        {"kind": "Namespace", "metadata": {"name": NS, "labels": dict(LABELS)}},
+    )
+    for obj in (org, namespace):
+        reconciler.cache.upsert(obj)
+    return reconciler
+
+
+def prune(reconciler: Reconciler, *objs: Obj) -> None:
+    run(reconciler._prune(list(objs), [], owner=("Component", "cdp-org-acme", "web")))
+
+
+def cached(reconciler: Reconciler, obj: Obj) -> Obj:
+    stored = copy.deepcopy(obj)
+    reconciler.cache.upsert(stored)
+    return stored
+
+
+def test_prune_deletes_what_the_gone_owner_made_guarded_by_uid(
+    api: FakeApi, client: Client
+) -> None:
+    reconciler = pruning_operator(api, client)
+    doomed = cached(reconciler, api.put(DEPLOYMENTS, deployment()))
+    prune(reconciler, doomed)
+    delete = api.writes()[-1]
+    assert delete.method == "DELETE" and delete.body["preconditions"] == {
+        "uid": doomed["metadata"]["uid"]
+    }
+    assert api.get(DEPLOYMENTS, NS, "web") is None
+    assert reconciler.cache.get("Deployment", NS, "web") is None
+
+
+def test_prune_asks_the_api_before_trusting_a_missing_owner(api: FakeApi, client: Client) -> None:
+    """After a restart the cache may not hold the Component yet: it is read
+    live, and what it owns is kept and looked at again."""
+    reconciler = pruning_operator(api, client)
+    api.put(
+        K.COMPONENT.collection_path,
+        {"kind": "Component", "metadata": {"name": "web", "namespace": "cdp-org-acme"}},
+    )
+    kept = cached(reconciler, api.put(DEPLOYMENTS, deployment()))
+    prune(reconciler, kept)
+    assert api.get(DEPLOYMENTS, NS, "web") is not None
+    assert reconciler.queue.is_queued(("component", "cdp-org-acme", "web"))
+
+
+def test_prune_never_touches_what_labels_alone_claim(api: FakeApi, client: Client) -> None:
+    reconciler = pruning_operator(api, client)
+    elsewhere = deployment()
+    elsewhere["metadata"]["namespace"] = "someone-elses"  # labels prove nothing there
+    other_org = deployment()
+    other_org["metadata"]["name"] = "taken"
+    other_org["metadata"]["ownerReferences"] = [
+        {"kind": "Organization", "name": "globex", "uid": "g", "controller": True}
+    ]
+    unlabelled = deployment(labels={})
+    unlabelled["metadata"]["name"] = "plain"
+    objs = [cached(reconciler, api.put(DEPLOYMENTS, o)) for o in (elsewhere, other_org, unlabelled)]
+    before = len(api.writes())
+    prune(reconciler, *objs)
+    assert len(api.writes()) == before, "nothing deleted"
