@@ -1,5 +1,6 @@
-"""The leader guard (runtime/peering.py): Kopf's peering rule, and when the
-guard turns active or stands by. Both clocks are fakes: no sleeps."""
+"""The leader guard (runtime/peering.py): Kopf's peering rule, when the guard turns
+active or stands by, and what the operator's workers do under it. Both
+clocks are fakes: no sleeps."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import asyncio
 import datetime
 from typing import Any
 
+from kubernetes.client import Configuration
+
+from cdp_operator.apply.binding import Client
+from cdp_operator.apply.reconciler import Reconciler
 from cdp_operator.runtime.kind import Kind
 from cdp_operator.runtime.peering import CLUSTER_PEERING, Peer, PeeringGuard, decide, parse_peers
+from fakeapi import FakeApi
 
 NOW = datetime.datetime(2026, 11, 27, 9, 0, 0, tzinfo=datetime.UTC)
 
@@ -152,5 +158,69 @@ def test_an_unreadable_object_keeps_the_last_state_and_a_missing_one_stands_by()
         obj.error, obj.status = None, None
         await guard.poll_once()
         assert guard.standby.is_set(), "no peering object: nobody may act"
+
+    asyncio.run(scenario())
+
+
+# ------------------------------------------- the workers under the guard
+class Guard:
+    """The two events of PeeringGuard that Reconciler.run waits on."""
+
+    def __init__(self) -> None:
+        self.active = asyncio.Event()
+        self.standby = asyncio.Event()
+        self.standby.set()
+
+    def take_over(self) -> None:
+        self.standby.clear()
+        self.active.set()
+
+    def stand_by(self) -> None:
+        self.active.clear()
+        self.standby.set()
+
+
+def test_workers_run_only_while_active_and_take_over_with_everything_queued() -> None:
+
+    async def settle() -> None:
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        reconciler = Reconciler(Client(Configuration(), api=FakeApi()))
+        reconciler.expect_kinds([])
+        processed: list[object] = []
+        release = asyncio.Event()
+
+        async def process(key: object) -> None:
+            processed.append(key)
+            await release.wait()
+
+        reconciler.process = process  # type: ignore[method-assign]
+        guard = Guard()
+        runner = asyncio.create_task(reconciler.run(2, guard))  # type: ignore[arg-type]
+        org: dict[str, Any] = {
+            "kind": "Organization",
+            "metadata": {"name": "acme", "resourceVersion": "1"},
+        }
+        reconciler.observe("ADDED", org)
+        await settle()
+        assert processed == [] and len(reconciler.queue) == 0, "standing by: nothing queued"
+        assert reconciler.cache.get("Organization", None, "acme") is not None, "cache kept warm"
+
+        guard.take_over()
+        await settle()
+        assert processed == [("org", "acme")], "on takeover every object is looked at again"
+
+        guard.stand_by()
+        await settle()
+        assert len(reconciler.queue) == 0, "outranked: the queue is dropped"
+        reconciler.observe(
+            "MODIFIED", {**org, "metadata": {**org["metadata"], "resourceVersion": "2"}}
+        )
+        release.set()
+        await settle()
+        assert processed == [("org", "acme")], "no work while standing by"
+        runner.cancel()
 
     asyncio.run(scenario())
