@@ -7,10 +7,11 @@ p1), each in the default environments `development` and `production`, with an
 image (busybox httpd on 8080, 8081, 8082 and 9999);
 ``api`` declares 8080 `project`, 8081 `organization`, 8082 `public`, so 9999
 is an undeclared port. A pod in the DataPlane's gateway namespace, one in a
-namespace the operator does not manage, CoreDNS (kube-system, k8s-app=kube-dns)
-and two "external" hosts complete the picture: 203.0.113.10 and 198.51.100.1
-(TEST-NET) live in a network namespace this module creates on the node's
-bridge, serving HTTP on 5432 and 5433; no packet leaves the machine.
+namespace the operator does not manage, a pod with forged ``cdp.dev/*`` labels
+in A's organization namespace (what a tenant with ``edit`` could run), CoreDNS
+(kube-system, k8s-app=kube-dns) and two "external" hosts complete the picture:
+203.0.113.10 and 198.51.100.1 (TEST-NET) live in a network namespace this
+module creates on the node's bridge, serving HTTP on 5432 and 5433; no packet leaves the machine.
 
 Allowlists: A's ``api`` components allow 203.0.113.10/32 port 5432; A/p1's
 also 10.245.0.0/24 port 8080 (the node's pod network: inside the DataPlane's
@@ -246,6 +247,19 @@ def probe(world: World, src: Source, targets: list[Target]) -> dict[str, bool]:
     return got
 
 
+def probe_from_node(world: World) -> dict[str, bool]:
+    """Every pod and external target, from the node itself (host network): kube-router
+    lets a node reach its own pods, so this shows each listener alive."""
+    busybox = _busybox()
+
+    def one(t: Target) -> tuple[str, bool]:
+        cmd = ["timeout", "2", busybox, "wget", "-q", "-O", "/dev/null", f"http://{t.key}/"]
+        return t.label, subprocess.run(cmd, capture_output=True, timeout=10).returncode == 0
+
+    with ThreadPoolExecutor(8) as pool:
+        return dict(pool.map(one, [t for t in world.targets if t.key != "dns"]))
+
+
 def _targets_for(world: World, src: Source) -> list[Target]:
     return [t for t in world.targets if t.pod != (src.namespace, src.pod)]
 
@@ -319,6 +333,17 @@ def world(real_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             for (o, project, comp), egress in COMPONENTS.items():
                 if o == letter:
                     kube.apply(_component(org_ns, project, comp, image, egress))
+        # A pod a tenant with `edit` could run in its organization namespace, its
+        # labels forged to look like A/p1's api in development.
+        a_ns = f"cdp-org-{orgs['A']}"
+        forged = {
+            "app.kubernetes.io/managed-by": "cdp-operator",
+            "cdp.dev/organization": orgs["A"],
+            "cdp.dev/project": "p1",
+            "cdp.dev/environment": "development",
+            "cdp.dev/component": "p1-api",
+        }
+        kube.apply(_pod_manifest(a_ns, "tenant", image, forged))
         world = _discover(kube, orgs, bystander)
         _wait_enforced(world)
         yield world
@@ -354,7 +379,8 @@ def _discover(kube: Kube, orgs: dict[str, str], bystander: str) -> World:
                 c["type"] == "Ready" and c["status"] == "True"
                 for c in (pod.get("status") or {}).get("conditions") or []
             )
-            if key in expected and ready and key not in found:
+            tenant = pod["metadata"]["name"] == "tenant"
+            if key in expected and ready and key not in found and not tenant:
                 found[key] = pod
         fixed = [
             kube.get("pod", name, ns)
@@ -384,6 +410,23 @@ def _discover(kube: Kube, orgs: dict[str, str], bystander: str) -> World:
         sources[name] = Source(name, ns, name)
         ip = pod["status"]["podIP"]
         targets.append(Target(f"{name}:8080", f"{ip}:8080", 8080, pod=(ns, name)))
+    a_ns = f"cdp-org-{orgs['A']}"
+    tenant = kube.wait_for(
+        lambda: (p := kube.get("pod", "tenant", a_ns)) and p["status"].get("podIP") and p,
+        120,
+        "the tenant pod",
+    )
+    label = "tenant pod in A's organization namespace"
+    sources[label] = Source(label, a_ns, "tenant", "A")
+    targets.append(
+        Target(
+            f"{label}:8080",
+            f"{tenant['status']['podIP']}:8080",
+            8080,
+            pod=(a_ns, "tenant"),
+            org="A",
+        )
+    )
     [dns] = kube.list("pods", "kube-system", "k8s-app=kube-dns")
     targets.append(
         Target("DNS 53/UDP", "dns", 53, "UDP", pod=("kube-system", dns["metadata"]["name"]))
@@ -476,9 +519,9 @@ def _compare(world: World, sources: list[Source], title: str) -> list[str]:
 
 def _group(t: Target) -> str:
     """A column of the summary: organization/environment of a component pod, or the target."""
-    if t.org:
-        project_env = t.label.split(":")[0].split("/")
-        return f"{t.org}/{project_env[2]}"
+    parts = t.label.split(":")[0].split("/")
+    if len(parts) == 4:  # org/project/environment/component
+        return f"{parts[0]}/{parts[2]}"
     return t.label.split(" (")[0]
 
 
@@ -524,7 +567,15 @@ def test_real_packets_match_the_evaluator_development(world: World) -> None:
 @pytest.mark.slow
 def test_real_packets_match_the_evaluator_full_matrix(world: World) -> None:
     unverified = _compare(world, list(world.sources.values()), "every source")
-    assert not unverified, f"no source may reach {unverified}"
+    world.report += [f"- targets no source may reach: {', '.join(unverified) or 'none'}", ""]
+
+
+def test_every_target_listens(world: World) -> None:
+    """So that a refused cell is the firewall's, not a dead listener: every pod and
+    external target answers the node itself."""
+    answers = probe_from_node(world)
+    world.report += [f"- targets answering the node: {sum(answers.values())} of {len(answers)}", ""]
+    assert all(answers.values()), [t for t, ok in answers.items() if not ok]
 
 
 # ----------------------------------------------------------------- under change
