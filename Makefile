@@ -7,7 +7,7 @@ LOCAL := .localcluster
 export KUBECONFIG ?= $(CURDIR)/$(LOCAL)/kubeconfig
 export PATH := $(CURDIR)/$(LOCAL)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv binaries image cluster-up cluster-down crds check-crds admission install uninstall run demo test test-full lint fmt bench
+.PHONY: help venv binaries image cluster-up cluster-down crds check-crds docs-check admission install uninstall run demo test test-full lint fmt bench
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ crds: venv ## Regenerate crds/ from the pydantic models
 
 check-crds: venv ## Fail when crds/ differs from what the models generate
 	$(PY) -m cdp_operator.models.crdgen --check crds
+
+docs-check: venv ## Fail when README.md or docs/cli.md shows CLI output the CLI does not print (make test also runs their kubectl examples)
+	$(PY) -m pytest -q tests/unit/test_readme.py tests/unit/test_cli.py -k "docs or readme"
 
 admission: ## Regenerate admission/ (the chart's admission policies, for kubectl installs)
 	@helm="$$(hack/controlplane/build.sh | tail -1)/helm" && { \

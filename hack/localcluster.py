@@ -54,7 +54,7 @@ DEFAULT_BASE_PORT = 16443
 # Start order; stop order is the reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 # With a real node (hack/localnode.py): the registry its images come from, then the node.
-NODE_COMPONENTS = ("registry", "containerd", "kubelet", "kube-proxy")
+NODE_COMPONENTS = ("registry", "containerd", "kubelet", "kube-proxy", "kube-router")
 # The binary of a component, where its name differs.
 COMPONENT_BINARY = {"registry": "crane"}
 BINARIES = (
@@ -104,6 +104,7 @@ START_TIMEOUT = {
     "containerd": 60.0,
     "kubelet": 60.0,
     "kube-proxy": 60.0,
+    "kube-router": 60.0,
 }
 READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
@@ -428,6 +429,7 @@ class Ports:
             "containerd": [],
             "kubelet": [localnode.KUBELET_HEALTHZ_PORT],
             "kube-proxy": [localnode.KUBE_PROXY_HEALTHZ_PORT, localnode.KUBE_PROXY_METRICS_PORT],
+            "kube-router": [localnode.KUBE_ROUTER_HEALTH_PORT],
         }
 
 
@@ -646,6 +648,7 @@ class LocalCluster:
                 "registry": (self.ports.registry, "/v2/"),
                 "kubelet": (localnode.KUBELET_HEALTHZ_PORT, "/healthz"),
                 "kube-proxy": (localnode.KUBE_PROXY_HEALTHZ_PORT, "/livez"),
+                "kube-router": (localnode.KUBE_ROUTER_HEALTH_PORT, "/healthz"),
             }
             if name in http_probes:
                 port, path = http_probes[name]
@@ -835,6 +838,7 @@ class LocalCluster:
             Path(env["HOME"]).mkdir(exist_ok=True)
         if name in NODE_COMPONENTS:
             env = self.node.env()
+            self.node.before_start(name, self.api)
         with open(logf, "ab") as out:
             out.write(f"\n==== {time.strftime('%F %T')} starting: {' '.join(cmd)}\n".encode())
             out.flush()
@@ -1088,6 +1092,7 @@ class LocalCluster:
                 if name == "containerd":
                     t0 = time.monotonic()
                     self.node.push_images()
+                    self.node.push_addon_images()
                     self.log(f"pushed the pause and sample images ({time.monotonic() - t0:.1f}s)")
                 t0 = time.monotonic()
                 self.start_component(name)
@@ -1096,6 +1101,8 @@ class LocalCluster:
                     self._create_nodes()
             nodes = [*NODE_NAMES, *([localnode.NODE_NAME] if self.real_node else [])]
             self._wait(f"nodes {', '.join(nodes)} to be Ready", self._nodes_ready)
+            if self.real_node:
+                self.node.install_addons(self.api)
             self._wait("the default ServiceAccount in namespace default", self._default_sa)
         except BaseException:
             self.log(f"start failed; stopping what was started (logs stay in {self.dir})")
@@ -1115,7 +1122,9 @@ class LocalCluster:
             if name == "containerd" and (self.dir / "node").is_dir():
                 problems = self.node.clean_host(
                     lambda: [
-                        p for n in ("containerd", "kubelet", "kube-proxy") if (p := self.pid(n))
+                        p
+                        for n in ("containerd", "kubelet", "kube-proxy", "kube-router")
+                        if (p := self.pid(n))
                     ]
                 )
         if problems:

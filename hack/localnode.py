@@ -1,4 +1,5 @@
-"""A real node for the local control plane: containerd, runc, kubelet, kube-proxy.
+"""A real node for the local control plane: containerd, runc, kubelet, kube-proxy,
+and kube-router as its NetworkPolicy engine.
 
 Used by ``hack/localcluster.py`` (``LocalCluster(real_node=True)``, the default
 of ``hack/localcluster.py up`` where the machine allows it). All binaries come
@@ -12,6 +13,9 @@ What the node leaves on the host while it runs, all removed by ``down``:
   network namespaces and veths of pods (their mounts live in the state dir);
 * the nftables tables ``ip cdp-node`` (pods may reach pods and this host,
   never anything beyond it) and kube-proxy's ``ip``/``ip6 kube-proxy``;
+* kube-router's iptables chains (``KUBE-ROUTER-*``, ``KUBE-NWPLCY-*``,
+  ``KUBE-POD-FW-*``; iptables-nft keeps them in nftables tables such as
+  ``ip filter``) and its ipsets;
 * the cgroup ``/cdp-node`` in every cgroup v1 hierarchy;
 * the sysctls kubelet, kube-proxy and the bridge plugin set (restored);
 * paths kubelet and libcni hard-code (``/var/lib/kubelet``, ``/var/log/containers``,
@@ -52,6 +56,45 @@ KUBE_PROXY_HEALTHZ_PORT = 10256
 KUBE_PROXY_METRICS_PORT = 10249
 NFT_TABLE = "cdp-node"
 KUBE_PROXY_TABLES = (("ip", "kube-proxy"), ("ip6", "kube-proxy"))
+# kube-router, run as the NetworkPolicy engine only (iptables + ipset). Its health
+# port is upstream's default (all addresses, as its DaemonSet has it).
+KUBE_ROUTER_HEALTH_PORT = 20244
+KUBE_ROUTER_USER = "system:kube-router"
+KUBE_ROUTER_ROLE = "cdp-node:kube-router"
+# What kube-router names its chains and ipsets (pkg/controllers/netpol).
+KUBE_ROUTER_CHAIN_PREFIXES = (
+    "KUBE-ROUTER-",
+    "KUBE-NWPLCY-",
+    "KUBE-POD-FW-",
+    "KUBE-SRC-",
+    "KUBE-DST-",
+)
+KUBE_ROUTER_IPSET_PREFIXES = ("KUBE-", "inet6:KUBE-")
+IPTABLES_TABLES = ("filter", "nat", "mangle", "raw", "security")  # iptables-nft's tables
+# Cluster DNS: CoreDNS as kubeadm installs it (Deployment coredns and Service kube-dns
+# in kube-system, pods labelled k8s-app=kube-dns), answering for cluster.local only:
+# no forwarding, so no query ever leaves this machine.
+DNS_SERVICE_IP = "10.96.0.10"  # in localcluster.SERVICE_CIDR, as kubeadm picks it
+CLUSTER_DOMAIN = "cluster.local"
+COREDNS_IMAGE = "coredns"
+COREDNS_USER = "65532:65532"
+# For the real-packet tests (tests/e2e/test_real_packets.py): busybox serving HTTP
+# on every port a probe aims at, and the client tools (wget, nslookup) to probe.
+PROBE_IMAGE = "cdp-test/netprobe"
+PROBE_PORTS = (8080, 8081, 8082, 9999)
+COREFILE = f"""\
+.:53 {{
+    errors
+    health :8080
+    ready :8181
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        pods disabled
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    cache 30
+    loadbalance
+}}
+"""
 # Set by kubelet (protectKernelDefaults: false), kube-proxy and the bridge plugin.
 SYSCTLS = (
     "net/ipv4/ip_forward",
@@ -79,6 +122,7 @@ NODE_BINARIES = (
     "portmap",
     "crane",
     "pause",
+    "kube-router",
 )
 PAUSE_TAG = "3.10.2"
 SAMPLE_USER = "65532:65532"
@@ -109,6 +153,12 @@ def unsupported_reason() -> str | None:
         return "no cgroup hierarchy under /sys/fs/cgroup"
     if shutil.which("nft") is None:
         return "kube-proxy's nftables mode needs the nft command (Debian: apt-get install nftables)"
+    for tool in ("iptables-nft", "iptables-save", "iptables-restore", "ipset"):
+        if shutil.which(tool) is None:
+            return (
+                f"kube-router (the NetworkPolicy engine) needs {tool} "
+                "(Debian: apt-get install iptables ipset)"
+            )
     return None
 
 
@@ -185,8 +235,14 @@ class RealNode:
             dns=[NODE_NAME],
         )
         _issue_cert(self.pki, "kube-proxy", "system:kube-proxy", None, server=False)
+        # kube-router's own identity, bound to the least its firewall needs
+        # (kube_router_rbac); a DaemonSet install would use a ServiceAccount.
+        _issue_cert(self.pki, "kube-router", KUBE_ROUTER_USER, None, server=False)
         _write(d / "kubelet.kubeconfig", _kubeconfig(self.server, self.pki, "node"), 0o600)
         _write(d / "kube-proxy.kubeconfig", _kubeconfig(self.server, self.pki, "kube-proxy"), 0o600)
+        _write(
+            d / "kube-router.kubeconfig", _kubeconfig(self.server, self.pki, "kube-router"), 0o600
+        )
         _write(d / "resolv.conf", "# no DNS inside the local cluster\n")
         _write(d / "containerd" / "config.toml", self._containerd_config())
         # Every pull goes to the local registry, whatever registry an image names:
@@ -325,6 +381,8 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.tracing.processor
             "imageGCLowThresholdPercent": 99,
             "podCIDR": NODE_POD_CIDR,
             "maxPods": 110,
+            "clusterDNS": [DNS_SERVICE_IP],
+            "clusterDomain": CLUSTER_DOMAIN,
         }
 
     def _kube_proxy_config(self) -> dict[str, Any]:
@@ -371,7 +429,38 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.tracing.processor
                 f"--config={d / 'kube-proxy-config.yaml'}",
                 "--v=1",
             ]
+        if name == "kube-router":
+            from localcluster import SERVICE_CIDR  # no cycle at import time
+
+            return [
+                str(b / "kube-router"),
+                f"--kubeconfig={d / 'kube-router.kubeconfig'}",
+                f"--hostname-override={NODE_NAME}",
+                "--run-firewall=true",
+                "--run-router=false",
+                "--run-service-proxy=false",
+                "--run-loadbalancer=false",
+                "--enable-ipv6=false",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--health-port={KUBE_ROUTER_HEALTH_PORT}",
+                "--v=1",
+            ]
         raise ValueError(f"not a node component: {name}")
+
+    def before_start(self, name: str, api: Callable[..., tuple[int, Any]]) -> None:
+        """What a node component needs in the API before it starts: kube-router its
+        RBAC and the Node object (it reads the node IP from it at start)."""
+        if name != "kube-router":
+            return
+        for path, obj in kube_router_rbac():
+            status, body = api("POST", path, obj)
+            if status not in (201, 409):
+                raise NodeError(f"creating {obj['kind']} {KUBE_ROUTER_ROLE}: HTTP {status}: {body}")
+        deadline = time.monotonic() + 60
+        while api("GET", f"/api/v1/nodes/{NODE_NAME}")[0] != 200:
+            if time.monotonic() > deadline:
+                raise NodeError(f"node {NODE_NAME} did not register within 60s (kubelet log)")
+            time.sleep(0.25)
 
     def env(self) -> dict[str, str]:
         """containerd finds its shim on PATH."""
@@ -399,6 +488,8 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.tracing.processor
                 saved["sysctls"][key] = path.read_text().strip()
         for p in HARD_CODED_PATHS:
             saved["existed"][p] = Path(p).exists()
+        saved["nft_tables"] = _nft_tables()
+        saved["ipsets"] = _ipsets()
         (self.dir / "host-state.json").write_text(json.dumps(saved, indent=2) + "\n")
         # The node IP lives on the pods' bridge (the bridge plugin reuses it).
         if _run("ip", "link", "show", BRIDGE, check=False).returncode != 0:
@@ -472,6 +563,11 @@ table ip {NFT_TABLE} {{
                 problems.append(f"cannot unmount {target}")
         for table in (("ip", NFT_TABLE), *KUBE_PROXY_TABLES):
             _run("nft", "delete", "table", *table, check=False)
+        saved_file = self.dir / "host-state.json"
+        saved_state = json.loads(saved_file.read_text()) if saved_file.exists() else {}
+        problems += _remove_kube_router_state(
+            saved_state.get("nft_tables"), saved_state.get("ipsets", [])
+        )
         if _run("ip", "link", "show", BRIDGE, check=False).returncode == 0:
             _run("ip", "link", "del", BRIDGE, check=False)
         for hierarchy in _cgroup_hierarchies():
@@ -515,6 +611,58 @@ table ip {NFT_TABLE} {{
         (sample / "www" / "index.html").write_text(SAMPLE_PAGE)
         for name, entrypoint in SAMPLE_IMAGES.items():
             self._push(crane, work, f"{name}:{SAMPLE_TAG}", sample, entrypoint, SAMPLE_USER)
+
+    def coredns_image(self) -> str:
+        return f"{self.registry}/{COREDNS_IMAGE}:{self._addon_version('coredns')}"
+
+    def _addon_version(self, name: str) -> str:
+        stamp = (self.binaries / ".addon-versions").read_text().split()
+        return stamp[stamp.index(name) + 1]
+
+    def push_addon_images(self) -> None:
+        """The CoreDNS image (its static binary alone, FROM scratch, like upstream's)
+        and the probe image of the real-packet tests."""
+        crane = str(self.binaries / "crane")
+        work = self.dir / "images"
+        work.mkdir(exist_ok=True)
+        root = work / "coredns-root"
+        root.mkdir(exist_ok=True)
+        shutil.copy2(self.binaries / "coredns", root / "coredns")
+        ref = f"{COREDNS_IMAGE}:{self._addon_version('coredns')}"
+        self._push(crane, work, ref, root, ["/coredns"], COREDNS_USER)
+        probe = work / "probe-root"
+        (probe / "bin").mkdir(parents=True, exist_ok=True)
+        (probe / "www").mkdir(exist_ok=True)
+        (probe / "bin" / "busybox").write_bytes(_busybox_static())
+        (probe / "bin" / "busybox").chmod(0o755)
+        if not (probe / "bin" / "sh").is_symlink():
+            (probe / "bin" / "sh").symlink_to("busybox")
+        (probe / "www" / "index.html").write_text("probe\n")
+        *background, last = PROBE_PORTS
+        serve = "".join(f"busybox httpd -p {p} -h /www; " for p in background)
+        entry = ["/bin/sh", "-c", f"{serve}exec busybox httpd -f -p {last} -h /www"]
+        self._push(crane, work, f"{PROBE_IMAGE}:{SAMPLE_TAG}", probe, entry, SAMPLE_USER)
+
+    def install_addons(self, api: Callable[..., tuple[int, Any]]) -> None:
+        """Cluster DNS, as a pod: the runtime namespaces' policies allow DNS to pods
+        labelled k8s-app=kube-dns in kube-system, so a host process would not do."""
+        for path, obj in coredns_manifests(self.coredns_image()):
+            status, body = api("POST", path, obj)
+            if status not in (201, 409):
+                name = obj["metadata"]["name"]
+                raise NodeError(f"creating {obj['kind']} {name}: HTTP {status}: {body}")
+        path = "/apis/apps/v1/namespaces/kube-system/deployments/coredns"
+        deadline = time.monotonic() + 120
+        while True:
+            status, body = api("GET", path)
+            if status == 200 and (body.get("status") or {}).get("readyReplicas"):
+                return
+            if time.monotonic() > deadline:
+                raise NodeError(
+                    "CoreDNS (kube-system/coredns) not Ready within 120s: "
+                    "kubectl -n kube-system describe pods -l k8s-app=kube-dns"
+                )
+            time.sleep(0.5)
 
     def _push(
         self, crane: str, work: Path, ref: str, root: Path, entrypoint: list[str], user: str
@@ -585,6 +733,8 @@ def leftovers(state_dir: Path) -> list[str]:
     for family, name in (("ip", NFT_TABLE), *KUBE_PROXY_TABLES):
         if f"table {family} {name}" in tables:
             found.append(f"nftables table {family} {name}")
+    found += [f"iptables chain {c}" for c in _kube_router_chains()]
+    found += [f"ipset {s}" for s in _ipsets() if s.startswith(KUBE_ROUTER_IPSET_PREFIXES)]
     found += [
         f"cgroup {h / CGROUP_ROOT.strip('/')}"
         for h in _cgroup_hierarchies()
@@ -633,3 +783,230 @@ def _remove_cgroup(path: Path, problems: list[str]) -> None:
         except OSError:
             time.sleep(0.1)
     problems.append(f"cannot remove cgroup {path}")
+
+
+# ------------------------------------------------------------------ kube-router
+def kube_router_rbac() -> list[tuple[str, dict[str, Any]]]:
+    """kube-router's firewall reads pods, namespaces, NetworkPolicies and its Node; its
+    informer factory also lists Services, Endpoints and EndpointSlices. Read only:
+    upstream's ClusterRole also grants leases and services/status, which only its
+    router and load-balancer controllers use (not run here)."""
+    read = ["get", "list", "watch"]
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": KUBE_ROUTER_ROLE},
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
+                "verbs": read,
+            },
+            {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": read},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": KUBE_ROUTER_ROLE},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": KUBE_ROUTER_ROLE,
+        },
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBE_ROUTER_USER}
+        ],
+    }
+    base = "/apis/rbac.authorization.k8s.io/v1"
+    return [(f"{base}/clusterroles", role), (f"{base}/clusterrolebindings", binding)]
+
+
+def _nft_tables() -> list[str]:
+    out = _run("nft", "list", "tables", check=False).stdout
+    return [line.strip() for line in out.splitlines() if line.startswith("table ")]
+
+
+def _ipsets() -> list[str]:
+    if shutil.which("ipset") is None:
+        return []
+    return _run("ipset", "list", "-n", check=False).stdout.split()
+
+
+def _kube_router_chains() -> list[str]:
+    if shutil.which("iptables-save") is None:
+        return []
+    out = _run("iptables-save", "-t", "filter", check=False).stdout
+    return [
+        line[1:].split()[0]
+        for line in out.splitlines()
+        if line.startswith(":") and line[1:].startswith(KUBE_ROUTER_CHAIN_PREFIXES)
+    ]
+
+
+def _remove_kube_router_state(
+    tables_before: list[str] | None, ipsets_before: list[str]
+) -> list[str]:
+    """Remove kube-router's iptables rules and chains and its ipsets (upstream's
+    --cleanup-config is not used: in v2.1.0 it runs on an empty controller).
+
+    Tables that iptables-nft created for it (not there when the node started) go
+    entirely; in a table that was there before, only kube-router's chains and the
+    rules that jump to them."""
+    problems: list[str] = []
+    if shutil.which("iptables-save") is not None and _kube_router_chains():
+        saved = _run("iptables-save", "-t", "filter", check=False).stdout
+        kept = [
+            line
+            for line in saved.splitlines()
+            if not any(prefix in line for prefix in KUBE_ROUTER_CHAIN_PREFIXES)
+        ]
+        proc = _run("iptables-restore", input="\n".join(kept) + "\n", check=False)
+        if proc.returncode != 0:
+            problems.append(f"iptables-restore of the filter table failed: {proc.stderr.strip()}")
+    if tables_before is not None:
+        for table in _nft_tables():  # "table <family> <name>"
+            _, family, name = table.split()
+            if table not in tables_before and family in ("ip", "ip6") and name in IPTABLES_TABLES:
+                _run("nft", "delete", "table", family, name, check=False)
+    for name in _ipsets():
+        ours = name.startswith(KUBE_ROUTER_IPSET_PREFIXES) and name not in ipsets_before
+        if ours and _run("ipset", "destroy", name, check=False).returncode != 0:
+            problems.append(f"cannot destroy ipset {name}")
+    return problems
+
+
+# ---------------------------------------------------------------------- CoreDNS
+def coredns_manifests(image: str) -> list[tuple[str, dict[str, Any]]]:
+    """CoreDNS the way kubeadm deploys it (its RBAC, ConfigMap, Deployment and the
+    kube-dns Service), in a restricted security context: it binds :53 as a non-root
+    user through the safe sysctl net.ipv4.ip_unprivileged_port_start."""
+    ns = "kube-system"
+    labels = {"k8s-app": "kube-dns"}
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    read = ["list", "watch"]
+    meta = {"name": "coredns", "namespace": ns, "labels": dict(labels)}
+    return [
+        (
+            f"/api/v1/namespaces/{ns}/serviceaccounts",
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        ),
+        (
+            f"{rbac}/clusterroles",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": "system:coredns"},
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["endpoints", "services", "pods", "namespaces"],
+                        "verbs": read,
+                    },
+                    {
+                        "apiGroups": ["discovery.k8s.io"],
+                        "resources": ["endpointslices"],
+                        "verbs": read,
+                    },
+                ],
+            },
+        ),
+        (
+            f"{rbac}/clusterrolebindings",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "system:coredns"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "system:coredns",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": "coredns", "namespace": ns}],
+            },
+        ),
+        (
+            f"/api/v1/namespaces/{ns}/configmaps",
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": meta,
+                "data": {"Corefile": COREFILE},
+            },
+        ),
+        (
+            f"/apis/apps/v1/namespaces/{ns}/deployments",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": meta,
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": dict(labels)},
+                    "template": {
+                        "metadata": {"labels": dict(labels)},
+                        "spec": {
+                            "serviceAccountName": "coredns",
+                            "priorityClassName": "system-cluster-critical",
+                            "dnsPolicy": "Default",
+                            "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
+                            "securityContext": {
+                                "runAsNonRoot": True,
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                                "sysctls": [
+                                    {"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}
+                                ],
+                            },
+                            "containers": [
+                                {
+                                    "name": "coredns",
+                                    "image": image,
+                                    "args": ["-conf", "/etc/coredns/Corefile"],
+                                    "ports": [
+                                        {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                                        {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+                                    ],
+                                    "resources": {
+                                        "requests": {"cpu": "50m", "memory": "40Mi"},
+                                        "limits": {"memory": "170Mi"},
+                                    },
+                                    "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
+                                    "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}},
+                                    "securityContext": {
+                                        "allowPrivilegeEscalation": False,
+                                        "capabilities": {"drop": ["ALL"]},
+                                        "readOnlyRootFilesystem": True,
+                                    },
+                                    "volumeMounts": [
+                                        {
+                                            "name": "config",
+                                            "mountPath": "/etc/coredns",
+                                            "readOnly": True,
+                                        }
+                                    ],
+                                }
+                            ],
+                            "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
+                        },
+                    },
+                },
+            },
+        ),
+        (
+            f"/api/v1/namespaces/{ns}/services",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "kube-dns", "namespace": ns, "labels": dict(labels)},
+                "spec": {
+                    "selector": dict(labels),
+                    "clusterIP": DNS_SERVICE_IP,
+                    "ports": [
+                        {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                        {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                    ],
+                },
+            },
+        ),
+    ]

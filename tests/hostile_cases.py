@@ -172,6 +172,14 @@ RTL = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
 EMOJI = "\U0001f680"
 ZWJ = "\u200d"
 
+# What the messages of the constrained fields say, in the models and at admission alike.
+_IMAGE = "must be an image reference"
+_PORT = "must be a port number from 1 to 65535"
+_REPLICAS = "must be a number of replicas from 0 to 100"
+_ENV_NAME = "must be letters, digits, '-', '.' and '_', not starting with a digit, e.g. LOG_LEVEL"
+_ENDPOINT_NAME = "must be lower-case letters, digits and single '-', starting with a letter"
+_DNS_LABEL = "lower-case letters, digits and '-', starting and ending with a letter or digit"
+
 # ------------------------------------------------------------------ the table
 _CASES: list[Case] = []
 
@@ -277,7 +285,7 @@ _add(
     C("no-project", "Component", svc(project=None), R("spec.project")),
     C("no-type", "Component", svc(type=None), R("spec.type")),
     C("no-image", "Component", svc(image=None), R("spec.image")),
-    C("empty-image", "Component", svc(image=""), R("spec.image")),
+    C("empty-image", "Component", svc(image=""), R("spec.image", _IMAGE)),
     C("endpoint-no-port", "Component", svc(endpoints=[{"name": "http"}]), R("port")),
     C("endpoint-no-name", "Component", svc(endpoints=[{"port": 8080}]), R("name")),
     C("egress-no-cidr", "Component", svc(egress=[{"ports": [443]}]), R("cidr")),
@@ -299,7 +307,12 @@ _add(
         dataplane(ingress={"className": "nginx"}),
         R("baseDomain"),
     ),
-    C("env-var-empty-name", "Component", svc(env=[{"name": "", "value": "x"}]), R("spec.env")),
+    C(
+        "env-var-empty-name",
+        "Component",
+        svc(env=[{"name": "", "value": "x"}]),
+        R("spec.env[0].name", _ENV_NAME),
+    ),
 )
 
 _add(
@@ -347,11 +360,31 @@ _add(
         name="cdp-org",
     ),
     C("name-trailing-dash", "Component", svc(), R("metadata.name"), name="api-"),
-    C("project-ref-uppercase", "Component", svc(project="Shop"), R("spec.project")),
+    C(
+        "project-ref-uppercase",
+        "Component",
+        svc(project="Shop"),
+        R("spec.project", "must be the name of a Project: lower-case letters, digits and '-'"),
+    ),
     C("project-ref-31-chars", "Component", svc(project="p" * 31), R("spec.project")),
-    C("environment-ref-bad", "Component", svc(environments=["Dev"]), R("spec.environments")),
-    C("dataplane-ref-bad", "Project", {"dataPlane": "US East"}, R("spec.dataPlane")),
-    C("endpoint-name-uppercase", "Component", svc(endpoints=[ep(name="HTTP")]), R("name")),
+    C(
+        "environment-ref-bad",
+        "Component",
+        svc(environments=["Dev"]),
+        R("spec.environments[0]", "must be the name of an Environment"),
+    ),
+    C(
+        "dataplane-ref-bad",
+        "Project",
+        {"dataPlane": "US East"},
+        R("spec.dataPlane", "must be the name of a DataPlane"),
+    ),
+    C(
+        "endpoint-name-uppercase",
+        "Component",
+        svc(endpoints=[ep(name="HTTP")]),
+        R("spec.endpoints[0].name", _ENDPOINT_NAME),
+    ),
     C(
         "endpoint-name-16-chars",
         "Component",
@@ -363,13 +396,13 @@ _add(
         "gateway-namespace-bad",
         "DataPlane",
         dataplane(ingress={**INGRESS, "gatewayNamespace": "Ingress_NGINX"}),
-        R("gatewayNamespace"),
+        R("spec.ingress.gatewayNamespace", "must be a DNS label: lower-case letters"),
     ),
     C(
         "base-domain-uppercase",
         "DataPlane",
         dataplane(ingress={**INGRESS, "baseDomain": "Example.COM"}),
-        R("baseDomain"),
+        R("spec.ingress.baseDomain", "must be a lower-case DNS name"),
     ),
 )
 
@@ -428,21 +461,31 @@ _add(
         svc(build={"buildpack": "docker", "configs": {"dockerFilePath": "D" * 1025}}),
         R("spec.build.configs"),
     ),
-    C("replicas-101", "Component", svc(replicas=101), R("spec.replicas")),
-    C("replicas-negative", "Component", svc(replicas=-1), R("spec.replicas")),
+    C("replicas-101", "Component", svc(replicas=101), R("spec.replicas", _REPLICAS)),
+    C("replicas-negative", "Component", svc(replicas=-1), R("spec.replicas", _REPLICAS)),
     C(
         "override-replicas-negative",
         "Component",
         svc(overrides=[{"environment": "development", "replicas": -1}]),
-        R("replicas"),
+        R("spec.overrides[0].replicas", _REPLICAS),
     ),
-    C("memory-unit-Ti", "Component", svc(resources={"memory": "1Ti"}), R("memory")),
-    C("cpu-exponent", "Component", svc(resources={"cpu": "1e3"}), R("cpu")),
+    C(
+        "memory-unit-Ti",
+        "Component",
+        svc(resources={"memory": "1Ti"}),
+        R("spec.resources.memory", "must be a memory quantity"),
+    ),
+    C(
+        "cpu-exponent",
+        "Component",
+        svc(resources={"cpu": "1e3"}),
+        R("spec.resources.cpu", "must be a CPU quantity"),
+    ),
     C(
         "body-size-words",
         "DataPlane",
         dataplane(maxRequestBodySize="10 MB"),
-        R("maxRequestBodySize"),
+        R("spec.maxRequestBodySize", "must be a size in nginx syntax"),
     ),
 )
 
@@ -566,19 +609,29 @@ _add(
 
 _add(
     "invalid port",
-    C("endpoint-port-0", "Component", svc(endpoints=[ep(port=0)]), R("port")),
-    C("endpoint-port-65536", "Component", svc(endpoints=[ep(port=65536)]), R("port")),
+    C(
+        "endpoint-port-0",
+        "Component",
+        svc(endpoints=[ep(port=0)]),
+        R("spec.endpoints[0].port", _PORT),
+    ),
+    C(
+        "endpoint-port-65536",
+        "Component",
+        svc(endpoints=[ep(port=65536)]),
+        R("spec.endpoints[0].port", _PORT),
+    ),
     C(
         "egress-port-0",
         "Component",
         svc(egress=[{"cidr": "203.0.113.0/24", "ports": [0]}]),
-        R("ports"),
+        R("spec.egress[0].ports[0]", _PORT),
     ),
     C(
         "egress-port-65536",
         "Component",
         svc(egress=[{"cidr": "203.0.113.0/24", "ports": [65536]}]),
-        R("ports"),
+        R("spec.egress[0].ports[0]", _PORT),
     ),
     C(
         "egress-port-string",
@@ -739,7 +792,10 @@ _add(
         "empty-required-config",
         "Component",
         svc(build={"buildpack": "python", "configs": {"buildPackLangVersion": ""}}),
-        R("buildPackLangVersion"),
+        R(
+            "spec.build.configs[buildPackLangVersion]",
+            "must not be empty: give the build config a value, or leave it out",
+        ),
     ),
 )
 
@@ -791,7 +847,12 @@ _add(
 
 _add(
     "bad env var name",
-    C("env-name-space", "Component", svc(env=[{"name": "MY VAR"}]), R("spec.env[0].name")),
+    C(
+        "env-name-space",
+        "Component",
+        svc(env=[{"name": "MY VAR"}]),
+        R("spec.env[0].name", _ENV_NAME),
+    ),
     C("env-name-equals", "Component", svc(env=[{"name": "A=B"}]), R("spec.env[0].name")),
     C("env-name-digit-first", "Component", svc(env=[{"name": "1VAR"}]), R("spec.env[0].name")),
     C("env-name-unicode", "Component", svc(env=[{"name": "\u00c4PFEL"}]), R("spec.env[0].name")),
@@ -1059,7 +1120,6 @@ def web_app(configs: dict[str, str] | None = None, **extra: Any) -> dict[str, An
     return svc(type="web-app", build={"buildpack": "python", "configs": configs}, **extra)
 
 
-_IMAGE = "must be an image reference"
 _add(
     "image reference",
     C("image-upper-double-colon", "Component", svc(image="UPPER/Case::1"), R("spec.image", _IMAGE)),
@@ -1150,6 +1210,133 @@ _add(
         svc(build={"buildpack": "go", "configs": {"buildPackLangVersion": "1.22", "Port": "1"}}),
         R("spec.build.configs", "build config 'Port' is unknown"),
     ),
+)
+
+# Every field with a pattern, range or non-empty constraint answers in words at admission
+# (a CEL rule with a message, the same text as the models'): no "should match '^...$'"
+# nor "should be less than or equal to". The cases above cover the others.
+_add(
+    "constraint in words",
+    C(
+        "override-replicas-101",
+        "Component",
+        svc(overrides=[{"environment": "development", "replicas": 101}]),
+        R("spec.overrides[0].replicas", _REPLICAS),
+    ),
+    C(
+        "override-environment-uppercase",
+        "Component",
+        svc(overrides=[{"environment": "Production", "replicas": 2}]),
+        R("spec.overrides[0].environment", f"must be the name of an Environment: {_DNS_LABEL}"),
+    ),
+    C(
+        "override-env-name-digit-first",
+        "Component",
+        svc(overrides=[{"environment": "development", "env": [{"name": "1X"}]}]),
+        R("spec.overrides[0].env[0].name", _ENV_NAME),
+    ),
+    C(
+        "override-cpu-words",
+        "Component",
+        svc(overrides=[{"environment": "development", "resources": {"cpu": "two cores"}}]),
+        R(
+            "spec.overrides[0].resources.cpu",
+            "must be a CPU quantity: cores (e.g. 1 or 0.5) or millicores (e.g. 100m)",
+        ),
+    ),
+    C(
+        "override-memory-gigabytes",
+        "Component",
+        svc(overrides=[{"environment": "development", "resources": {"memory": "1GB"}}]),
+        R(
+            "spec.overrides[0].resources.memory",
+            "must be a memory quantity: bytes or a number with Ki, Mi or Gi, e.g. 128Mi",
+        ),
+    ),
+    C(
+        "cidr-empty",
+        "Component",
+        svc(egress=[{"cidr": ""}]),
+        R("spec.egress[0].cidr", "must be a CIDR"),
+    ),
+    C(
+        "endpoint-name-empty",
+        "Component",
+        svc(endpoints=[ep(name="")]),
+        R("spec.endpoints[0].name", _ENDPOINT_NAME),
+    ),
+    C(
+        "organization-default-dataplane-uppercase",
+        "Organization",
+        {"defaultDataPlane": "US"},
+        R("spec.defaultDataPlane", f"must be the name of a DataPlane: {_DNS_LABEL}"),
+    ),
+    C(
+        "environment-dataplane-underscore",
+        "Environment",
+        {"dataPlane": "north_europe"},
+        R("spec.dataPlane", f"must be the name of a DataPlane: {_DNS_LABEL}"),
+    ),
+    C(
+        "project-ref-empty",
+        "Component",
+        svc(project=""),
+        R("spec.project", f"must be the name of a Project: {_DNS_LABEL}"),
+    ),
+    C(
+        "dataplane-region-empty",
+        "DataPlane",
+        dataplane(region=""),
+        R("spec.region", "must not be empty: a human-readable region, e.g. US East 2"),
+    ),
+    C(
+        "dataplane-ingress-class-uppercase",
+        "DataPlane",
+        dataplane(ingress={**INGRESS, "className": "NGINX"}),
+        R("spec.ingress.className", "must be the name of an IngressClass"),
+    ),
+    C(
+        "dataplane-gateway-namespace-empty",
+        "DataPlane",
+        dataplane(ingress={**INGRESS, "gatewayNamespace": ""}),
+        R("spec.ingress.gatewayNamespace", f"must be a DNS label: {_DNS_LABEL}"),
+    ),
+    C(
+        "dataplane-base-domain-trailing-dot",
+        "DataPlane",
+        dataplane(ingress={**INGRESS, "baseDomain": "apps.example.com."}),
+        R("spec.ingress.baseDomain", "must be a lower-case DNS name"),
+    ),
+    C(
+        "dataplane-body-size-unit-MB",
+        "DataPlane",
+        dataplane(maxRequestBodySize="10MB"),
+        R(
+            "spec.maxRequestBodySize",
+            "must be a size in nginx syntax: a number with k, m or g, e.g. 10m",
+        ),
+    ),
+    C(
+        "config-value-empty",
+        "Component",
+        svc(build={"buildpack": "docker", "configs": {"dockerFilePath": ""}}),
+        R("spec.build.configs[dockerFilePath]", "must not be empty"),
+    ),
+)
+
+#: Phrases of the apiserver's and pydantic's own validation wording that no rejection of
+#: the catalogue may show: every constrained field answers with a message of ours.
+RAW_WORDING = (
+    "should match",
+    "in body should",
+    "should be less than",
+    "should be greater than",
+    "must be less than or equal",
+    "must be greater than or equal",
+    "chars long",
+    "Input should",
+    "String should",
+    "Value error",
 )
 
 CASES: tuple[Case, ...] = tuple(_CASES)

@@ -6,8 +6,9 @@
 #
 # `build.sh node` builds (or reuses) what a real node runs instead, in a
 # directory of its own: kubelet, kube-proxy, containerd and its runc shim,
-# runc, the CNI plugins, the pause binary, and go-containerregistry's crane
-# (it also serves the local registry). runc needs cgo and libseccomp-dev.
+# runc, the CNI plugins, the pause binary, go-containerregistry's crane
+# (it also serves the local registry), kube-router (the NetworkPolicy engine)
+# and CoreDNS (cluster DNS). runc needs cgo and libseccomp-dev.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -82,6 +83,16 @@ if [ "$target" = node ]; then
   have crane || CGO_ENABLED=0 build "crane $GGCR_VERSION" ../node/crane \
     "-s -w -X github.com/google/go-containerregistry/cmd/crane/cmd.Version=$GGCR_VERSION" \
     github.com/google/go-containerregistry/cmd/crane
+  # The NetworkPolicy engine and cluster DNS. Not in the directory's name (that
+  # would rebuild everything above): a stamp file says which versions are there.
+  addons="kube-router $KUBE_ROUTER_VERSION coredns $COREDNS_VERSION"
+  if [ "$(cat "$dir/.addon-versions" 2>/dev/null)" != "$addons" ]; then rm -f "$dir/kube-router" "$dir/coredns"; fi
+  have kube-router || CGO_ENABLED=0 build "kube-router $KUBE_ROUTER_VERSION" ../node/kube-router \
+    "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+    github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+  have coredns || CGO_ENABLED=0 build "coredns $COREDNS_VERSION" ../node/coredns \
+    "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" github.com/coredns/coredns
+  echo "$addons" > "$dir/.addon-versions"
   if ! have pause; then
     # The pause container's program, compiled the way build/pause/Makefile does.
     src=$(cd "$here/kubernetes" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)/build/pause/linux/pause.c

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from cdp_operator.models.resources import (
 )
 from cdp_operator.models.status import ComponentEnvironment, ComponentStatus, set_condition
 from cron_cases import INVALID, STRICTER, VALID, generated, k8s_accepts
+from doc_examples import CLI_DOC, doc_examples
 
 pytestmark = pytest.mark.e2e
 
@@ -915,3 +917,30 @@ def test_a_web_app_on_its_port_and_a_valid_reference_are_admitted(
     )
     create(crd_cluster, body, dry_run=True)
     ComponentSpec.model_validate(body["spec"])
+
+
+# ------------------------------------------- docs/cli.md shows what the API server says
+def test_the_docs_kubectl_examples_show_what_the_api_server_says(crd_cluster: Any) -> None:
+    """Each `$ kubectl` example of docs/cli.md, run against the real API server on a
+    Component api in cdp-org-acme, prints exactly what the page shows."""
+    examples = doc_examples(CLI_DOC.read_text(), "kubectl")
+    assert len(examples) >= 4
+    ns = "cdp-org-acme"
+    crd_cluster.kubectl("create", "namespace", ns)
+    try:
+        create(crd_cluster, component("api", ns, image="ghcr.io/acme/api:1.0"))
+        for line, command, expected in examples:
+            proc = crd_cluster.kubectl(*shlex.split(command)[1:], check=False)
+            shown = (text(proc.stdout) + text(proc.stderr)).rstrip("\n")
+            assert shown == expected, f"docs/cli.md:{line}: the API server says\n{shown}"
+            # ... and the models say the same at the same field.
+            argv = shlex.split(command)
+            patch = (
+                {"replicas": int(argv[-1])}
+                if "scale" in argv
+                else json.loads(argv[argv.index("-p") + 1])["spec"]
+            )
+            messages = _model_messages(ComponentSpec, {**component("api", ns)["spec"], **patch})
+            assert any(m.split(": ", 1)[1] in expected for m in messages), (messages, expected)
+    finally:
+        crd_cluster.kubectl("delete", "namespace", ns, "--timeout=60s", check=False)

@@ -2,7 +2,8 @@
 
 Every case of ``tests/hostile_cases.py`` is applied (server-side, as a user
 would) and must be either rejected at admission with the field named in
-kubectl's error, or accepted and reported in status with a reason, with nothing
+kubectl's error, in words (no raw validation wording such as "should match
+'^...$'"), or accepted and reported in status with a reason, with nothing
 partial written for it. Afterwards the operator is the same process (no crash,
 no restart) and the only reconciles that failed belong to the known findings.
 
@@ -22,8 +23,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from hostile_cases import CASES, FINDINGS, ORG_A, Case, Either, Rejected, Stalled
+from cdp_operator.models.resources import parse_spec
+from hostile_cases import CASES, FINDINGS, ORG_A, RAW_WORDING, Case, Either, Rejected, Stalled
 from hostile_cases import Ready as ReadyExpect
 
 from .conftest import Kube, manifest
@@ -249,6 +252,8 @@ def test_hostile_input(world: World, case: Case) -> None:
         assert field_ and field_ in result.stderr, f"field {field_!r} not named: {result.stderr}"
         says = expect.says if isinstance(expect, Rejected) else None
         assert says is None or says in result.stderr, f"{says!r} not said: {result.stderr}"
+        assert_in_words(result.stderr)
+        assert_the_models_say_it_too(case, result.stderr)
         live = kube.get(case.kind.lower(), name, ns)
         if case.before is None:
             assert live is None, f"{case.id}: rejected, yet {case.kind} {name} exists"
@@ -296,6 +301,42 @@ def test_hostile_input(world: World, case: Case) -> None:
         assert stalled["status"] == "True", f"{case.id}: not Stalled: {ready}"
         assert expect.field in ready["message"], f"{case.id}: field not named: {ready}"
     assert not written_for(case, w), f"{case.id}: written although not admitted"
+
+
+def assert_in_words(stderr: str) -> None:
+    """No raw validation wording in a rejection: patterns, ranges and emptiness answer with
+    the models' messages (CEL rules). What the apiserver still words itself, by decision
+    (docs/cli.md, "Errors at admission"): enums ("Unsupported value: ...: supported
+    values: ..." lists every allowed value), wrong JSON types, missing required fields,
+    maxLength/maxItems (the CEL cost bounds) and duplicate list keys."""
+    for raw in RAW_WORDING:
+        assert raw not in stderr, f"raw validation wording {raw!r} in: {stderr}"
+    for line in stderr.splitlines():
+        if "Unsupported value" in line:
+            assert "supported values: " in line, f"an enum error that lists no values: {line}"
+
+
+def assert_the_models_say_it_too(case: Case, stderr: str) -> None:
+    """Every message of the models' own rules for this case is what the apiserver said
+    (one Rule, two implementations). Where the models know more, the apiserver's words are
+    the models' less the extra: "(did you mean ...)" (CEL cannot rank names) and the
+    network of a CIDR with host bits (too costly to compute in CEL). Duplicates are the
+    apiserver's list-type checks, in its own words."""
+    if not isinstance(case.spec, dict):
+        return
+    try:
+        parse_spec(case.kind, case.spec)
+    except ValidationError as exc:
+        ours = [e["msg"] for e in exc.errors() if e["type"] in ("cdp_invalid", "cdp_value_error")]
+    else:
+        return
+    for message in ours:
+        for part in message.split("; "):
+            if "must be unique" in part:
+                continue
+            part = re.sub(r" \(did you mean '[^']*'\?\)", "", part)
+            part = re.sub(r"(write the network address \(those bits cleared\)): \S+$", r"\1", part)
+            assert part in stderr, f"{case.id}: the models say {part!r}; the apiserver: {stderr}"
 
 
 def _assert_values_preserved(w: World, case: Case) -> None:

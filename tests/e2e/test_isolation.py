@@ -14,11 +14,10 @@ The expected answer is written here from domain.md, not from the operator:
 * a runtime pod reaches a component's endpoint in namespace (org, project, env)
   only from the same organization and environment, and then only if it is in
   the same project (any port: components of a project and environment talk
-  freely) or the endpoint's visibility is ``organization``;
-* a ``public`` endpoint is reachable from the DataPlane's ingress gateway
-  namespace, and (like every port) from its own project and environment;
-  nothing else: not from other projects of the organization (they go through
-  the gateway like everyone else), not from anywhere else in the cluster;
+  freely) or the endpoint's visibility is ``organization`` or ``public``
+  (the levels nest);
+* a ``public`` endpoint is also reachable from the DataPlane's ingress gateway
+  namespace; nothing else in the cluster reaches it;
 * egress of a runtime pod: DNS (53/UDP and 53/TCP to kube-dns pods only), the
   pods of its own organization and environment (whose ingress then decides),
   and its component's allowlist (203.0.113.10/32 port 5432 for ``api``);
@@ -414,7 +413,7 @@ def expected(src: Workload, t: Target) -> bool:
             return False
         if src.project == dst.project:
             return True
-        return t.endpoint == "org"
+        return t.endpoint in ("org", "pub")  # visibility levels nest
     return src.label.startswith("ingress gateway") and t.endpoint == "pub"
 
 
@@ -487,17 +486,19 @@ def test_project_endpoint_only_from_same_project_and_environment(truth: Truth) -
         assert ok == same_ns, (src.label, t.label)
 
 
-def test_public_endpoint_from_the_gateway_and_its_own_namespace_only(truth: Truth) -> None:
+def test_public_endpoint_from_the_gateway_and_where_organization_ones_are(truth: Truth) -> None:
+    """Visibility levels nest: public = organization + the ingress gateway namespace."""
     for src, t, ok in truth.cells("pub"):
         dst = t.workload
         assert dst is not None
         gateway = src.label.startswith("ingress gateway")
-        same_ns = src.runtime and (src.org, src.project, src.env) == (
-            dst.org,
-            dst.project,
-            dst.env,
-        )
-        assert ok == (gateway or same_ns), (src.label, t.label)
+        same_org_env = src.runtime and (src.org, src.env) == (dst.org, dst.env)
+        assert ok == (gateway or same_org_env), (src.label, t.label)
+    row = {w.label: w for w in truth.rows}
+    col = {t.label: t for t in truth.targets}
+    assert truth.cell(row["A/p2/dev/api"], col["A/p1/dev/api:pub"])
+    assert not truth.cell(row["A/p2/prod/api"], col["A/p1/dev/api:pub"])
+    assert not truth.cell(row["B/p1/dev/api"], col["A/p1/dev/api:pub"])
 
 
 def test_egress_only_to_dns_allowlist_and_same_org_environment(truth: Truth) -> None:

@@ -7,9 +7,11 @@ configs give YAML that the ComponentSpec model accepts; each missing key exits
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -35,6 +37,7 @@ from cdp_operator.models.resources import (
     OrganizationSpec,
     ProjectSpec,
 )
+from doc_examples import CLI_DOC, README, doc_examples
 
 RUN_ENVIRONMENTS = cli.RUN_ENVIRONMENTS
 
@@ -1547,7 +1550,7 @@ def test_delete_project_cascade_deletes_its_components_first(
 
 
 # ------------------------------------------------- docs/cli.md shows real output
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+DOCS = CLI_DOC
 DOCS_NOW = "2026-03-01T12:00:40+00:00"
 
 
@@ -1685,41 +1688,6 @@ def docs_verdict(command: str) -> tuple[str, str, str, bool]:
     return ("True", "Available", "ready in 2 environment(s)", False)
 
 
-def doc_examples(text: str) -> list[tuple[int, str, str]]:
-    """The ```console blocks of a document: (line, command, output) per `$ ` command;
-    a command line ending in a backslash continues on the next line."""
-    examples: list[tuple[int, str, str]] = []
-    in_block = continued = False
-    command: list[str] = []
-    output: list[str] = []
-    start = 0
-
-    def flush() -> None:
-        if command:
-            parts = [c.removesuffix("\\").strip() for c in command]
-            examples.append((start, " ".join(parts), "\n".join(output).rstrip("\n")))
-        command.clear()
-        output.clear()
-
-    for number, line in enumerate(text.splitlines(), 1):
-        if not in_block:
-            in_block = line.strip() == "```console"
-            continue
-        if line.strip() == "```" and not continued:
-            flush()
-            in_block = False
-        elif continued:
-            command.append(line)
-        elif line.startswith("$ "):
-            flush()
-            start = number
-            command.append(line[2:])
-        else:
-            output.append(line)
-        continued = bool(command) and not output and command[-1].rstrip().endswith("\\")
-    return examples
-
-
 def run_doc_command(command: str, monkeypatch: pytest.MonkeyPatch, kube: FakeKube) -> str:
     """Run one docs command against `kube`; stdout and stderr in the order written."""
     import io
@@ -1736,7 +1704,7 @@ def run_doc_command(command: str, monkeypatch: pytest.MonkeyPatch, kube: FakeKub
     return buf.getvalue().rstrip("\n")
 
 
-EXAMPLES = doc_examples(DOCS.read_text())
+EXAMPLES = doc_examples(DOCS.read_text(), "cdp")
 
 
 def test_docs_have_checked_examples() -> None:
@@ -1814,3 +1782,58 @@ def test_the_cli_refuses_with_the_models_words(
     assert code == 2, err
     assert says in err, err
     assert "should" not in err and "Value error" not in err, err
+
+
+# ------------------------------------------------- README.md shows real output too
+def readme_cluster() -> FakeKube:
+    """The cluster the README's examples run against: the docs' cluster as organization
+    globex of the demo, whose manual task `reindex` runs in project analytics on `eu`."""
+    objects = []
+    for obj in docs_cluster().objects.values():
+        obj = json.loads(json.dumps(obj).replace("acme", "globex"))
+        if obj["metadata"]["name"] == "nightly-import":
+            text = json.dumps(obj).replace("nightly-import", "reindex")
+            text = text.replace("-shop-development", "-analytics-development-eu")
+            text = text.replace("-shop-production", "-analytics-production-eu")
+            text = text.replace('"development"', '"development-eu"')
+            obj = json.loads(text.replace('"production"', '"production-eu"'))
+            obj["spec"]["project"] = "analytics"
+        objects.append(obj)
+    return FakeKube(objects)
+
+
+README_EXAMPLES = doc_examples(README.read_text(), "cdp")
+
+
+def test_readme_cdp_commands_are_checked_examples() -> None:
+    """Every `cdp` command in a README code block is a checked ```console example (the
+    demo's output, which another script records, is kubectl output and not checked here);
+    every `cdp <command>` the prose names is a command of the CLI."""
+    text = README.read_text()
+    in_code = [
+        line
+        for block in re.findall(r"^```[a-z]*\n(.*?)^```", text, re.S | re.M)
+        for line in block.splitlines()
+        if re.match(r"(\$ )?cdp ", line.strip())
+    ]
+    assert in_code and all(line.startswith("$ cdp ") for line in in_code), in_code
+    assert len(in_code) == len(README_EXAMPLES) >= 4
+    commands = {
+        name
+        for action in cli.build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name in action.choices
+    }
+    named = re.findall(r"`(?:kubectl )?cdp ([a-z-]+)", text)
+    assert named and set(named) <= commands, set(named) - commands
+
+
+@pytest.mark.parametrize(
+    ("line", "command", "expected"), README_EXAMPLES, ids=[str(e[0]) for e in README_EXAMPLES]
+)
+def test_readme_shows_what_the_cli_prints(
+    line: int, command: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kube = readme_cluster()
+    kube.verdict = docs_verdict(command)
+    assert run_doc_command(command, monkeypatch, kube) == expected, f"README.md:{line}"

@@ -142,6 +142,58 @@ def rules(node: Schema) -> list[Schema]:
     return list(node.get("x-kubernetes-validations", []))
 
 
+#: OpenAPI checks whose failure the apiserver words itself ("should match '^...$'",
+#: "should be less than or equal to 65535", "should be at least 1 chars long"): on what
+#: users write (spec) they are CEL rules with messages instead. maxLength, maxItems and
+#: maxProperties stay (CEL's cost bounds), and enum (its message lists the values).
+WORDED_BY_THE_APISERVER = (
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "minItems",
+    "minProperties",
+    "multipleOf",
+)
+
+
+@pytest.mark.parametrize("info", crdgen.KINDS, ids=lambda i: i.kind)
+def test_spec_constraints_answer_in_words(info: crdgen.KindInfo) -> None:
+    spec = openapi(committed()[info.kind])["properties"]["spec"]
+    for path, node in walk(spec, ".spec"):
+        for key in WORDED_BY_THE_APISERVER:
+            assert key not in node, f"{info.kind}{path}: OpenAPI {key}; use a rule with a message"
+
+
+def test_field_rules_are_the_models_checks() -> None:
+    """The CEL a field carries and the Python check beside it come from one Rule: the
+    same message, and they agree on values either side of each bound."""
+    from cdp_operator.models import resources as r
+
+    port = r.range_rule(1, 65535, "a port number")
+    assert [port.holds(v) for v in (0, 1, 65535, 65536)] == [False, True, True, False]
+    assert port.schema() == {
+        "rule": "self >= 1 && self <= 65535",
+        "message": "must be a port number from 1 to 65535",
+    }
+    label = r.name_ref_rule("Project")
+    assert label.cel == f"self.matches('{r.DNS_LABEL_PATTERN}')"
+    assert [label.holds(v) for v in ("shop", "", "Shop", "-a", "a-")] == [
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
+    with pytest.raises(ValueError, match="anchored"):
+        r.pattern_rule("[a-z]+", "letters")
+    with pytest.raises(ValueError, match="backslashes"):
+        r.pattern_rule("^\\d+$", "digits")
+
+
 @pytest.mark.parametrize("info", crdgen.KINDS, ids=lambda i: i.kind)
 def test_every_rule_has_a_message_and_names_its_field(info: crdgen.KindInfo) -> None:
     root = openapi(committed()[info.kind])

@@ -494,9 +494,9 @@ def test_without_rbac_for_pods_the_operator_still_starts_and_says_so() -> None:
     from kubernetes.client.exceptions import ApiException
 
     from cdp_operator.apply import kinds as K
-    from cdp_operator.apply.client import Client
+    from cdp_operator.runtime.client import Client
 
-    client = Client(Configuration())
+    client = Client(Configuration(), user_agent="test", field_manager="test", kinds=K.BY_KIND)
     calls: list[Any] = []
 
     def answering(error: Exception | None) -> Any:

@@ -92,7 +92,7 @@ def test_nearest(word: str, known: list[str], expected: str | None) -> None:
         (
             {"endpoints": [{"name": "http", "port": 65536}]},
             ("endpoints", 0, "port"),
-            "must be at most 65535 (65536 is too large)",
+            "must be a port number from 1 to 65535",
         ),
         ({"replicas": "3"}, ("replicas",), "must be a whole number"),
         ({"replica": 3}, ("replica",), "is not a field of this object"),

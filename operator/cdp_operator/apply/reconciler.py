@@ -51,15 +51,16 @@ from ..render.plan import (
 )
 from ..render.pod_health import REASONS as POD_PROBLEMS
 from ..render.pod_health import diagnose
+from ..runtime.client import AlreadyExists, Client, api_status
+from ..runtime.diff import is_subset
+from ..runtime.events import EventRecorder
+from ..runtime.objects import Obj, key_of
+from ..runtime.peering import PeeringGuard
+from ..runtime.queue import WorkQueue
 from . import kinds as K
-from .cache import Cache, Obj, created_not_applied, key_of
-from .client import AlreadyExists, Client, api_status
-from .diff import is_subset
-from .events import EventRecorder
+from .binding import Cache, created_not_applied
 from .metrics import Metrics
-from .peering import PeeringGuard
 from .pods import PodIndex
-from .queue import WorkQueue
 
 logger = logging.getLogger(__name__)
 

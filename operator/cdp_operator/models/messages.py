@@ -5,7 +5,9 @@ status, the CLI's errors): each error is shown as `spec.<loc>: <msg>`. Pydantic'
 own messages ("String should match pattern '^[a-z]...'", "Input should be less
 than or equal to 65535") say neither what is wanted nor how to fix it, so every
 spec model rewrites its errors through `humanize` (a wrap validator on the base
-model); messages of the project's own validators pass through unchanged.
+model); messages of the project's own validators pass through unchanged. Patterns,
+ranges and "not empty" are the project's own rules (resources.pattern_rule,
+range_rule, not_empty_rule), whose messages the CRDs' CEL rules carry too.
 """
 
 from __future__ import annotations
@@ -16,16 +18,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
-
-#: Regex (as in the models) -> what it means, in words.
-PATTERN_WORDS: dict[str, str] = {}
-
-
-def describe_pattern(pattern: str, words: str) -> str:
-    """Register the words for `pattern` (used when a value does not match it)."""
-    PATTERN_WORDS[pattern] = words
-    return pattern
-
 
 #: Error types of messages already in the project's words (humanize keeps them).
 OWN = "cdp_"
@@ -50,8 +42,8 @@ def _words(error: Any) -> str | None:
     if kind == "extra_forbidden":
         return "is not a field of this object (check the spelling)"
     if kind == "string_pattern_mismatch":
-        words = PATTERN_WORDS.get(ctx.get("pattern", ""))
-        return f"must be {words}" if words else "has characters or a form this field does not take"
+        # The spec models check patterns with rules of their own (resources.pattern_rule).
+        return "has characters or a form this field does not take"
     if kind == "string_too_short":
         n = ctx.get("min_length", 1)
         return "must not be empty" if n == 1 else f"must be at least {n} characters"

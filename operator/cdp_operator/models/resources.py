@@ -38,7 +38,7 @@ from .buildconfigs import (
     build_config_cel_rules,
     build_config_errors,
 )
-from .messages import describe_pattern, fail, humanize
+from .messages import fail, humanize
 from .tiers import Tier
 
 # --------------------------------------------------------------------- rules
@@ -107,19 +107,70 @@ def _raise_located(errors: list[tuple[tuple[str, ...], str]]) -> None:
         )
 
 
+# ------------------------------------------------------- checks on one field
+# Patterns, ranges and "not empty" are CEL rules with a message, not OpenAPI
+# `pattern`/`minimum`/`maximum`/`minLength`: the apiserver reports a failing OpenAPI
+# check in its own words ("should match '^[a-z]...$'", "should be less than or equal
+# to 65535"), which no schema can change. A rule's message is ours, and the models
+# raise the same message at the same field. What stays in OpenAPI: types, `required`,
+# `enum` (its message lists the allowed values; kubectl explain and editors read it)
+# and maxLength/maxItems/maxProperties (the bounds the CEL cost estimator needs).
+
+
+def _matching(pattern: str) -> Callable[[str], bool]:
+    return lambda value: re.fullmatch(pattern, value) is not None
+
+
+def _rules_hold(rules: Sequence[Rule]) -> Callable[[Any], Any]:
+    """An AfterValidator running `rules` on a value (the Python side of field-level CEL)."""
+
+    def check(value: Any) -> Any:
+        _raise_if(rule_errors(value, rules))
+        return value
+
+    return check
+
+
+def checked(*rules: Rule) -> tuple[AfterValidator, Any]:
+    """Annotated metadata for a field checked by `rules`: the models' check and the CRD's
+    CEL, one message. Use as `Annotated[str, ..., *checked(rule)]`."""
+    return AfterValidator(_rules_hold(rules)), Field(json_schema_extra=cel_validations(*rules))
+
+
+def pattern_rule(pattern: str, words: str) -> Rule:
+    """A value must match `pattern` (anchored; RE2 and Python `re` read it alike); the
+    message is "must be <words>". No backslash or quote, so it embeds in a CEL string."""
+    if "\\" in pattern or "'" in pattern or not (pattern.startswith("^") and pattern.endswith("$")):
+        raise ValueError(f"pattern must be anchored, without backslashes or quotes: {pattern}")
+    return Rule(
+        cel=f"self.matches('{pattern}')", message=f"must be {words}", holds=_matching(pattern)
+    )
+
+
+def range_rule(low: int, high: int, what: str) -> Rule:
+    """An integer from `low` to `high`: "must be <what> from <low> to <high>"."""
+    return Rule(
+        cel=f"self >= {low} && self <= {high}",
+        message=f"must be {what} from {low} to {high}",
+        holds=lambda value: low <= value <= high,
+    )
+
+
+def not_empty_rule(hint: str) -> Rule:
+    """A string with at least one character: "must not be empty: <hint>"."""
+    return Rule(cel="size(self) > 0", message=f"must not be empty: {hint}", holds=bool)
+
+
 # ------------------------------------------------------------ names and types
-DNS_LABEL_PATTERN = describe_pattern(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-    "a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit",
-)
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL_WORDS = "lower-case letters, digits and '-', starting and ending with a letter or digit"
 DNS_LABEL_MAX = 63
 #: RFC 1035 label: starts with a letter (Service names must).
-DNS_1035_LABEL_PATTERN = describe_pattern(
-    r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
-    "lower-case letters, digits and '-', starting with a letter and ending with a letter or digit",
-)
+DNS_1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DNSLabel = Annotated[
-    str, StringConstraints(min_length=1, max_length=DNS_LABEL_MAX, pattern=DNS_LABEL_PATTERN)
+    str,
+    StringConstraints(max_length=DNS_LABEL_MAX),
+    *checked(pattern_rule(DNS_LABEL_PATTERN, f"a DNS label: {DNS_LABEL_WORDS}")),
 ]
 
 
@@ -229,28 +280,35 @@ def _at_most(limit: int) -> Callable[[str], bool]:
     return lambda value: len(value) <= limit
 
 
-def _matching(pattern: str) -> Callable[[str], bool]:
-    return lambda value: re.fullmatch(pattern, value) is not None
-
-
 def _not_reserved(word: str) -> Callable[[str], bool]:
     return lambda value: value != word and not value.startswith(f"{word}-")
 
 
-def _name_ref(kind: str) -> StringConstraints:
-    """Constraints on a reference to a `kind` by name: the bounds of that kind's names."""
+def name_ref_rule(kind: str) -> Rule:
+    """A reference to a `kind` by name has the shape of that kind's names."""
+    article = "an" if kind[0] in "AEIOU" else "a"
     r = NAME_RULES[kind]
-    return StringConstraints(min_length=1, max_length=r.max_length, pattern=r.pattern)
+    if r.pattern != DNS_LABEL_PATTERN:
+        raise ValueError(f"{kind} names are not DNS labels: say what they are here")
+    return pattern_rule(r.pattern, f"the name of {article} {kind}: {DNS_LABEL_WORDS}")
 
 
-DataPlaneName = Annotated[str, _name_ref("DataPlane"), Field(description="Name of a DataPlane.")]
+def _name_ref(kind: str) -> tuple[Any, ...]:
+    """Constraints on a reference to a `kind` by name: the bounds of that kind's names."""
+    return (
+        StringConstraints(max_length=NAME_RULES[kind].max_length),
+        *checked(name_ref_rule(kind)),
+    )
+
+
+DataPlaneName = Annotated[str, *_name_ref("DataPlane"), Field(description="Name of a DataPlane.")]
 EnvironmentName = Annotated[
     str,
-    _name_ref("Environment"),
+    *_name_ref("Environment"),
     Field(description="Name of an Environment in the same namespace."),
 ]
 ProjectName = Annotated[
-    str, _name_ref("Project"), Field(description="Name of a Project in the same namespace.")
+    str, *_name_ref("Project"), Field(description="Name of a Project in the same namespace.")
 ]
 
 
@@ -314,7 +372,7 @@ _CIDR_RULE = {
 }
 CIDR = Annotated[
     str,
-    StringConstraints(min_length=4, max_length=43),
+    StringConstraints(max_length=43),
     AfterValidator(_check_cidr),
     Field(json_schema_extra={"x-kubernetes-validations": [_CIDR_RULE]}),
 ]
@@ -329,10 +387,19 @@ def _integral_float(value: Any) -> Any:
 
 # Integers as the apiserver's schema validation sees them: a JSON number with no
 # fraction. Strict, so "3" and true are rejected as they are at admission (pydantic's
-# lax mode would turn them into 3 and 1). The bounds sit before the BeforeValidator,
-# or pydantic leaves them out of the JSON schema (and so out of the CRD).
-Port = Annotated[int, Strict(), Field(ge=1, le=65535), BeforeValidator(_integral_float)]
-Replicas = Annotated[int, Strict(), Field(ge=0, le=100), BeforeValidator(_integral_float)]
+# lax mode would turn them into 3 and 1). The bounds are CEL rules (checked above).
+Port = Annotated[
+    int,
+    Strict(),
+    *checked(range_rule(1, 65535, "a port number")),
+    BeforeValidator(_integral_float),
+]
+Replicas = Annotated[
+    int,
+    Strict(),
+    *checked(range_rule(0, 100, "a number of replicas")),
+    BeforeValidator(_integral_float),
+]
 #: A JSON boolean only: "yes", "true" and 1 are rejected, as at admission.
 Boolean = StrictBool
 
@@ -352,11 +419,36 @@ class Spec(BaseModel):
 
 # ----------------------------------------------------------------- DataPlane
 #: A DNS subdomain: lower-case labels of at most 63 characters, separated by dots.
-DNS_SUBDOMAIN_PATTERN = describe_pattern(
-    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$",
-    "a lower-case DNS name: labels of letters, digits and '-' (at most 63 characters, "
-    "starting and ending with a letter or digit) separated by dots, e.g. apps.example.com",
+DNS_SUBDOMAIN_PATTERN = (
+    "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?([.][a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
 )
+BaseDomain = Annotated[
+    str,
+    *checked(
+        pattern_rule(
+            DNS_SUBDOMAIN_PATTERN,
+            "a lower-case DNS name: labels of letters, digits and '-' (at most 63 characters, "
+            "starting and ending with a letter or digit) separated by dots, e.g. apps.example.com",
+        )
+    ),
+]
+IngressClassName = Annotated[
+    str,
+    *checked(
+        pattern_rule(
+            "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+            "the name of an IngressClass: lower-case letters, digits, '-' and '.', starting and "
+            "ending with a letter or digit, e.g. nginx",
+        )
+    ),
+]
+Region = Annotated[str, *checked(not_empty_rule("a human-readable region, e.g. US East 2"))]
+BodySize = Annotated[
+    str,
+    *checked(
+        pattern_rule("^[0-9]+[kmg]?$", "a size in nginx syntax: a number with k, m or g, e.g. 10m")
+    ),
+]
 #: Longest DNS name (an Ingress host).
 DNS_NAME_MAX = 253
 #: Public hosts are <label>.<organization>.<baseDomain>, the label a bounded name
@@ -367,23 +459,16 @@ BASE_DOMAIN_MAX = DNS_NAME_MAX - DNS_LABEL_MAX - 1 - NAME_RULES["Organization"].
 class IngressSettings(Spec):
     """How public endpoints are exposed on this data plane."""
 
-    class_name: str = Field(
+    class_name: IngressClassName = Field(
         "nginx",
         alias="className",
-        min_length=1,
         max_length=253,
-        pattern=describe_pattern(
-            r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
-            "the name of an IngressClass: lower-case letters, digits, '-' and '.'",
-        ),
         description="IngressClass used for public endpoints.",
     )
-    base_domain: str = Field(
+    base_domain: BaseDomain = Field(
         ...,
         alias="baseDomain",
-        min_length=1,
         max_length=BASE_DOMAIN_MAX,
-        pattern=DNS_SUBDOMAIN_PATTERN,
         description="DNS domain of public endpoints: each gets the host "
         "<component>-<environment>.<organization>.<baseDomain>. Lower-case DNS labels "
         f"of at most 63 characters separated by dots, at most {BASE_DOMAIN_MAX} characters "
@@ -404,8 +489,8 @@ CLUSTER_NETWORKS_MAX = 16
 class DataPlaneSpec(Spec):
     """A compute environment in a region: egress CIDRs, cluster networks, ingress, limits."""
 
-    region: str = Field(
-        ..., min_length=1, max_length=63, description="Human-readable region, e.g. 'US East 2'."
+    region: Region = Field(
+        ..., max_length=63, description="Human-readable region, e.g. 'US East 2'."
     )
     egress_cidrs: list[CIDR] = Field(
         default_factory=list,
@@ -431,13 +516,10 @@ class DataPlaneSpec(Spec):
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     ingress: IngressSettings = Field(..., description="How public endpoints are exposed.")
-    max_request_body_size: str = Field(
+    max_request_body_size: BodySize = Field(
         "10m",
         alias="maxRequestBodySize",
         max_length=16,
-        pattern=describe_pattern(
-            r"^[0-9]+[kmg]?$", "a size in nginx syntax: a number with k, m or g, e.g. 10m"
-        ),
         description="Largest request body public endpoints accept (nginx size syntax, e.g. 10m).",
     )
 
@@ -634,34 +716,29 @@ _PATH_RULES = (
 )
 
 
-def _rules_hold(rules: Sequence[Rule]) -> Callable[[Any], Any]:
-    """An AfterValidator running `rules` on a value (the Python side of field-level CEL)."""
-
-    def check(value: Any) -> Any:
-        _raise_if(rule_errors(value, rules))
-        return value
-
-    return check
-
-
 IngressPath = Annotated[str, AfterValidator(_rules_hold(_PATH_RULES))]
 
 #: IANA service name (a Service port name): at most 15 characters, starts with a
 #: letter, no '--'.
-ENDPOINT_NAME_PATTERN = describe_pattern(
-    r"^[a-z](-?[a-z0-9])*$",
-    "lower-case letters, digits and single '-', starting with a letter (a Service port name)",
-)
+ENDPOINT_NAME_PATTERN = "^[a-z](-?[a-z0-9])*$"
+EndpointName = Annotated[
+    str,
+    *checked(
+        pattern_rule(
+            ENDPOINT_NAME_PATTERN,
+            "lower-case letters, digits and single '-', starting with a letter (a Service port "
+            "name), e.g. http",
+        )
+    ),
+]
 
 
 class Endpoint(Spec):
     """A port the component serves, and who may reach it."""
 
-    name: str = Field(
+    name: EndpointName = Field(
         ...,
-        min_length=1,
         max_length=15,
-        pattern=ENDPOINT_NAME_PATTERN,
         description="Endpoint name, unique in the component; also the Service port name "
         "(at most 15 characters, lower case, starts with a letter).",
     )
@@ -701,7 +778,11 @@ _BUILD_RULES = (
     ),
 )
 
-ConfigValue = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+ConfigValue = Annotated[
+    str,
+    StringConstraints(max_length=1024),
+    *checked(not_empty_rule("give the build config a value, or leave it out")),
+]
 
 
 class Build(Spec):
@@ -726,17 +807,41 @@ class Build(Spec):
         return self
 
 
+EnvVarName = Annotated[
+    str,
+    *checked(
+        pattern_rule(
+            "^[-._a-zA-Z][-._a-zA-Z0-9]*$",
+            "letters, digits, '-', '.' and '_', not starting with a digit, e.g. LOG_LEVEL",
+        )
+    ),
+]
+CPU = Annotated[
+    str,
+    *checked(
+        pattern_rule(
+            "^[0-9]+([.][0-9]+)?m?$",
+            "a CPU quantity: cores (e.g. 1 or 0.5) or millicores (e.g. 100m)",
+        )
+    ),
+]
+Memory = Annotated[
+    str,
+    *checked(
+        pattern_rule(
+            "^[0-9]+(Ki|Mi|Gi)?$",
+            "a memory quantity: bytes or a number with Ki, Mi or Gi, e.g. 128Mi",
+        )
+    ),
+]
+
+
 class EnvVar(Spec):
     """An environment variable of the container."""
 
-    name: str = Field(
+    name: EnvVarName = Field(
         ...,
-        min_length=1,
         max_length=253,
-        pattern=describe_pattern(
-            r"^[-._a-zA-Z][-._a-zA-Z0-9]*$",
-            "letters, digits, '-', '.' and '_', not starting with a digit, e.g. LOG_LEVEL",
-        ),
         description="Variable name, unique in the list.",
     )
     value: str = Field("", max_length=32768, description="Variable value.")
@@ -745,21 +850,14 @@ class EnvVar(Spec):
 class Resources(Spec):
     """Compute resources of each container (request = limit)."""
 
-    cpu: str = Field(
+    cpu: CPU = Field(
         "100m",
         max_length=16,
-        pattern=describe_pattern(
-            r"^[0-9]+(\.[0-9]+)?m?$", "a CPU quantity: cores (e.g. 1 or 0.5) or millicores (100m)"
-        ),
         description="CPU request and limit, e.g. 100m or 1.",
     )
-    memory: str = Field(
+    memory: Memory = Field(
         "128Mi",
         max_length=16,
-        pattern=describe_pattern(
-            r"^[0-9]+(Ki|Mi|Gi)?$",
-            "a memory quantity: bytes or a number with Ki, Mi or Gi, e.g. 128Mi",
-        ),
         description="Memory request and limit, e.g. 128Mi.",
     )
 
@@ -805,7 +903,7 @@ def _unique_env_names(env: Sequence[EnvVar] | None) -> bool:
 _IMAGE_RULE = Rule(cel=imageref.CEL, message=imageref.MESSAGE, holds=imageref.is_valid_reference)
 ImageReference = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=512),
+    StringConstraints(max_length=512),
     AfterValidator(_rules_hold([_IMAGE_RULE])),
 ]
 

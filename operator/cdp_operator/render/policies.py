@@ -141,12 +141,18 @@ def _ports(endpoints: list[Endpoint]) -> list[dict[str, Any]]:
 def component_policies(rt: Runtime, component: str, spec: ComponentSpec) -> list[Manifest]:
     """Ingress for the component's organization and public endpoints; its egress allowlist.
 
-    Project visibility needs nothing here: cdp-allow-same-project covers it.
+    Project visibility needs nothing here: cdp-allow-same-project covers it. The
+    levels nest: organization and public ports are open to the namespaces of the
+    same organization and environment, public ports also to the gateway namespace.
     """
     policies: list[Manifest] = []
 
     ingress: list[dict[str, Any]] = []
-    organization = [e for e in spec.endpoints if e.visibility == Visibility.ORGANIZATION]
+    # Visibility levels nest (domain.md): a public endpoint is also reachable
+    # wherever an organization one is.
+    organization = [
+        e for e in spec.endpoints if e.visibility in (Visibility.ORGANIZATION, Visibility.PUBLIC)
+    ]
     if organization:
         ingress.append(
             {
