@@ -287,25 +287,27 @@ def test_a_crash_loop_is_stalled_after_enough_restarts(
 def test_a_failing_pull_does_not_rewrite_status_while_the_kubelet_retries(
     real_cluster: Any, kube: Kube, org: str, images: dict[str, str], operator: OperatorProcess
 ) -> None:
-    """ErrImagePull and ImagePullBackOff alternate on every retry: the status stays."""
-    kube.apply(component("missing", images["missing"]))
-    before = wait_reason(kube, "missing", "ImagePullFailed")
-    pods = kube.list("pods", DEV, "cdp.dev/component=missing")
+    """ErrImagePull and ImagePullBackOff alternate on every retry: the status stays.
+    A component of its own: the kubelet's back-off starts short (10 s, doubling)."""
+    kube.apply(component("pullretry", images["missing"]))
+    before = wait_reason(kube, "pullretry", "ImagePullFailed")
+    pods = kube.list("pods", DEV, "cdp.dev/component=pullretry")
     assert len(pods) == 1
     versions = {pods[0]["metadata"]["resourceVersion"]}
     reasons = set()
 
     def retried_twice() -> bool:
-        (p,) = kube.list("pods", DEV, "cdp.dev/component=missing")
+        (p,) = kube.list("pods", DEV, "cdp.dev/component=pullretry")
         versions.add(p["metadata"]["resourceVersion"])
         reasons.add(p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"])
         return len(versions) >= 3
 
     kube.wait_for(retried_twice, 180, "the kubelet to retry the pull")
     print(f"\nthe pod's waiting reasons meanwhile: {sorted(reasons)}")
-    after = kube.get("component", "missing", NS)
+    after = kube.get("component", "pullretry", NS)
     assert after is not None
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    kube.delete("component", "pullretry", NS, wait=False)
 
 
 def test_fixing_the_image_makes_it_ready_again(
