@@ -592,3 +592,68 @@ def test_a_stuck_manual_run_says_why_and_the_component_stays_ready() -> None:
     assert entry["reason"] == IMAGE_PULL_FAILED
     assert entry["message"].startswith(f"run {token!r}: Running: image {IMAGE!r} cannot be pulled")
     assert reconciler.pods.pods_of(dev, "api") == [], "the Deployment pods' index is another"
+
+
+def _bulky(p: dict[str, Any]) -> dict[str, Any]:
+    """The pod as the apiserver sends it: spec, managed fields and status details."""
+    full = copy.deepcopy(p)
+    meta = full["metadata"]
+    meta.update(
+        uid="1234",
+        generateName="api-7d9f-",
+        creationTimestamp="2026-12-04T00:00:00Z",
+        annotations={"kubectl.kubernetes.io/restartedAt": "x" * 40},
+        managedFields=[{"manager": "kubelet", "fieldsV1": {"f:status": {"x": "y" * 300}}}],
+    )
+    meta.setdefault("ownerReferences", []).append(
+        {"kind": "Node", "name": "n", "controller": False, "uid": "9"}
+    )
+    container = full["spec"]["containers"][0]
+    container.update(
+        env=[{"name": f"VAR_{i}", "value": "v" * 40} for i in range(20)],
+        securityContext={"runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+        readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 5},
+        resources={"limits": {"cpu": "500m", "memory": "256Mi"}},
+    )
+    full["spec"].update(
+        volumes=[{"name": "tmp", "emptyDir": {}}],
+        tolerations=[{"key": "k", "operator": "Exists"}] * 3,
+        nodeName="cdp-node",
+    )
+    full["status"].update(podIP="10.245.0.9", hostIP="10.245.0.1", qosClass="Burstable")
+    full["status"]["conditions"] = [
+        *full["status"]["conditions"],
+        {"type": "Initialized", "status": "True"},
+        {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady"},
+    ]
+    return full
+
+
+PODS_IN_EVERY_STATE = [
+    pod(state=waiting("ErrImagePull", PULL_ERROR)),
+    pod(state=waiting("CreateContainerConfigError", ROOT_REFUSAL)),
+    pod(state=waiting("CrashLoopBackOff", "back-off"), last=terminated(1), restarts=4),
+    pod(state={"running": {}}, last=terminated(137, "OOMKilled"), restarts=1, ready=True),
+    pod(
+        conditions=[
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "m"}
+        ]
+    ),
+    pod(state={"running": {}}, ready=True),
+    pod(owner={"kind": "Job", "name": "api-run-1", "controller": True}),
+    pod(owner=None),
+]
+
+
+@pytest.mark.parametrize("whole", [_bulky(p) for p in PODS_IN_EVERY_STATE])
+def test_the_informers_cut_of_a_pod_keeps_what_the_summary_and_the_index_read(
+    whole: dict[str, Any],
+) -> None:
+    from cdp_operator.render.pod_health import pod_fields
+
+    cut = pod_fields(copy.deepcopy(whole))
+    assert summarize_pod(cut) == summarize_pod(whole)
+    a, b = PodIndex(), PodIndex()
+    assert a.update("ADDED", cut) == b.update("ADDED", whole)
+    assert a.pods_of("acme-shop-development", "api") == b.pods_of("acme-shop-development", "api")
+    assert len(repr(cut)) * 3 < len(repr(whole)), "the spec's bulk is gone"

@@ -222,3 +222,26 @@ def test_what_was_deleted_while_unwatched_leaves_the_cache_and_queues_its_owner(
         )
     finally:
         reconciler_loop.close()
+
+
+def test_a_transform_cuts_every_listed_and_watched_object_before_the_sink_sees_it() -> None:
+    seen: list[str] = []
+
+    def only_name(obj: Obj) -> Obj:
+        seen.append(obj["metadata"]["name"])
+        return {"metadata": {"name": obj["metadata"]["name"]}, "kind": obj["kind"]}
+
+    sink = Sink()
+    h = Harness(sink)
+    h.informer.transform = only_name
+    try:
+        h.api.put(DEPLOYMENTS, deployment("a", replicas=2))
+        h.step()
+        h.api.put(DEPLOYMENTS, deployment("b", replicas=5))
+        h.step()
+    finally:
+        h.close()
+    assert seen == ["a", "b"], "every object passes the transform once, listed or watched"
+    assert sink.calls == [("listed", (["a"], sink.calls[0][1][1])), ("ADDED", "b")]
+    assert "spec" not in sink.items[0] and "spec" not in sink.last
+    assert sink.last["kind"] == "Deployment", "kind and apiVersion are set before it runs"

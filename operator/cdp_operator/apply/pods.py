@@ -18,8 +18,8 @@ from typing import Any
 from ..models import labels as L
 from ..models import naming
 from ..render.pod_health import PodSummary, summarize_pod
+from ..runtime.objects import Obj
 
-Obj = dict[str, Any]
 #: (runtime namespace, component): the pods of one component's Deployment there.
 Workload = tuple[str, str]
 

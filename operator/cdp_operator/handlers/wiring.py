@@ -30,6 +30,7 @@ from ..apply.binding import Client, EventRecorder
 from ..apply.metrics import Metrics
 from ..apply.reconciler import Reconciler
 from ..models import labels as L
+from ..render.pod_health import pod_fields
 from ..runtime.client import load_configuration
 from ..runtime.informer import Informer
 from ..runtime.peering import PeeringGuard
@@ -113,7 +114,15 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
             selector = _DEPLOYMENT_PODS
         elif kind is K.RUN_POD:
             selector = _RUN_PODS
-        informer = Informer(streaming, kind, reconciler, loop, selector=selector, listing=listing)
+        informer = Informer(
+            streaming,
+            kind,
+            reconciler,
+            loop,
+            selector=selector,
+            listing=listing,
+            transform=pod_fields if kind in (K.POD, K.RUN_POD) else None,
+        )
         options.informers.append(informer)
         informer.start()
     guard = None

@@ -118,6 +118,50 @@ def _controller(pod: Mapping[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
+_META_KEPT = ("name", "namespace", "uid", "resourceVersion", "labels", "deletionTimestamp")
+_STATUS_KEPT = ("state", "lastState", "restartCount", "ready")
+
+
+def pod_fields(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod cut to what ``summarize_pod`` and the pod index read, as the informer
+    receives it: a pod is several KiB (its spec above all), and a restart lists every
+    pod of every Component before a single summary is made. ``summarize_pod`` of the
+    result equals ``summarize_pod`` of the whole pod."""
+    meta = _mapping(pod.get("metadata"))
+    spec = _mapping(pod.get("spec"))
+    status = _mapping(pod.get("status"))
+    kept_meta: dict[str, Any] = {k: meta[k] for k in _META_KEPT if k in meta}
+    refs = [
+        {"kind": r.get("kind"), "name": r.get("name"), "controller": True}
+        for r in meta.get("ownerReferences") or []
+        if isinstance(r, Mapping) and r.get("controller")
+    ]
+    if refs:
+        kept_meta["ownerReferences"] = refs
+    kept: dict[str, Any] = {k: pod[k] for k in ("kind", "apiVersion") if k in pod}
+    kept["metadata"] = kept_meta
+    kept["spec"] = {
+        "containers": [
+            {"image": c.get("image")}
+            for c in spec.get("containers") or []
+            if isinstance(c, Mapping)
+        ]
+    }
+    kept["status"] = {
+        "conditions": [
+            c
+            for c in status.get("conditions") or []
+            if isinstance(c, Mapping) and c.get("type") == "PodScheduled"
+        ],
+        "containerStatuses": [
+            {k: s[k] for k in _STATUS_KEPT if k in s}
+            for s in status.get("containerStatuses") or []
+            if isinstance(s, Mapping)
+        ],
+    }
+    return kept
+
+
 def summarize_pod(pod: Mapping[str, Any]) -> PodSummary | None:
     """The summary of a pod of a Deployment (a ReplicaSet controls it) or of a manual
     run (its Job does, and it carries the run-token label); None for any other pod

@@ -20,7 +20,7 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from kubernetes.client import ApiClient
@@ -60,6 +60,7 @@ class Informer:
         *,
         selector: str = "",
         listing: threading.Lock | None = None,
+        transform: Callable[[Obj], Obj] | None = None,
     ) -> None:
         self.api = api
         self.kind = kind
@@ -67,6 +68,9 @@ class Informer:
         self.loop = loop
         self.selector = selector
         self.listing = listing or threading.Lock()
+        #: Applied to each object as it arrives (client-go's SetTransform): what the
+        #: sink never reads is dropped before a whole list of it is held in memory.
+        self.transform = transform
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"informer-{kind.plural}", daemon=True
@@ -149,11 +153,17 @@ class Informer:
             for obj in page.pop("items", None) or []:
                 obj["kind"] = self.kind.kind
                 obj["apiVersion"] = self.kind.api_version
-                items.append(compact(slim(obj)))  # drop the bulk now, not after the whole list
+                items.append(self._keep(obj))  # drop the bulk now, not after the whole list
             del page
             token = meta.get("continue") or ""
             if not token:
                 return items, str(meta.get("resourceVersion") or "")
+
+    def _keep(self, obj: Obj) -> Obj:
+        if self.transform is not None:
+            obj = self.transform(obj)
+        kept: Obj = compact(slim(obj))
+        return kept
 
     def _watch(self, version: str) -> str:
         query = [
@@ -190,7 +200,7 @@ class Informer:
                     continue
                 obj["kind"] = self.kind.kind
                 obj["apiVersion"] = self.kind.api_version
-                self._deliver(self.sink.event, self.kind, str(event_type), compact(slim(obj)))
+                self._deliver(self.sink.event, self.kind, str(event_type), self._keep(obj))
         finally:
             raw.release_conn()
         return version
