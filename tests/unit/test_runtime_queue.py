@@ -7,9 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-import pytest
-
-from cdp_operator.runtime.queue import Requeue, WorkQueue, as_requeue
+from cdp_operator.runtime.queue import Requeue, WorkQueue
 
 
 class FakeClock:
@@ -165,7 +163,12 @@ def test_requeue_runs_the_key_again_after_the_time_asked() -> None:
     async def scenario() -> None:
         clock = FakeClock()
         queue = WorkQueue(clock=clock)
-        worker = Recorder({"a": [Requeue(30, "rollout in progress"), None], "b": [5.0, None]})
+        worker = Recorder(
+            {
+                "a": [Requeue(30, "rollout in progress"), None],
+                "b": [Requeue(5.0, "namespaces on their way"), None],
+            }
+        )
         queue.add("a")
         queue.add("b")
         task = asyncio.create_task(queue.run(worker, 2))
@@ -178,30 +181,6 @@ def test_requeue_runs_the_key_again_after_the_time_asked() -> None:
         await settle()
         assert worker.runs.count("a") == 2 and clock.pending() == []
         task.cancel()
-
-    run(scenario)
-
-
-def test_a_bare_number_is_taken_as_an_unexplained_requeue() -> None:
-    assert as_requeue(2) == Requeue(2.0, "unexplained")
-    assert as_requeue(None) is None
-    assert as_requeue(Requeue(1, "why")) == Requeue(1, "why")
-
-
-@pytest.mark.parametrize(("first", "second"), [(60.0, 1.0), (1.0, 60.0)])
-def test_of_two_requeues_of_one_key_the_earlier_holds(first: float, second: float) -> None:
-    """A key waiting 60 s (say, ApplyRejected) that now asks for 1 s (waiting
-    for its namespace) is looked at after 1 s. The queue used to keep the first
-    timer and drop the second (found by this test; fixed)."""
-
-    async def scenario() -> None:
-        clock = FakeClock()
-        queue = WorkQueue(clock=clock)
-        queue.add_after("a", first)
-        queue.add_after("a", second)
-        assert clock.pending() == [1.0]
-        clock.advance(1.0)
-        assert queue.is_queued("a")
 
     run(scenario)
 

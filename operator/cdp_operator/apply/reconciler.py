@@ -56,7 +56,7 @@ from ..runtime.diff import is_subset
 from ..runtime.events import EventRecorder
 from ..runtime.objects import Obj, key_of
 from ..runtime.peering import PeeringGuard
-from ..runtime.queue import WorkQueue
+from ..runtime.queue import Requeue, WorkQueue
 from . import kinds as K
 from .binding import Cache, created_not_applied
 from .metrics import Metrics
@@ -71,6 +71,18 @@ _STALE_PLAN_REASONS = frozenset({"ProjectNotFound", "ProjectNotReady", "Environm
 
 #: Seconds between status writes that only report a rollout's progress.
 PROGRESS_INTERVAL = 5.0
+
+# Why a Component is looked at again later, and when. Short waits are for state
+# that another reconcile is producing now; long ones for what no watch reports.
+NO_PLAN_YET = Requeue(1.0, "its organization's plan is not made yet (queued)")
+PLAN_CATCHING_UP = Requeue(
+    0.5, "the organization's plan predates a Project or Environment the cache holds"
+)
+NAMESPACES_UNDERWAY = Requeue(0.5, "the organization reconcile is creating its namespaces")
+REJECTED_RETRY = Requeue(
+    60.0, "the API server refused a rendered object; a spec change queues it sooner"
+)
+CONFLICT_RECHECK = Requeue(30.0, "objects not ours hold our names, and they are not watched")
 
 #: Managed kinds the org-level reconcile owns (everything else belongs to components).
 _ORG_LEVEL_KINDS = {"Namespace", "NetworkPolicy", "Environment"}
@@ -273,12 +285,13 @@ class Reconciler:
         return [("org", org)]
 
     # ----------------------------------------------------------------- workers
-    async def process(self, key: Hashable) -> float | None:
+    async def process(self, key: Hashable) -> Requeue | None:
         assert isinstance(key, tuple)
         kind = key[0]
         with self.metrics.reconcile(kind):
             if kind == "org":
-                return await self.reconcile_org(key[1])
+                await self.reconcile_org(key[1])
+                return None
             if kind == "component":
                 return await self.reconcile_component(key[1], key[2])
             if kind == "dataplane":
@@ -375,7 +388,7 @@ class Reconciler:
         await self._write_verdict(obj, Verdict(True, "Available", f"region {spec.region}"))
 
     # ---------------------------------------------------------- organizations
-    async def reconcile_org(self, name: str) -> float | None:
+    async def reconcile_org(self, name: str) -> None:
         org_obj = self.cache.get("Organization", None, name)
         if org_obj is None:
             await self._prune_deleted_org(name)
@@ -587,7 +600,7 @@ class Reconciler:
         self._plan_fingerprints.pop(name, None)
 
     # -------------------------------------------------------------- components
-    async def reconcile_component(self, namespace: str, name: str) -> float | None:
+    async def reconcile_component(self, namespace: str, name: str) -> Requeue | None:
         org = self._org_of_namespace(namespace)
         obj = self.cache.get("Component", namespace, name)
         if obj is None:
@@ -611,7 +624,7 @@ class Reconciler:
         plan = self._plans.get(org)
         if plan is None:
             self.queue.add(("org", org))
-            return 1.0
+            return NO_PLAN_YET
         parsed = await self._parse(obj, ComponentSpec)
         if parsed is None:
             return None
@@ -664,7 +677,7 @@ class Reconciler:
             # The organization's plan predates a Project or Environment the cache
             # now holds (applied together with this Component): judge it against the
             # new plan instead of reporting Stalled=True for a moment.
-            return 0.5
+            return PLAN_CATCHING_UP
         if cplan.verdict is not None:
             # It cannot be materialised now: only a deletion deletes, so what it
             # already has stays exactly as it is (no prune, no update) until the
@@ -686,7 +699,7 @@ class Reconciler:
             underway = self.queue.is_busy(("org", org))
             self.queue.add(("org", org))
             if underway:
-                return 0.5
+                return NAMESPACES_UNDERWAY
             await self._write_verdict(
                 obj,
                 Verdict(
@@ -695,14 +708,14 @@ class Reconciler:
                     f"runtime namespace(s) {', '.join(missing_ns)} not created yet",
                 ),
             )
-            return 0.5
+            return NAMESPACES_UNDERWAY
         try:
             conflicts = await self._ensure_all(cplan.desired)
         except ApplyRejected as exc:
             # The API server refused an object rendered from this spec: say which
             # and why, instead of retrying in silence. A spec change re-queues it.
             await self._write_verdict(obj, Verdict(False, "ApplyRejected", str(exc), stalled=True))
-            return 60.0
+            return REJECTED_RETRY
         await self._prune(
             owned,
             cplan.desired,
@@ -716,7 +729,7 @@ class Reconciler:
             # Watches see only our objects: look again now and then.
             verdict = Verdict(False, "NameConflict", "; ".join(sorted(conflicts)), stalled=True)
             await self._write_verdict(obj, cplan.complete(verdict))
-            return 30.0
+            return CONFLICT_RECHECK
         verdict = self._component_readiness(
             component, spec, cplan, run_status, self._held_entries(org, plan, name)
         )
@@ -1046,7 +1059,7 @@ class Reconciler:
 
     async def _write_verdict(
         self, obj: Obj, verdict: Verdict, *, coalesce: float = 0.0
-    ) -> float | None:
+    ) -> Requeue | None:
         """Patch obj's status to the verdict, if that changes it.
 
         With `coalesce`, a rollout's progress (the same not-ready reason at the
@@ -1100,7 +1113,7 @@ class Reconciler:
         ):
             wait = self._status_written.get(key, 0.0) + coalesce - time.monotonic()
             if wait > 0:
-                return wait
+                return Requeue(wait, "rollout progress is written at most every few seconds")
         kind = K.kind_of(obj)
         result = await self.client.patch_status(kind, meta.get("namespace"), meta["name"], status)
         if coalesce:

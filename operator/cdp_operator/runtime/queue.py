@@ -26,10 +26,8 @@ class Requeue:
     why: str
 
 
-#: What a worker returns: None when done, Requeue to look again later. A bare
-#: number of seconds is still taken (as Requeue(seconds, "unexplained")) while
-#: the reconciler's return statements move to Requeue.
-Outcome = Requeue | float | None
+#: What a worker returns: None when done, Requeue to look again later (with why).
+Outcome = Requeue | None
 
 Worker = Callable[[Hashable], Awaitable[Outcome]]
 
@@ -45,12 +43,6 @@ class Clock(Protocol):
     def time(self) -> float: ...
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer: ...
-
-
-def as_requeue(outcome: Outcome) -> Requeue | None:
-    if outcome is None or isinstance(outcome, Requeue):
-        return outcome
-    return Requeue(float(outcome), "unexplained")
 
 
 class WorkQueue:
@@ -156,10 +148,9 @@ class WorkQueue:
                 self.add_after(key, delay)
             else:
                 self._failures.pop(key, None)
-                requeue = as_requeue(outcome)
-                if requeue is not None:
-                    logger.debug("%s: again in %.1fs (%s)", key, requeue.after, requeue.why)
-                    self.add_after(key, requeue.after)
+                if outcome is not None:
+                    logger.debug("%s: again in %.1fs (%s)", key, outcome.after, outcome.why)
+                    self.add_after(key, outcome.after)
             finally:
                 self._running.discard(key)
                 if key in self._dirty:
