@@ -12,8 +12,8 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 step "Starting the local control plane (first run builds Kubernetes from source: many minutes)"
 # As root on Linux also a local registry and a real node (containerd, kubelet, kube-proxy);
-# elsewhere it says why not, and kwok's simulated nodes run the pods.
-"$py" hack/localcluster.py up
+# elsewhere it says why not, and kwok's simulated nodes run the pods. CDP_REAL_NODE=0: kwok only.
+"$py" hack/localcluster.py up $([ "${CDP_REAL_NODE:-}" = 0 ] && echo --no-real-node)
 export KUBECONFIG=$dir/kubeconfig PATH=$dir/bin:$PATH
 real_node=false
 if "$py" hack/localcluster.py env | grep -q '^export CDP_REGISTRY='; then real_node=true; fi
@@ -88,8 +88,8 @@ if $real_node; then
   kubectl get jobs -A -l app.kubernetes.io/name=reindex
   kubectl logs -n globex-analytics-production-eu -l app.kubernetes.io/name=reindex --prefix
 else
-  step "No real node on this machine: kwok simulates the pods (no container runs; see above why)"
-  kubectl get pods -A -l app.kubernetes.io/managed-by=cdp-operator -o wide | head -12
+  step "No real node (CDP_REAL_NODE=0, or the first step says why): kwok simulates the pods, no container runs"
+  kubectl get pods -A -l app.kubernetes.io/managed-by=cdp-operator -o wide | awk 'NR <= 12'  # all input read: no SIGPIPE under pipefail
 fi
 
 cat <<MSG
