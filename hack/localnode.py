@@ -617,12 +617,15 @@ table ip {NFT_TABLE} {{
 
 def image_repository(image: str) -> str:
     """``registry.example.com/globex/orders:2.3.1`` -> ``globex/orders:2.3.1``: the
-    repository and tag an image name asks any registry for (the first part is a
-    registry host when it has a dot or a port, or is localhost, as in Docker's rule)."""
+    repository and tag a node asks the registry for, by Docker's rule (the first
+    part is a registry host when it has a dot or a port or is localhost; a name
+    without one is Docker Hub's, where a single part lives under ``library/``)."""
+    if "@" in image:
+        raise NodeError(f"{image}: a stand-in cannot be pushed under a digest; use a tag")
     first, sep, rest = image.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
         return rest
-    return image
+    return image if sep else f"library/{image}"
 
 
 def _busybox_static() -> bytes:
