@@ -7,7 +7,7 @@ LOCAL := .localcluster
 export KUBECONFIG ?= $(CURDIR)/$(LOCAL)/kubeconfig
 export PATH := $(CURDIR)/$(LOCAL)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv binaries image cluster-up cluster-down crds check-crds docs-check admission install uninstall run demo test test-full lint fmt bench
+.PHONY: help venv binaries image cluster-up cluster-down crds check-crds docs-check admission install uninstall run demo test test-full lint fmt bench bench-realnode
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -86,3 +86,6 @@ fmt: venv ## Format the code
 
 bench: venv ## Benchmarks on the local control plane (docs/benchmarks.md)
 	$(PY) hack/bench/run.py
+
+bench-realnode: venv ## create->pod Ready and HA failover with the chart on a real node (root; docs/benchmarks.md)
+	$(PY) hack/bench/realnode.py $(BENCH_ARGS)

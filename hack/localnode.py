@@ -134,6 +134,25 @@ SAMPLE_IMAGES: dict[str, list[str]] = {
 }
 SAMPLE_TAG = "1"
 SAMPLE_PAGE = "hello from cdp-samples/http\n"
+# Stand-ins for the images a user's build would push (``make demo`` pushes one for
+# every image examples/ names): ``serve PORT...`` answers HTTP on each port with a
+# page naming the image and the pod that answered; a task prints and exits 0.
+STAND_IN_SERVE = """\
+#!/bin/sh
+# serve PORT...: busybox httpd on each port until SIGTERM (pid 1 has no default handler).
+trap 'exit 0' TERM INT
+for port in "$@"; do /bin/busybox httpd -f -v -p "$port" -h /www & done
+wait
+"""
+STAND_IN_PAGE = """\
+#!/bin/sh
+printf 'Content-Type: text/plain\\r\\n\\r\\n'
+echo "hello from $CDP_SAMPLE_IMAGE in pod $(/bin/busybox hostname), port ${HTTP_HOST##*:}"
+"""
+STAND_IN_TASK = """\
+#!/bin/sh
+echo "$CDP_SAMPLE_IMAGE: task done"
+"""
 
 
 class NodeError(RuntimeError):
@@ -590,6 +609,20 @@ table ip {NFT_TABLE} {{
             shutil.rmtree(RUN_DIR, ignore_errors=True)
         return problems + leftovers(self.dir)
 
+    # ---- containers
+    def container_pid(self, container_id: str) -> int:
+        """The host pid of a running container's main process, from runc's state
+        (``container_id`` as in a pod's status, with or without ``containerd://``):
+        what a node-level fault (kill -9, OOM) hits."""
+        cid = container_id.removeprefix("containerd://")
+        for ns_root in sorted(self.runc_root.glob("*")):
+            out = _run(
+                str(self.binaries / "runc"), "--root", str(ns_root), "state", cid, check=False
+            )
+            if out.returncode == 0:
+                return int(json.loads(out.stdout)["pid"])
+        raise NodeError(f"no running container {cid} in {self.runc_root}")
+
     # ---- images
     def push_images(self) -> None:
         """Build the pause and sample images from binaries and Debian's busybox-static,
@@ -664,13 +697,48 @@ table ip {NFT_TABLE} {{
                 )
             time.sleep(0.5)
 
+    def push_stand_in(self, image: str, ports: list[int]) -> str:
+        """Push a stand-in for ``image`` (any registry's name: the node pulls every name
+        from the local registry) under the same repository and tag: with ``ports``, an
+        HTTP server answering on each; without, a task that exits 0. Returns the pushed
+        reference. Runs as the non-root SAMPLE_USER, like the samples."""
+        crane = str(self.binaries / "crane")
+        work = self.dir / "images"
+        root = work / "stand-in-root"
+        if not (root / "bin" / "task").exists():
+            (root / "bin").mkdir(parents=True, exist_ok=True)
+            (root / "www" / "cgi-bin").mkdir(parents=True, exist_ok=True)
+            (root / "bin" / "busybox").write_bytes(_busybox_static())
+            (root / "bin" / "busybox").chmod(0o755)
+            (root / "bin" / "sh").symlink_to("busybox")
+            for path, text in (
+                (root / "www" / "cgi-bin" / "index.cgi", STAND_IN_PAGE),
+                (root / "bin" / "serve", STAND_IN_SERVE),
+                (root / "bin" / "task", STAND_IN_TASK),
+            ):
+                path.write_text(text)
+                path.chmod(0o755)
+        repository = image_repository(image)
+        entrypoint = ["/bin/serve", *map(str, ports)] if ports else ["/bin/task"]
+        self._push(
+            crane, work, repository, root, entrypoint, SAMPLE_USER, env={"CDP_SAMPLE_IMAGE": image}
+        )
+        return f"{self.registry}/{repository}"
+
     def _push(
-        self, crane: str, work: Path, ref: str, root: Path, entrypoint: list[str], user: str
+        self,
+        crane: str,
+        work: Path,
+        ref: str,
+        root: Path,
+        entrypoint: list[str],
+        user: str,
+        env: dict[str, str] | None = None,
     ) -> None:
         tar = work / (ref.replace("/", "_").replace(":", "_") + ".tar")
         oci_layer.write_layer(root, tar, mtime=0)
         full = f"{self.registry}/{ref}"
-        env = dict(os.environ, SOURCE_DATE_EPOCH="0")
+        crane_env = dict(os.environ, SOURCE_DATE_EPOCH="0")
         for args in (
             ["append", "--oci-empty-base", "-f", str(tar), "-t", full],
             [
@@ -679,15 +747,33 @@ table ip {NFT_TABLE} {{
                 "--set-platform=linux/amd64",
                 f"--entrypoint={','.join(entrypoint)}",
                 f"--user={user}",
+                *[f"--env={k}={v}" for k, v in (env or {}).items()],
                 "-t",
                 full,
             ],
         ):
             proc = subprocess.run(
-                [crane, "--insecure", *args], capture_output=True, text=True, env=env, timeout=120
+                [crane, "--insecure", *args],
+                capture_output=True,
+                text=True,
+                env=crane_env,
+                timeout=120,
             )
             if proc.returncode != 0:
                 raise NodeError(f"crane {' '.join(args)} failed: {proc.stderr.strip()}")
+
+
+def image_repository(image: str) -> str:
+    """``registry.example.com/globex/orders:2.3.1`` -> ``globex/orders:2.3.1``: the
+    repository and tag a node asks the registry for, by Docker's rule (the first
+    part is a registry host when it has a dot or a port or is localhost; a name
+    without one is Docker Hub's, where a single part lives under ``library/``)."""
+    if "@" in image:
+        raise NodeError(f"{image}: a stand-in cannot be pushed under a digest; use a tag")
+    first, sep, rest = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return rest
+    return image if sep else f"library/{image}"
 
 
 def _busybox_static() -> bytes:

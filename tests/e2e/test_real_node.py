@@ -7,11 +7,14 @@ fixture); kwok's nodes there are tainted, so every pod below runs for real.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
+import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -293,3 +296,153 @@ def test_helm_installs_the_operator_image_and_it_runs_and_reconciles(
     )
     logs = real_cluster.kubectl("logs", "-n", ns, "deploy/cdp-operator").stdout
     assert "cache synced" in logs
+
+
+def _operator_pods(cluster: Any, ns: str) -> list[dict[str, Any]]:
+    pods = _get(cluster, ns, "pods")["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def _active(pod: dict[str, Any]) -> bool | None:
+    """The replica's cdp_active gauge, scraped from its pod IP (None: not answering)."""
+    ip = pod["status"].get("podIP")
+    if not ip:
+        return None
+    try:
+        with urllib.request.urlopen(f"http://{ip}:8080/metrics", timeout=3) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    values = [line.split()[-1] for line in text.splitlines() if line.startswith("cdp_active ")]
+    return values == ["1.0"] if values else None
+
+
+def _one_active(cluster: Any, ns: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(active, standby) once two Ready replicas exist and exactly one acts."""
+    pods = [p for p in _operator_pods(cluster, ns) if _pod_ready(p)]
+    if len(pods) != 2:
+        return None
+    states = [_active(p) for p in pods]
+    if sorted(states, key=str) != [False, True]:
+        return None
+    return (pods[0], pods[1]) if states[0] else (pods[1], pods[0])
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = pod["status"].get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def _scheduled_task(ns: str, name: str) -> dict[str, Any]:
+    """A Component whose Ready needs only the operator (a CronJob), not a pod start."""
+    return {
+        "apiVersion": "cdp.dev/v1alpha1",
+        "kind": "Component",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "project": "ha",
+            "type": "scheduled-task",
+            "image": "registry.example.com/ha/report:1",
+            "build": {"buildpack": "ballerina"},
+            "schedule": "0 3 * * *",
+        },
+    }
+
+
+@pytest.mark.parametrize("fault", ["kill-9", "delete-pod"])
+def test_helm_ha_two_replicas_hand_over_on_real_pods(
+    real_cluster: Any, operator_image: str, fault: str
+) -> None:
+    """The chart with two replicas (peering on, the chart's own values otherwise): one
+    acts, the other stands by. kill -9 of the active container's main process on the
+    node, or deleting the active pod, hands the work over, and a Component created
+    right after the fault converges.
+
+    kill -9: kubelet restarts the container at once, and the restarted process
+    announces a new random priority under the same pod name; the live replica with
+    the higher priority acts (Kopf's rule). Deleting the pod: it says goodbye, the
+    standby acts at once, and the replacement pod joins as a new peer. How long
+    either takes is measured by hack/bench/realnode.py, not asserted here.
+    """
+    repository, digest = operator_image.split("@")
+    ns = "cdp-system"
+    real_cluster.kubectl("create", "namespace", ns, check=False)
+    real_cluster.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+    real_cluster.helm(
+        "upgrade", "--install", "cdp-operator", str(REPO / "charts" / "cdp-operator"), "-n", ns,
+        "--set", f"image.repository={repository}", "--set", f"image.digest={digest}",
+        "--set", "replicaCount=2", "--wait", "--timeout=240s",
+    )  # fmt: skip
+    active, standby = _until(
+        "two Ready replicas, exactly one active", lambda: _one_active(real_cluster, ns), 120
+    )
+    assert set(_peers(real_cluster)) >= {active["metadata"]["name"], standby["metadata"]["name"]}
+
+    org_ns = "cdp-org-haorg"
+    setup = [
+        {"apiVersion": "cdp.dev/v1alpha1", "kind": "DataPlane", "metadata": {"name": "real"},
+         "spec": {"region": "Local", "egressCIDRs": ["203.0.113.0/28"],
+                  "ingress": {"className": "nginx", "baseDomain": "real.apps.cdp.example.com"}}},
+        {"apiVersion": "cdp.dev/v1alpha1", "kind": "Organization", "metadata": {"name": "haorg"},
+         "spec": {"tier": "payg", "defaultDataPlane": "real"}},
+    ]  # fmt: skip
+    for obj in setup:
+        real_cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
+    _until(
+        "the organization's namespace",
+        lambda: real_cluster.kubectl("get", "namespace", org_ns, check=False).returncode == 0,
+    )
+    project = {"apiVersion": "cdp.dev/v1alpha1", "kind": "Project",
+               "metadata": {"name": "ha", "namespace": org_ns}, "spec": {}}  # fmt: skip
+    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(project))
+    real_cluster.kubectl(
+        "wait", "-n", org_ns, "--for=condition=Ready", "project/ha", "--timeout=120s"
+    )
+
+    name = active["metadata"]["name"]
+    fault_time = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    if fault == "kill-9":
+        cid = active["status"]["containerStatuses"][0]["containerID"]
+        os.kill(real_cluster.local.node.container_pid(cid), signal.SIGKILL)
+    else:
+        real_cluster.kubectl("delete", "pod", "-n", ns, name, "--wait=false")
+    component = f"after-{fault}"
+    real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_scheduled_task(org_ns, component)))
+    real_cluster.kubectl(
+        "wait", "-n", org_ns, "--for=condition=Ready", f"component/{component}", "--timeout=180s"
+    )
+    made = real_cluster.kubectl(
+        "get", "cronjob", "-A", "-l", f"app.kubernetes.io/name={component}", "-o", "name"
+    )
+    # One per environment of the project (the defaults: development and production).
+    assert made.stdout.split() == [f"cronjob.batch/{component}"] * 2
+
+    # Afterwards again exactly one replica acts: the live peer with the higher priority.
+    now_active, now_standby = _until(
+        "one active replica again", lambda: _one_active(real_cluster, ns), 120
+    )
+    peers = _peers(real_cluster)
+    priority = {k: v["priority"] for k, v in peers.items() if isinstance(v, dict)}
+    assert priority[now_active["metadata"]["name"]] > priority[now_standby["metadata"]["name"]]
+    standby_log = real_cluster.kubectl(
+        "logs", "-n", ns, standby["metadata"]["name"], f"--since-time={fault_time}"
+    ).stdout
+    took_over = [line for line in standby_log.splitlines() if "cdp-operator: active" in line]
+    if fault == "kill-9":
+        (restarted,) = [
+            p for p in _operator_pods(real_cluster, ns) if p["metadata"]["name"] == name
+        ]
+        assert restarted["status"]["containerStatuses"][0]["restartCount"] >= 1
+        # The standby acted exactly when the restarted process drew the lower priority.
+        standby_acts = now_active["metadata"]["name"] == standby["metadata"]["name"]
+        assert bool(took_over) == standby_acts, (standby_acts, standby_log[-3000:])
+    else:
+        assert name not in {p["metadata"]["name"] for p in _operator_pods(real_cluster, ns)}
+        # The standby took over (its peering guard says so) once the deleted pod left.
+        assert took_over, standby_log[-3000:]
+
+
+def _peers(cluster: Any) -> dict[str, Any]:
+    """Kopf's peering status of the chart's ClusterKopfPeering: identity -> priority, ..."""
+    out = cluster.kubectl("get", "clusterkopfpeering", "cdp-operator", "-o", "json").stdout
+    return dict(json.loads(out).get("status") or {})
