@@ -38,19 +38,24 @@ from ..render import workloads as render_workloads
 from ..render.addresses import endpoint_addresses
 from ..render.context import Runtime
 from ..render.plan import (
+    AWAITED_REASONS,
     HELD_NOTE,
     ComponentPlan,
     Held,
     OrgPlan,
     Resource,
     Verdict,
+    awaiting_reference,
     component_billing,
+    not_served_verdict,
     plan_component,
     plan_organization,
     run_environments,
+    served_in_cluster,
+    spec_age,
 )
 from . import kinds as K
-from .cache import Cache, Obj, created_not_applied, key_of
+from .cache import FIELD_MANAGER, Cache, Obj, created_not_applied, key_of
 from .client import AlreadyExists, Client, api_status
 from .diff import is_subset
 from .events import EventRecorder
@@ -337,10 +342,14 @@ class Reconciler:
         obj = self.cache.get("DataPlane", None, name)
         if obj is None:
             return
-        if self.scope is not None and name not in self.scope:
-            return
+        served = self.scope is None or name in self.scope
+        if not served and served_in_cluster(obj):
+            return  # another operator of this cluster serves it
         data_plane = await self._parse(obj, DataPlaneSpec)
         if data_plane is None:
+            return
+        if not served:
+            await self._write_verdict(obj, not_served_verdict(None, name))
             return
         spec = data_plane.spec
         # No counts in the message: they would rewrite every DataPlane's status
@@ -419,14 +428,17 @@ class Reconciler:
             target = self.cache.get(kind, ns or None, obj_name)
             if target is None:
                 continue
-            if kind == "Project" and not self._serves_project(plan, obj_name, target):
-                continue
-            if kind == "Environment" and not self._serves_env(target):
-                continue
+            dp = self._unserved_data_plane(plan, kind, obj_name, target)
+            if dp is not None:
+                if self._served_elsewhere(dp):
+                    continue  # another operator of this cluster writes it
+                verdict = not_served_verdict(verdict, dp)
             writes.append(self._write_verdict(target, verdict))
         await asyncio.gather(*writes)
 
-        fingerprint = _plan_fingerprint(plan)
+        fingerprint = _plan_fingerprint(plan) + repr(
+            sorted(dp for dp in plan.projects.values() if self._served_elsewhere(dp))
+        )
         if self._plan_fingerprints.get(name) != fingerprint:
             self._plan_fingerprints[name] = fingerprint
             for comp in self.cache.in_namespace("Component", org_ns):
@@ -491,13 +503,21 @@ class Reconciler:
             self._held[key] = (key[0], reason)
             self.metrics.held.labels(key[0], reason).inc()
 
-    def _serves_project(self, plan: OrgPlan, name: str, obj: Obj) -> bool:
-        dp = plan.projects.get(name) or (obj.get("spec") or {}).get("dataPlane")
-        return dp is None or plan.serves(dp)
+    def _unserved_data_plane(self, plan: OrgPlan, kind: str, name: str, obj: Obj) -> str | None:
+        """The data plane of a Project or Environment this instance does not serve."""
+        if kind not in ("Project", "Environment"):
+            return None
+        dp = (plan.projects.get(name) if kind == "Project" else None) or (
+            obj.get("spec") or {}
+        ).get("dataPlane")
+        return dp if dp is not None and not plan.serves(dp) else None
 
-    def _serves_env(self, obj: Obj) -> bool:
-        dp = (obj.get("spec") or {}).get("dataPlane")
-        return self.scope is None or dp is None or dp in self.scope
+    def _served_elsewhere(self, data_plane: str) -> bool:
+        """Another operator of this cluster serves that data plane (and writes the
+        status of its resources): see render.plan.served_in_cluster."""
+        return (self.scope is None or data_plane not in self.scope) and served_in_cluster(
+            self.cache.get("DataPlane", None, data_plane)
+        )
 
     def _own_namespaces(self, plan: OrgPlan, org: Resource[OrganizationSpec]) -> None:
         """Namespaces belong to the Organization: if it goes while we are down, GC cleans up."""
@@ -592,6 +612,8 @@ class Reconciler:
         spec = component.spec
         project_dp = plan.projects.get(spec.project)
         if project_dp is not None and not plan.serves(project_dp):
+            if not self._served_elsewhere(project_dp):
+                await self._write_verdict(obj, not_served_verdict(None, project_dp))
             return None  # another instance serves that data plane
 
         billing = (
@@ -638,6 +660,15 @@ class Reconciler:
             # now holds (applied together with this Component): judge it against the
             # new plan instead of reporting Stalled=True for a moment.
             return 0.5
+        if cplan.verdict is not None and cplan.verdict.reason in AWAITED_REASONS:
+            # Under GitOps the Project or Environment may come a moment later.
+            verdict, recheck = awaiting_reference(
+                cplan.verdict,
+                spec_age(obj, datetime.datetime.now(datetime.UTC), own_manager=FIELD_MANAGER),
+            )
+            if recheck is not None:
+                await self._write_verdict(obj, _billed(cplan.complete(verdict), billing))
+                return recheck
         if cplan.verdict is not None:
             # It cannot be materialised now: only a deletion deletes, so what it
             # already has stays exactly as it is (no prune, no update) until the
