@@ -112,6 +112,11 @@ if [ "$target" = flux ]; then
     done
     chmod -R u+w "$tmp" && mv "$tmp" "$dir/crds"
   fi
+  if [ ! -f "$dir/rbac/controller.yaml" ]; then
+    # The release's RBAC for its controllers (not reconciler.yaml: cluster-admin).
+    src=$(cd "$here/../flux/source-controller" && go mod download -json "github.com/fluxcd/flux2/v2@$FLUX_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    mkdir -p "$dir/rbac" && cp "$src/manifests/rbac/controller.yaml" "$dir/rbac/" && chmod u+w "$dir/rbac/controller.yaml"
+  fi
   log "Flux $FLUX_VERSION ready in $dir ($(( $(date +%s) - total_start ))s)"
   echo "$dir"
   exit 0

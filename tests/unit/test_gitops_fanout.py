@@ -92,6 +92,7 @@ def test_a_missing_project_is_in_progress_within_the_grace_then_failed() -> None
     assert "project 'shop' does not exist" in waiting.message
     assert recheck == pytest.approx(REFERENCE_GRACE - 2.0)
     assert compute(_as_status(waiting)).status == Status.IN_PROGRESS
+    assert argocd_health(_as_status(waiting)).status == Health.PROGRESSING
     late, recheck = awaiting_reference(missing, REFERENCE_GRACE)
     assert late is missing and recheck is None
     assert compute(_as_status(late)).status == Status.FAILED

@@ -1,0 +1,260 @@
+"""Flux drives the platform across two data-plane clusters (issue 14).
+
+Two local control planes, `us` and `eu`, each with its own operator scoped to its
+data plane and Flux's source-controller and kustomize-controller (Flux v2.9.5),
+sync one Git repository served on 127.0.0.1. Kustomizations have `wait: true`
+(kstatus health checks on every applied object) and `prune: true`. Everything
+happens through Git commits:
+
+1. one commit adds DataPlanes, an Organization, a Project in each region and a
+   Component in each: both clusters' Kustomizations become Ready at that revision,
+   so every resource is kstatus Current in both clusters: materialised where its
+   data plane is served, `Ready=True NotServedHere` where not;
+2. a commit changes the `us` Component's image: only the us cluster's Deployment
+   rolls; nothing changes in eu;
+3. a commit removes the `eu` Component: Flux prunes it in both clusters, and the
+   eu operator removes its Deployment.
+
+Prints the time from each push to both clusters Ready (not asserted). Two control
+planes and four controllers: `slow` (make test-full), not in make test.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdp_operator.cli.kstatus import Status, compute
+
+from .conftest import CLUSTER_NETWORKS
+from .gitops_harness import (
+    DataPlaneCluster,
+    GitServer,
+    PlatformRepo,
+    flux_binaries,
+    flux_objects,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+REGIONS = ("us", "eu")
+ORG = "acme"
+NS = f"cdp-org-{ORG}"
+SYNC_TIMEOUT = 240.0
+
+DATA_PLANES = "\n---\n".join(
+    f"""apiVersion: cdp.dev/v1alpha1
+kind: DataPlane
+metadata: {{name: {dp}}}
+spec:
+  region: {region}
+  egressCIDRs: ["{cidr}"]
+  clusterNetworks: {json.dumps(CLUSTER_NETWORKS)}
+  ingress:
+    className: nginx
+    baseDomain: {dp}.apps.cdp.example.com
+    gatewayNamespace: ingress-nginx
+"""
+    for dp, region, cidr in (
+        ("us", "US East 2", "20.22.170.144/28"),
+        ("eu", "North Europe", "20.166.183.112/28"),
+    )
+)
+
+ORGANIZATION = f"""apiVersion: cdp.dev/v1alpha1
+kind: Organization
+metadata: {{name: {ORG}}}
+spec: {{tier: payg, defaultDataPlane: us}}
+"""
+
+
+def _project(name: str, dp: str) -> str:
+    return f"""apiVersion: cdp.dev/v1alpha1
+kind: Project
+metadata: {{name: {name}, namespace: {NS}}}
+spec: {{dataPlane: {dp}}}
+"""
+
+
+def _component(name: str, project: str, image: str) -> str:
+    return f"""apiVersion: cdp.dev/v1alpha1
+kind: Component
+metadata: {{name: {name}, namespace: {NS}}}
+spec:
+  project: {project}
+  type: service
+  image: {image}
+  replicas: 1
+  endpoints: [{{name: api, port: 8080, visibility: organization}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def flux_dir() -> Path:
+    return flux_binaries()
+
+
+@pytest.fixture(scope="module")
+def gitops(
+    flux_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[PlatformRepo, dict[str, DataPlaneCluster]]]:
+    root = tmp_path_factory.mktemp("gitops")
+    (root / "git").mkdir()
+    repo = PlatformRepo(root / "git")
+    clusters = {r: DataPlaneCluster(r, root / r, flux_dir) for r in REGIONS}
+    with GitServer(root / "git") as server:
+        try:
+            for c in clusters.values():
+                c.up()
+                assert c.cluster is not None
+                c.cluster.kubectl(
+                    "apply", "--server-side", "-f", "-", input=flux_objects(server.url("platform"))
+                )
+            yield repo, clusters
+        finally:
+            for c in clusters.values():
+                print(f"\n{c.region}: logs in {c.root}")
+                c.down()
+
+
+def _synced(clusters: dict[str, DataPlaneCluster], revision: str) -> float:
+    """Wait until both Kustomizations of every cluster applied revision and passed
+    their health checks; seconds it took."""
+    t0 = time.monotonic()
+    all_clusters = list(clusters.values())
+    wait_for(
+        lambda: all(
+            c.kustomization_at(k, revision) for c in all_clusters for k in ("platform", "tenants")
+        ),
+        SYNC_TIMEOUT,
+        f"Kustomizations platform and tenants Ready at {revision[:12]} in us and eu",
+        all_clusters,
+    )
+    return time.monotonic() - t0
+
+
+def _ready(obj: dict[str, Any] | None) -> dict[str, Any]:
+    assert obj is not None
+    cond = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    return dict(cond)
+
+
+def _deployment(c: DataPlaneCluster, component: str) -> list[dict[str, Any]]:
+    out = c.kubectl_json("get", "deployments", "-A", "-l", f"cdp.dev/component={component}")
+    return list(out["items"]) if out else []
+
+
+def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
+    gitops: tuple[PlatformRepo, dict[str, DataPlaneCluster]],
+) -> None:
+    repo, clusters = gitops
+    us, eu = clusters["us"], clusters["eu"]
+    figures: dict[str, float] = {}
+
+    # 1. Everything in one commit.
+    rev = repo.commit(
+        "acme: a project and a component in each region",
+        {
+            "platform/dataplanes.yaml": DATA_PLANES,
+            "platform/organizations.yaml": ORGANIZATION,
+            "tenants/acme.yaml": "---\n".join(
+                [
+                    _project("shop", "us"),
+                    _project("analytics", "eu"),
+                    _component("orders", "shop", "registry.example.com/acme/orders:1.0"),
+                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
+                ]
+            ),
+        },
+    )
+    figures["first sync: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
+
+    served = {"us": ("shop", "orders"), "eu": ("analytics", "reports")}
+    for region, c in clusters.items():
+        other = "eu" if region == "us" else "us"
+        project, component = served[region]
+        foreign_project, foreign_component = served[other]
+        # Every resource Flux applied is kstatus Current here (that is what wait checked).
+        for kind, name, ns in (
+            ("dataplane", "us", None),
+            ("dataplane", "eu", None),
+            ("organization", ORG, None),
+            ("project", "shop", NS),
+            ("project", "analytics", NS),
+            ("component", "orders", NS),
+            ("component", "reports", NS),
+        ):
+            obj = c.get(kind, name, ns)
+            assert obj is not None, (region, kind, name)
+            result = compute(obj)
+            assert result.status == Status.CURRENT, (region, kind, name, result, obj["status"])
+        # Served here: materialised.
+        assert _ready(c.get("project", project, NS))["reason"] == "Admitted"
+        assert _ready(c.get("component", component, NS))["status"] == "True"
+        assert _ready(c.get("dataplane", region))["reason"] == "Available"
+        assert len(_deployment(c, component)) == 2  # development and production
+        # Not served here: a healthy NotServedHere, nothing made.
+        for kind, name, ns in (
+            ("project", foreign_project, NS),
+            ("component", foreign_component, NS),
+            ("dataplane", other, None),
+        ):
+            ready = _ready(c.get(kind, name, ns))
+            assert (ready["status"], ready["reason"]) == ("True", "NotServedHere"), (region, ready)
+        assert _deployment(c, foreign_component) == []
+
+    # 2. A new image for the us component: only us rolls.
+    eu_reports = {
+        d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
+    }
+    rev = repo.commit(
+        "orders 1.1",
+        {
+            "tenants/acme.yaml": "---\n".join(
+                [
+                    _project("shop", "us"),
+                    _project("analytics", "eu"),
+                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
+                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
+                ]
+            )
+        },
+    )
+    figures["image change: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
+    images = {
+        d["spec"]["template"]["spec"]["containers"][0]["image"] for d in _deployment(us, "orders")
+    }
+    assert images == {"registry.example.com/acme/orders:1.1"}
+    assert _deployment(eu, "orders") == []
+    assert {
+        d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
+    } == eu_reports, "nothing rolled in eu"
+
+    # 3. The eu component goes: Flux prunes it everywhere, the eu operator cleans up.
+    rev = repo.commit(
+        "retire reports",
+        {
+            "tenants/acme.yaml": "---\n".join(
+                [
+                    _project("shop", "us"),
+                    _project("analytics", "eu"),
+                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
+                ]
+            )
+        },
+    )
+    figures["prune: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
+    for c in clusters.values():
+        wait_for(
+            lambda c=c: c.get("component", "reports", NS) is None and not _deployment(c, "reports"),
+            120,
+            f"{c.region}: component reports and its Deployments gone",
+            [c],
+        )
+    print("\n" + "\n".join(f"{k}: {v:.1f}" for k, v in figures.items()))
