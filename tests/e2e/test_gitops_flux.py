@@ -41,7 +41,8 @@ from .gitops_harness import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# The bound includes a cold build of Flux's two controllers (~13 min on 2 cores).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 REGIONS = ("us", "eu")
 ORG = "acme"
