@@ -347,6 +347,7 @@ class DataPlaneCluster:
 
     def _start_flux(self) -> None:
         storage = free_port()
+        (self.root / "artifacts").mkdir(exist_ok=True)
         common = ["--log-level=info", "--enable-leader-election=false"]
         commands = {
             "source-controller": [
