@@ -219,6 +219,42 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
             assert (ready["status"], ready["reason"]) == ("True", "NotServedHere"), (region, ready)
         assert _deployment(c, foreign_component) == []
 
+    # The first sync that could pass did: no health check of either Kustomization
+    # failed on the way (no transient Failed resource), and Flux applied each once.
+    for region, c in clusters.items():
+        log = (c.root / "kustomize-controller.log").read_text()
+        assert "HealthCheckFailed" not in log and "health check failed" not in log, (
+            f"{region}: {log[-3000:]}"
+        )
+
+    # The operator writes only status to what Flux applied: no drift for Flux.
+    for region, c in clusters.items():
+        for kind, name, ns in (("component", "orders", NS), ("project", "shop", NS)):
+            obj = c.kubectl_json("get", kind, name, "-n", ns, "--show-managed-fields")
+            assert obj is not None
+            for entry in obj["metadata"]["managedFields"]:
+                if entry["manager"] != "kustomize-controller":
+                    assert entry.get("subresource") == "status", (region, kind, entry)
+
+    # A manual edit of an operator-made Deployment is restored by the operator.
+    edited = _deployment(us, "orders")[0]["metadata"]
+    assert us.cluster is not None
+    us.cluster.kubectl(
+        *["patch", "deployment", edited["name"], "-n", edited["namespace"]],
+        *["--type=json", "-p", '[{"op": "replace", "path": "/spec/replicas", "value": 5}]'],
+    )
+    wait_for(
+        lambda: (
+            (us.get("deployment", edited["name"], edited["namespace"]) or {})
+            .get("spec", {})
+            .get("replicas")
+            == 1
+        ),
+        60,
+        "the operator restores replicas: 1",
+        [us],
+    )
+
     # 2. A new image for the us component: only us rolls.
     eu_reports = {
         d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
