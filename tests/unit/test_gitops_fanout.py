@@ -136,3 +136,79 @@ def test_spec_age_is_from_the_last_write_by_someone_else() -> None:
     assert spec_age({"metadata": {"creationTimestamp": _stamp(5)}}, NOW, own_manager="x") == 5.0
     assert spec_age({"metadata": {"creationTimestamp": "not a time"}}, NOW, own_manager="x") is None
     assert spec_age({}, NOW, own_manager="x") is None
+
+
+# ------------------------------------------- the reconciler, on a DataPlane
+class _StatusClient:
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+
+    async def patch_status(self, kind: Any, namespace: Any, name: str, status: Any) -> None:
+        self.patches.append((name, status))
+
+
+def _dp_obj(name: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "apiVersion": "cdp.dev/v1alpha1",
+        "kind": "DataPlane",
+        "metadata": {"name": name, "generation": 2, "resourceVersion": "1"},
+        "spec": {
+            "region": "North Europe",
+            "egressCIDRs": ["20.166.183.112/28"],
+            "clusterNetworks": ["10.244.0.0/16"],
+            "ingress": {
+                "className": "nginx",
+                "baseDomain": "eu.apps.cdp.example.com",
+                "gatewayNamespace": "ingress-nginx",
+            },
+        },
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+def test_an_operator_reports_a_data_plane_nobody_in_its_cluster_serves() -> None:
+    import asyncio
+
+    from cdp_operator.apply.reconciler import Reconciler
+
+    client = _StatusClient()
+    us = Reconciler(client, scope=["us"])  # type: ignore[arg-type]
+    us.cache.upsert(_dp_obj("eu"))
+    asyncio.run(us.reconcile_data_plane("eu"))
+    ((name, status),) = client.patches
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (name, ready["status"], ready["reason"]) == ("eu", "True", NOT_SERVED_HERE)
+    assert status["observedGeneration"] == 2
+
+
+def test_an_operator_leaves_a_data_plane_another_operator_of_its_cluster_serves() -> None:
+    import asyncio
+
+    from cdp_operator.apply.reconciler import Reconciler
+
+    available = {
+        "observedGeneration": 2,
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Available",
+                "message": "region North Europe",
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }
+        ],
+    }
+    client = _StatusClient()
+    us = Reconciler(client, scope=["us"])  # type: ignore[arg-type]
+    us.cache.upsert(_dp_obj("eu", available))
+    asyncio.run(us.reconcile_data_plane("eu"))
+    assert client.patches == []
+    # The eu operator itself writes Available over a NotServedHere.
+    eu = Reconciler(client, scope=["eu"])  # type: ignore[arg-type]
+    not_served = {**available, "conditions": [{**available["conditions"][0], "reason": "X"}]}
+    eu.cache.upsert(_dp_obj("eu", not_served))
+    asyncio.run(eu.reconcile_data_plane("eu"))
+    ((_, status),) = client.patches
+    assert next(c for c in status["conditions"] if c["type"] == "Ready")["reason"] == "Available"
