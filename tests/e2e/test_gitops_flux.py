@@ -12,8 +12,11 @@ happens through Git commits:
    data plane is served, `Ready=True NotServedHere` where not;
 2. a commit changes the `us` Component's image: only the us cluster's Deployment
    rolls; nothing changes in eu;
-3. a commit removes the `eu` Component: Flux prunes it in both clusters, and the
-   eu operator removes its Deployment.
+3. a commit moves the eu project to us (a Project's data plane is fixed, so the
+   commit replaces it by one on us and points the Component at it): eu's operator
+   removes what it ran, us's runs it, and eu reports it NotServedHere;
+4. a commit removes that Component: Flux prunes it in both clusters, and the us
+   operator removes its Deployments.
 
 Prints the time from each push to both clusters Ready (not asserted). It runs in
 `make test` (about 75 s here with the binaries built); the first run builds Flux's
@@ -153,6 +156,11 @@ def _deployment(c: DataPlaneCluster, component: str) -> list[dict[str, Any]]:
     return list(out["items"]) if out else []
 
 
+def _namespaces(c: DataPlaneCluster, project: str) -> list[dict[str, Any]]:
+    out = c.kubectl_json("get", "namespaces", "-l", f"cdp.dev/project={project}")
+    return list(out["items"]) if out else []
+
+
 def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     gitops: tuple[PlatformRepo, dict[str, DataPlaneCluster]],
 ) -> None:
@@ -282,14 +290,42 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
     } == eu_reports, "nothing rolled in eu"
 
-    # 3. The eu component goes: Flux prunes it everywhere, the eu operator cleans up.
+    # 3. Move analytics to us. A Project's data plane is fixed, so in Git the
+    # project is replaced: analytics (eu) goes, analytics-us comes, reports follows.
+    rev = repo.commit(
+        "analytics moves to us",
+        {
+            "tenants/acme.yaml": "---\n".join(
+                [
+                    _project("shop", "us"),
+                    _project("analytics-us", "us"),
+                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
+                    _component("reports", "analytics-us", "registry.example.com/acme/reports:1.0"),
+                ]
+            )
+        },
+    )
+    figures["project move: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
+    wait_for(
+        lambda: not _namespaces(eu, "analytics") and not _deployment(eu, "reports"),
+        120,
+        "eu: the analytics runtime namespaces and reports' Deployments gone",
+        [eu],
+    )
+    ready = _ready(eu.get("component", "reports", NS))
+    assert (ready["status"], ready["reason"]) == ("True", "NotServedHere"), ready
+    assert len(_deployment(us, "reports")) == 2
+    assert _ready(us.get("component", "reports", NS))["status"] == "True"
+    assert us.get("project", "analytics", NS) is None and eu.get("project", "analytics", NS) is None
+
+    # 4. The component goes: Flux prunes it everywhere, the us operator cleans up.
     rev = repo.commit(
         "retire reports",
         {
             "tenants/acme.yaml": "---\n".join(
                 [
                     _project("shop", "us"),
-                    _project("analytics", "eu"),
+                    _project("analytics-us", "us"),
                     _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
                 ]
             )
