@@ -2,41 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..models.labels import GROUP, VERSION
-
-
-@dataclass(frozen=True)
-class Kind:
-    kind: str
-    group: str
-    version: str
-    plural: str
-    namespaced: bool
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    @property
-    def _api_root(self) -> str:
-        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-
-    @property
-    def collection_path(self) -> str:
-        """Every object of the kind, in all namespaces."""
-        return f"{self._api_root}/{self.plural}"
-
-    def path(self, namespace: str | None, name: str | None = None) -> str:
-        base = self._api_root
-        if self.namespaced:
-            if not namespace:
-                raise ValueError(f"{self.kind} is namespaced: a namespace is required")
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        return f"{base}/{name}" if name else base
-
+from ..runtime.kind import Kind as Kind  # re-exported: K.Kind
 
 # Custom resources users own (the operator writes only their status).
 DATA_PLANE = Kind("DataPlane", GROUP, VERSION, "dataplanes", False)
@@ -56,9 +23,6 @@ INGRESS = Kind("Ingress", "networking.k8s.io", "v1", "ingresses", True)
 NETWORK_POLICY = Kind("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies", True)
 PDB = Kind("PodDisruptionBudget", "policy", "v1", "poddisruptionbudgets", True)
 CHILD_KINDS = (NAMESPACE, SERVICE, DEPLOYMENT, CRONJOB, JOB, INGRESS, NETWORK_POLICY, PDB)
-
-# Kopf's peering object: the replicas' priorities and keep-alives (high availability).
-CLUSTER_PEERING = Kind("ClusterKopfPeering", "kopf.dev", "v1", "clusterkopfpeerings", False)
 
 BY_KIND: dict[str, Kind] = {k.kind: k for k in (*CUSTOM_KINDS, *CHILD_KINDS)}
 

@@ -54,14 +54,15 @@ from ..render.plan import (
     served_in_cluster,
     spec_age,
 )
+from ..runtime.client import AlreadyExists, Client, api_status
+from ..runtime.diff import is_subset
+from ..runtime.events import EventRecorder
+from ..runtime.objects import Obj, key_of
+from ..runtime.peering import PeeringGuard
+from ..runtime.queue import WorkQueue
 from . import kinds as K
-from .cache import FIELD_MANAGER, Cache, Obj, created_not_applied, key_of
-from .client import AlreadyExists, Client, api_status
-from .diff import is_subset
-from .events import EventRecorder
+from .binding import FIELD_MANAGER, Cache, created_not_applied
 from .metrics import Metrics
-from .peering import PeeringGuard
-from .queue import WorkQueue
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Kopf provides the operator's lifecycle (startup and cleanup), its liveness
 endpoint, credentials and the peering protocol for high availability. The
-watching is the operator's own (apply/informer.py): one list-then-watch per
+watching is the operator's own (runtime/informer.py): one list-then-watch per
 kind feeding the cache, with deletions detected across re-lists. That replaced
 Kopf's per-kind indexes, whose readiness bookkeeping made a restart quadratic
 in the number of objects (docs/benchmarks.md), and whose re-list after an
@@ -26,13 +26,13 @@ import kopf
 
 from .. import USER_AGENT
 from ..apply import kinds as K
-from ..apply.client import Client, load_configuration
-from ..apply.events import EventRecorder
-from ..apply.informer import Informer
+from ..apply.binding import Client, EventRecorder
 from ..apply.metrics import Metrics
-from ..apply.peering import PeeringGuard
 from ..apply.reconciler import Reconciler
 from ..models import labels as L
+from ..runtime.client import load_configuration
+from ..runtime.informer import Informer
+from ..runtime.peering import PeeringGuard
 
 logger = logging.getLogger("cdp_operator")
 

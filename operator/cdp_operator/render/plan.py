@@ -24,6 +24,7 @@ from ..models.resources import (
 )
 from ..models.status import EGRESS_ALLOWLIST_EFFECTIVE, HELD_MAX
 from ..models.tiers import Billing, Tier, limits_for
+from ..runtime.objects import Obj
 from . import environments as render_environments
 from . import namespaces as render_namespaces
 from . import policies as render_policies
@@ -32,7 +33,6 @@ from .context import Runtime
 from .egress import allowlist_block
 
 S = TypeVar("S")
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

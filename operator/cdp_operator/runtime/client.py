@@ -1,8 +1,9 @@
 """A small typed facade over the official kubernetes client.
 
-Every request carries the user agent `cdp-operator/<version>` so the audit log
-can attribute writes. Calls are blocking and run in the event loop's executor,
-which `Client` sizes to match the HTTP connection pool.
+Every request carries the controller's user agent so the audit log can
+attribute writes, and every write its field manager. Calls are blocking and
+run in the event loop's executor, which `Client` sizes to match the HTTP
+connection pool.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,13 +19,11 @@ import kubernetes
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
-from .. import USER_AGENT
-from .cache import FIELD_MANAGER, compact, is_our_entry, slim
-from .kinds import Kind, kind_of
+from .cache import compact, is_entry, slim
+from .kind import Kind
+from .objects import Obj
 
-__all__ = ["FIELD_MANAGER", "AlreadyExists", "Client", "api_status", "load_configuration"]
-
-Obj = dict[str, Any]
+__all__ = ["AlreadyExists", "Client", "api_status", "load_configuration"]
 
 
 class AlreadyExists(Exception):
@@ -44,11 +44,26 @@ def load_configuration(kubeconfig: str | None = None, context: str | None = None
 
 
 class Client:
-    def __init__(self, configuration: Configuration, concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        configuration: Configuration,
+        concurrency: int = 32,
+        *,
+        user_agent: str,
+        field_manager: str,
+        kinds: Mapping[str, Kind],
+        api: ApiClient | None = None,
+    ) -> None:
+        """`kinds`: how to address an object, by its `kind` (for apply and
+        create_object); `api`: the API client to use instead of one made from
+        `configuration` (tests/fakeapi.py)."""
         self.configuration = copy.copy(configuration)
+        self.user_agent = user_agent
+        self.field_manager = field_manager
+        self.kinds = kinds
         configuration.connection_pool_maxsize = concurrency
-        self.api = ApiClient(configuration)
-        self.api.user_agent = USER_AGENT
+        self.api = api or ApiClient(configuration)
+        self.api.user_agent = user_agent
         self._streaming: list[ApiClient] = []
         self.executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="kube")
 
@@ -58,7 +73,7 @@ class Client:
         configuration = copy.copy(self.configuration)
         configuration.connection_pool_maxsize = connections
         api = ApiClient(configuration)
-        api.user_agent = USER_AGENT
+        api.user_agent = self.user_agent
         self._streaming.append(api)
         return api
 
@@ -101,7 +116,7 @@ class Client:
                 exc.body = data.decode(errors="replace") if data else ""
                 raise exc
             # Parsed here, in the pool's thread: answers are cached, so their
-            # strings are shared with the rest of the cache (apply/cache.py).
+            # strings are shared with the rest of the cache (runtime/cache.py).
             parsed = json.loads(data) if data else None
             if raw or not isinstance(parsed, dict):
                 return parsed
@@ -120,7 +135,7 @@ class Client:
 
     async def apply(self, obj: Obj) -> Obj:
         """Server-side apply with our field manager (force: we own these objects)."""
-        kind = kind_of(obj)
+        kind = self.kinds[obj["kind"]]
         meta = obj["metadata"]
         result = await self._call(
             "PATCH",
@@ -129,7 +144,7 @@ class Client:
             json.dumps(obj, ensure_ascii=False).encode(),
             content_type="application/apply-patch+yaml",
             query=[
-                ("fieldManager", FIELD_MANAGER),
+                ("fieldManager", self.field_manager),
                 ("force", "true"),
                 ("fieldValidation", "Strict"),
             ],
@@ -147,7 +162,7 @@ class Client:
         adopt_fields() moves them to our apply entry before the first apply,
         so that apply can later remove what the operator stops rendering.
         """
-        kind = kind_of(obj)
+        kind = self.kinds[obj["kind"]]
         meta = obj["metadata"]
         try:
             result = await self._call(
@@ -155,7 +170,7 @@ class Client:
                 kind.path(meta.get("namespace")),
                 obj,
                 content_type="application/json",
-                query=[("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")],
+                query=[("fieldManager", self.field_manager), ("fieldValidation", "Strict")],
                 missing_ok=False,  # 404: its namespace is not there (yet)
             )
         except ApiException as exc:
@@ -179,16 +194,17 @@ class Client:
             return None
         meta = live["metadata"]
         entries = list(meta.get("managedFields") or [])
-        created = [e for e in entries if is_our_entry(e, "Update")]
+        ours = self.field_manager
+        created = [e for e in entries if is_entry(e, ours, "Update")]
         if not created:
             result: Obj = compact(slim(live))
             return result
-        applied = next((e for e in entries if is_our_entry(e, "Apply")), None)
+        applied = next((e for e in entries if is_entry(e, ours, "Apply")), None)
         fields: Obj = {}
         for entry in [*created, *([applied] if applied else [])]:
             _merge_fields(fields, entry.get("fieldsV1") or {})
         merged = {**(applied or created[0]), "operation": "Apply", "fieldsV1": fields}
-        kept = [e for e in entries if e is not applied and not is_our_entry(e, "Update")]
+        kept = [e for e in entries if e is not applied and not is_entry(e, ours, "Update")]
         patch = [
             {"op": "test", "path": "/metadata/resourceVersion", "value": meta["resourceVersion"]},
             {"op": "replace", "path": "/metadata/managedFields", "value": [*kept, merged]},
@@ -198,7 +214,7 @@ class Client:
             path,
             patch,
             content_type="application/json-patch+json",
-            query=[("fieldManager", FIELD_MANAGER)],
+            query=[("fieldManager", self.field_manager)],
         )
 
     async def create(self, path: str, body: Obj) -> Obj | None:
@@ -212,7 +228,7 @@ class Client:
             kind.path(namespace, name) + "/status",
             {"status": status},
             content_type="application/merge-patch+json",
-            query=[("fieldManager", FIELD_MANAGER)],
+            query=[("fieldManager", self.field_manager)],
         )
 
     async def delete(self, kind: Kind, namespace: str | None, name: str, uid: str | None) -> None:

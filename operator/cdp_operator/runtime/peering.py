@@ -20,14 +20,26 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from .client import Client
-from .kinds import CLUSTER_PEERING
+from .kind import Kind
+from .objects import Obj
 
 logger = logging.getLogger(__name__)
+
+#: Kopf's peering object: the replicas' priorities and keep-alives.
+CLUSTER_PEERING = Kind("ClusterKopfPeering", "kopf.dev", "v1", "clusterkopfpeerings", False)
+
+
+class Reader(Protocol):
+    async def get(self, kind: Kind, namespace: str | None, name: str) -> Obj | None: ...
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 @dataclass(frozen=True)
@@ -78,15 +90,21 @@ def decide(peers: list[Peer], identity: str, priority: int, now: datetime.dateti
 class PeeringGuard:
     def __init__(
         self,
-        client: Client,
+        client: Reader,
         name: str,
         identity: str,
         priority: int,
         *,
         poll: float = 1.0,
         settle: float = 4.0,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime.datetime] = _utcnow,
     ) -> None:
+        """`clock` measures the settle time; `now` is compared with the peers'
+        keep-alives (wall-clock time, as Kopf writes them)."""
         self.client = client
+        self.clock = clock
+        self.now = now
         self.name = name
         self.identity = identity
         self.priority = priority
@@ -99,33 +117,36 @@ class PeeringGuard:
         self._reason = ""
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            try:
-                decision = await self.check()
-            except Exception as exc:  # the API server is away: keep the last state
-                logger.warning("peering %s: cannot read (%s)", self.name, exc)
-                await asyncio.sleep(self.poll)
-                continue
-            now = loop.time()
-            if not decision.eligible:
-                self._eligible_since = None
-                self._set(False, decision.reason)
-            elif self.active.is_set():
-                pass
-            elif not decision.lower_alive:
-                self._set(True, decision.reason)
-            else:
-                self._eligible_since = self._eligible_since or now
-                if now - self._eligible_since >= self.settle:
-                    self._set(True, f"{decision.reason}; lower-priority peers had {self.settle}s")
+            await self.poll_once()
             await asyncio.sleep(self.poll)
+
+    async def poll_once(self) -> None:
+        """Read the peering object once and become active or stand by."""
+        try:
+            decision = await self.check()
+        except Exception as exc:  # the API server is away: keep the last state
+            logger.warning("peering %s: cannot read (%s)", self.name, exc)
+            return
+        now = self.clock()
+        if not decision.eligible:
+            self._eligible_since = None
+            self._set(False, decision.reason)
+        elif self.active.is_set():
+            pass
+        elif not decision.lower_alive:
+            self._set(True, decision.reason)
+        else:
+            if self._eligible_since is None:
+                self._eligible_since = now
+            if now - self._eligible_since >= self.settle:
+                self._set(True, f"{decision.reason}; lower-priority peers had {self.settle}s")
 
     async def check(self) -> Decision:
         obj = await self.client.get(CLUSTER_PEERING, None, self.name)
         if obj is None:
             return Decision(False, f"ClusterKopfPeering {self.name!r} does not exist", False)
-        now = datetime.datetime.now(datetime.UTC)
+        now = self.now()
         return decide(parse_peers(obj.get("status")), self.identity, self.priority, now)
 
     def _set(self, active: bool, reason: str) -> None:

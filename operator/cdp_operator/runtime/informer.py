@@ -27,11 +27,10 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from .cache import compact, slim
-from .kinds import Kind
+from .kind import Kind
+from .objects import Obj
 
 logger = logging.getLogger(__name__)
-
-Obj = dict[str, Any]
 
 PAGE_SIZE = 500
 WATCH_TIMEOUT = 290  # seconds the API server keeps a watch open
@@ -85,15 +84,8 @@ class Informer:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                if version is None:
-                    with self.listing:  # one kind at a time: bounds the memory of a restart
-                        items, version = self._list()
-                    self._deliver(self.sink.listed, self.kind, items, version)
-                version = self._watch(version)
+                version = self.step(version)
                 backoff = 0.5
-            except Gone:
-                logger.info("%s: watch expired; listing again", self.kind.plural)
-                version = None
             except Exception as exc:  # connection refused, reset, timeouts, 5xx
                 logger.warning(
                     "%s: watch failed (%s); retrying in %.1fs",
@@ -103,6 +95,23 @@ class Informer:
                 )
                 self._stop.wait(backoff)
                 backoff = min(MAX_BACKOFF, backoff * 2)
+
+    def step(self, version: str | None) -> str | None:
+        """One round: a list when `version` is None, then one watch from there.
+
+        Returns the version the next watch resumes from, or None when the watch
+        could not resume (410 Gone) and the kind must be listed again. Errors
+        other than Gone propagate (the thread retries them with backoff).
+        """
+        try:
+            if version is None:
+                with self.listing:  # one kind at a time: bounds the memory of a restart
+                    items, version = self._list()
+                self._deliver(self.sink.listed, self.kind, items, version)
+            return self._watch(version)
+        except Gone:
+            logger.info("%s: watch expired; listing again", self.kind.plural)
+            return None
 
     def _deliver(self, fn: Any, *args: Any) -> None:
         if not self._stop.is_set():

@@ -1,4 +1,9 @@
-"""Kubernetes Events on the custom resources, for meaningful transitions only."""
+"""Kubernetes Events (events.k8s.io/v1), posted in the background, best effort.
+
+The recorder does not aggregate: callers emit an Event for a transition only
+(the reconciler: a change of Ready reason), so there are no repeats to fold
+into a series; what it bounds is how many wait and how many are in flight.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,19 @@ import asyncio
 import datetime
 import logging
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
-from .client import Client
-from .metrics import Metrics
+from .objects import Obj
 
 logger = logging.getLogger(__name__)
 
-REPORTING_CONTROLLER = "cdp.dev/cdp-operator"
+
+class Poster(Protocol):
+    async def create(self, path: str, body: Obj) -> Obj | None: ...
+
+
+class Counter(Protocol):
+    def inc(self) -> None: ...
 
 
 #: Events waiting to be posted; beyond this the newest are dropped (and counted).
@@ -28,11 +38,14 @@ class EventRecorder:
     """Posts Events in the background, a few at a time, like client-go's broadcaster."""
 
     def __init__(
-        self, client: Client, instance: str = "cdp-operator", metrics: Metrics | None = None
+        self, client: Poster, *, controller: str, instance: str, dropped: Counter | None = None
     ) -> None:
+        """`controller` and `instance`: the Event's reportingController and
+        reportingInstance; `dropped` counts Events dropped because too many waited."""
         self.client = client
+        self.controller = controller
         self.instance = instance
-        self.metrics = metrics
+        self.dropped = dropped
         self._pending: asyncio.Queue[tuple[dict[str, Any], str, str, str]] | None = None
         self._senders: list[asyncio.Task[None]] = []
 
@@ -50,8 +63,8 @@ class EventRecorder:
         try:
             self._pending.put_nowait((obj, type_, reason, message))
         except asyncio.QueueFull:
-            if self.metrics:
-                self.metrics.events_dropped.inc()
+            if self.dropped:
+                self.dropped.inc()
             logger.debug(
                 "event %s for %s dropped: %d pending", reason, obj["metadata"]["name"], MAX_PENDING
             )
@@ -78,7 +91,7 @@ class EventRecorder:
             "reason": reason,
             "note": message[:1024],
             "action": "Reconcile",
-            "reportingController": REPORTING_CONTROLLER,
+            "reportingController": self.controller,
             "reportingInstance": self.instance,
             "regarding": {
                 "apiVersion": obj.get("apiVersion"),

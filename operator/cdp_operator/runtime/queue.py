@@ -2,7 +2,9 @@
 
 Like controller-runtime's: a key queued many times while waiting runs once; a
 key is never processed by two workers at once; a key queued while it runs is
-processed again afterwards; failures retry with exponential backoff.
+processed again afterwards; failures retry with exponential backoff. A worker
+asks for another look later by returning Requeue (controller-runtime's
+`Result{RequeueAfter}`).
 """
 
 from __future__ import annotations
@@ -10,20 +12,63 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
-Worker = Callable[[Hashable], Awaitable[float | None]]
+
+@dataclass(frozen=True)
+class Requeue:
+    """Process this key again after `after` seconds, because `why`."""
+
+    after: float
+    why: str
+
+
+#: What a worker returns: None when done, Requeue to look again later. A bare
+#: number of seconds is still taken (as Requeue(seconds, "unexplained")) while
+#: the reconciler's return statements move to Requeue.
+Outcome = Requeue | float | None
+
+Worker = Callable[[Hashable], Awaitable[Outcome]]
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """What the queue needs of time: the event loop's interface (the default);
+    tests pass a fake clock that they move by hand."""
+
+    def time(self) -> float: ...
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer: ...
+
+
+def as_requeue(outcome: Outcome) -> Requeue | None:
+    if outcome is None or isinstance(outcome, Requeue):
+        return outcome
+    return Requeue(float(outcome), "unexplained")
 
 
 class WorkQueue:
-    def __init__(self, base_delay: float = 0.5, max_delay: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_delay: float = 0.5,
+        max_delay: float = 60.0,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
         self._pending: set[Hashable] = set()
         self._running: set[Hashable] = set()
         self._dirty: set[Hashable] = set()
         self._failures: dict[Hashable, int] = {}
-        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        #: key -> (when it is due on the clock, its timer)
+        self._timers: dict[Hashable, tuple[float, Timer]] = {}
+        self._clock = clock
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._idle = asyncio.Event()
@@ -40,21 +85,31 @@ class WorkQueue:
         self._queue.put_nowait(key)
 
     def add_after(self, key: Hashable, delay: float) -> None:
-        if key in self._timers:
-            return
-        loop = asyncio.get_running_loop()
+        """Queue key after `delay` seconds; when it is already scheduled, the
+        earlier of the two times holds (as client-go's AddAfter)."""
+        clock: Clock = self._clock or asyncio.get_running_loop()
+        due = clock.time() + delay
+        scheduled = self._timers.get(key)
+        if scheduled is not None:
+            if scheduled[0] <= due:
+                return
+            scheduled[1].cancel()
 
         def fire() -> None:
             self._timers.pop(key, None)
             self.add(key)
 
-        self._timers[key] = loop.call_later(delay, fire)
+        self._timers[key] = (due, clock.call_later(delay, fire))
+
+    def retry_delay(self, failures: int) -> float:
+        """Seconds before the retry after that many failures in a row."""
+        return float(min(self._max_delay, self._base_delay * 2 ** (failures - 1)))
 
     def reset(self) -> int:
         """Forget every key, queued, scheduled or failing (the workers are stopped).
         Returns how many keys were dropped."""
         dropped = len(self._pending | self._running | self._dirty | set(self._timers))
-        for timer in self._timers.values():
+        for _due, timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
         self._pending.clear()
@@ -88,21 +143,23 @@ class WorkQueue:
             self._pending.discard(key)
             self._running.add(key)
             try:
-                requeue_after = await worker(key)
+                outcome = await worker(key)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 failures = self._failures.get(key, 0) + 1
                 self._failures[key] = failures
-                delay = min(self._max_delay, self._base_delay * 2 ** (failures - 1))
+                delay = self.retry_delay(failures)
                 logger.exception(
                     "reconcile of %s failed (attempt %d); retrying in %.1fs", key, failures, delay
                 )
                 self.add_after(key, delay)
             else:
                 self._failures.pop(key, None)
-                if requeue_after is not None:
-                    self.add_after(key, requeue_after)
+                requeue = as_requeue(outcome)
+                if requeue is not None:
+                    logger.debug("%s: again in %.1fs (%s)", key, requeue.after, requeue.why)
+                    self.add_after(key, requeue.after)
             finally:
                 self._running.discard(key)
                 if key in self._dirty:
