@@ -376,6 +376,8 @@ class DataPlaneCluster:
                     "KUBECONFIG": str(kubeconfig),
                     "RUNTIME_NAMESPACE": FLUX_NAMESPACE,
                 },
+                # A killed test session leaves no controller behind.
+                preexec_fn=localcluster._parent_death_signal(),
             )
             log.close()
 
