@@ -18,8 +18,13 @@ happens through Git commits:
 4. a commit removes that Component: Flux prunes it in both clusters, and the us
    operator removes its Deployments.
 
+Between 2 and 3, a Component with a typo in its Project's name: Flux's wait
+passes (a new object without status is kstatus Current), the Component turns
+Stalled ProjectNotFound after the 10 s grace, and the next reconcile of the
+Kustomization fails its health check in both clusters.
+
 Prints the time from each push to both clusters Ready (not asserted). It runs in
-`make test` (about 75 s here with the binaries built); the first run builds Flux's
+`make test` (about 100 s here with the binaries built); the first run builds Flux's
 two controllers (`hack/controlplane/build.sh flux`, ~11 min cold on 2 cores),
 which .ci/run does as a step of its own.
 """
@@ -149,6 +154,13 @@ def _ready(obj: dict[str, Any] | None) -> dict[str, Any]:
     assert obj is not None
     cond = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
     return dict(cond)
+
+
+def _reason(c: DataPlaneCluster, kind: str, name: str) -> str | None:
+    """The Ready reason of a resource in the organization namespace, if it has one."""
+    obj = c.get(kind, name, NS)
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return next((str(x["reason"]) for x in conditions if x["type"] == "Ready"), None)
 
 
 def _deployment(c: DataPlaneCluster, component: str) -> list[dict[str, Any]]:
@@ -311,7 +323,58 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
     } == eu_reports, "nothing rolled in eu"
 
-    # 3. Move analytics to us. A Project's data plane is fixed, so in Git the
+    # 2b. A typo in a Project name is a real error, but Flux's wait cannot see it
+    # on a new Component: with no status yet it is kstatus Current, so the sync
+    # passes at once. After the 10 s grace the Component is Stalled (Failed), and
+    # the next reconcile of the Kustomization (here requested, else its interval)
+    # fails its health check in both clusters.
+    rev = repo.commit(
+        "a component with a typo",
+        {
+            "tenants/acme.yaml": "---\n".join(
+                [
+                    _project("shop", "us"),
+                    _project("analytics", "eu"),
+                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
+                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
+                    _component("typo", "shpo", "registry.example.com/acme/typo:1.0"),
+                ]
+            )
+        },
+    )
+    _synced(clusters, rev)
+    for c in clusters.values():
+        wait_for(
+            lambda c=c: _reason(c, "component", "typo") == "ProjectNotFound",
+            60,
+            f"{c.region}: component typo Stalled ProjectNotFound",
+            [c],
+        )
+        assert "shpo" in _ready(c.get("component", "typo", NS))["message"]
+        assert c.cluster is not None
+        c.cluster.kubectl(
+            *["annotate", "--overwrite", "-n", "flux-system", "kustomization/tenants"],
+            f"reconcile.fluxcd.io/requestedAt={time.time()}",
+        )
+
+    def failed(c: DataPlaneCluster) -> bool:
+        ks = c.get("kustomizations.kustomize.toolkit.fluxcd.io", "tenants", "flux-system")
+        conditions = ((ks or {}).get("status") or {}).get("conditions") or []
+        ready = next((x for x in conditions if x["type"] == "Ready"), {})
+        return (
+            ready.get("status") == "False"
+            and ready.get("reason") == "HealthCheckFailed"
+            and "typo" in ready.get("message", "")
+        )
+
+    wait_for(
+        lambda: all(failed(c) for c in clusters.values()),
+        SYNC_TIMEOUT,
+        "tenants HealthCheckFailed on the typo in both clusters",
+        list(clusters.values()),
+    )
+
+    # 3. Move analytics to us (and drop the typo). A Project's data plane is fixed, so in Git the
     # project is replaced: analytics (eu) goes, analytics-us comes, reports follows.
     rev = repo.commit(
         "analytics moves to us",
