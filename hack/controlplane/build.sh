@@ -9,6 +9,10 @@
 # runc, the CNI plugins, the pause binary, go-containerregistry's crane
 # (it also serves the local registry), kube-router (the NetworkPolicy engine)
 # and CoreDNS (cluster DNS). runc needs cgo and libseccomp-dev.
+#
+# `build.sh flux` builds (or reuses) Flux's source-controller and
+# kustomize-controller of one Flux release, and copies their CRDs from the same
+# modules (crds/ in that directory).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -18,7 +22,8 @@ target=${1:-control-plane}
 case $target in
   control-plane) dir="$cache_root/k8s-$KUBERNETES_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION-helm-$HELM_VERSION" ;;
   node) dir="$cache_root/node-k8s-$KUBERNETES_VERSION-containerd-$CONTAINERD_VERSION-runc-$RUNC_VERSION-cni-$CNI_PLUGINS_VERSION-ggcr-$GGCR_VERSION-pause-$PAUSE_VERSION" ;;
-  *) echo "usage: $0 [control-plane|node]" >&2; exit 2 ;;
+  flux) dir="$cache_root/flux-$FLUX_VERSION-sc-$FLUX_SOURCE_CONTROLLER_VERSION-kc-$FLUX_KUSTOMIZE_CONTROLLER_VERSION" ;;
+  *) echo "usage: $0 [control-plane|node|flux]" >&2; exit 2 ;;
 esac
 mkdir -p "$dir"
 export GOFLAGS=-mod=mod
@@ -102,6 +107,28 @@ if [ "$target" = node ]; then
     log "built pause $PAUSE_VERSION"
   fi
   log "all node binaries ready in $dir ($(( $(date +%s) - total_start ))s)"
+  echo "$dir"
+  exit 0
+fi
+if [ "$target" = flux ]; then
+  have source-controller || CGO_ENABLED=0 build "Flux source-controller $FLUX_SOURCE_CONTROLLER_VERSION" ../flux/source-controller \
+    "-s -w" github.com/fluxcd/source-controller
+  have kustomize-controller || CGO_ENABLED=0 build "Flux kustomize-controller $FLUX_KUSTOMIZE_CONTROLLER_VERSION" ../flux/kustomize-controller \
+    "-s -w" github.com/fluxcd/kustomize-controller
+  if [ ! -d "$dir/crds" ]; then
+    tmp=$(mktemp -d "$dir/.tmp.XXXXXX")
+    for c in source-controller kustomize-controller; do
+      src=$(cd "$here/../flux/$c" && go list -m -f '{{.Dir}}' "github.com/fluxcd/$c")
+      cp "$src"/config/crd/bases/*.yaml "$tmp/"
+    done
+    chmod -R u+w "$tmp" && mv "$tmp" "$dir/crds"
+  fi
+  if [ ! -f "$dir/rbac/controller.yaml" ]; then
+    # The release's RBAC for its controllers (not reconciler.yaml: cluster-admin).
+    src=$(cd "$here/../flux/source-controller" && go mod download -json "github.com/fluxcd/flux2/v2@$FLUX_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    mkdir -p "$dir/rbac" && cp "$src/manifests/rbac/controller.yaml" "$dir/rbac/" && chmod u+w "$dir/rbac/controller.yaml"
+  fi
+  log "Flux $FLUX_VERSION ready in $dir ($(( $(date +%s) - total_start ))s)"
   echo "$dir"
   exit 0
 fi

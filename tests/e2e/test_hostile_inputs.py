@@ -162,7 +162,8 @@ def reconcile_key(case: Case, w: World) -> str:
 
 
 #: Ready reasons that mean "not judged yet".
-TRANSIENT = {"WaitingForNamespace", "Progressing"}
+# WaitingForProject/WaitingForEnvironment: a missing reference, for 10 s (docs/install.md).
+TRANSIENT = {"WaitingForNamespace", "Progressing", "WaitingForProject", "WaitingForEnvironment"}
 
 
 def wait_verdict(

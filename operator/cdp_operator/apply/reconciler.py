@@ -38,16 +38,21 @@ from ..render import workloads as render_workloads
 from ..render.addresses import endpoint_addresses
 from ..render.context import Runtime
 from ..render.plan import (
+    AWAITED_REASONS,
     HELD_NOTE,
     ComponentPlan,
     Held,
     OrgPlan,
     Resource,
     Verdict,
+    awaiting_reference,
     component_billing,
+    not_served_verdict,
     plan_component,
     plan_organization,
     run_environments,
+    served_in_cluster,
+    spec_age,
 )
 from ..render.pod_health import REASONS as POD_PROBLEMS
 from ..render.pod_health import diagnose
@@ -58,7 +63,7 @@ from ..runtime.objects import Obj, key_of
 from ..runtime.peering import PeeringGuard
 from ..runtime.queue import Requeue, WorkQueue
 from . import kinds as K
-from .binding import Cache, created_not_applied
+from .binding import FIELD_MANAGER, Cache, created_not_applied
 from .metrics import Metrics
 from .pods import PodIndex
 
@@ -377,10 +382,14 @@ class Reconciler:
         obj = self.cache.get("DataPlane", None, name)
         if obj is None:
             return
-        if self.scope is not None and name not in self.scope:
-            return
+        served = self.scope is None or name in self.scope
+        if not served and served_in_cluster(obj):
+            return  # another operator of this cluster serves it
         data_plane = await self._parse(obj, DataPlaneSpec)
         if data_plane is None:
+            return
+        if not served:
+            await self._write_verdict(obj, not_served_verdict(None, name))
             return
         spec = data_plane.spec
         # No counts in the message: they would rewrite every DataPlane's status
@@ -459,14 +468,17 @@ class Reconciler:
             target = self.cache.get(kind, ns or None, obj_name)
             if target is None:
                 continue
-            if kind == "Project" and not self._serves_project(plan, obj_name, target):
-                continue
-            if kind == "Environment" and not self._serves_env(target):
-                continue
+            dp = self._unserved_data_plane(plan, kind, obj_name, target)
+            if dp is not None:
+                if self._served_elsewhere(dp):
+                    continue  # another operator of this cluster writes it
+                verdict = not_served_verdict(verdict, dp)
             writes.append(self._write_verdict(target, verdict))
         await asyncio.gather(*writes)
 
-        fingerprint = _plan_fingerprint(plan)
+        fingerprint = _plan_fingerprint(plan) + repr(
+            sorted(dp for dp in plan.projects.values() if self._served_elsewhere(dp))
+        )
         if self._plan_fingerprints.get(name) != fingerprint:
             self._plan_fingerprints[name] = fingerprint
             for comp in self.cache.in_namespace("Component", org_ns):
@@ -531,13 +543,21 @@ class Reconciler:
             self._held[key] = (key[0], reason)
             self.metrics.held.labels(key[0], reason).inc()
 
-    def _serves_project(self, plan: OrgPlan, name: str, obj: Obj) -> bool:
-        dp = plan.projects.get(name) or (obj.get("spec") or {}).get("dataPlane")
-        return dp is None or plan.serves(dp)
+    def _unserved_data_plane(self, plan: OrgPlan, kind: str, name: str, obj: Obj) -> str | None:
+        """The data plane of a Project or Environment this instance does not serve."""
+        if kind not in ("Project", "Environment"):
+            return None
+        dp = (plan.projects.get(name) if kind == "Project" else None) or (
+            obj.get("spec") or {}
+        ).get("dataPlane")
+        return dp if dp is not None and not plan.serves(dp) else None
 
-    def _serves_env(self, obj: Obj) -> bool:
-        dp = (obj.get("spec") or {}).get("dataPlane")
-        return self.scope is None or dp is None or dp in self.scope
+    def _served_elsewhere(self, data_plane: str) -> bool:
+        """Another operator of this cluster serves that data plane (and writes the
+        status of its resources): see render.plan.served_in_cluster."""
+        return (self.scope is None or data_plane not in self.scope) and served_in_cluster(
+            self.cache.get("DataPlane", None, data_plane)
+        )
 
     def _own_namespaces(self, plan: OrgPlan, org: Resource[OrganizationSpec]) -> None:
         """Namespaces belong to the Organization: if it goes while we are down, GC cleans up."""
@@ -632,6 +652,8 @@ class Reconciler:
         spec = component.spec
         project_dp = plan.projects.get(spec.project)
         if project_dp is not None and not plan.serves(project_dp):
+            if not self._served_elsewhere(project_dp):
+                await self._write_verdict(obj, not_served_verdict(None, project_dp))
             return None  # another instance serves that data plane
 
         billing = (
@@ -678,6 +700,15 @@ class Reconciler:
             # now holds (applied together with this Component): judge it against the
             # new plan instead of reporting Stalled=True for a moment.
             return PLAN_CATCHING_UP
+        if cplan.verdict is not None and cplan.verdict.reason in AWAITED_REASONS:
+            # Under GitOps the Project or Environment may come a moment later.
+            verdict, recheck = awaiting_reference(
+                cplan.verdict,
+                spec_age(obj, datetime.datetime.now(datetime.UTC), own_manager=FIELD_MANAGER),
+            )
+            if recheck is not None:
+                await self._write_verdict(obj, _billed(cplan.complete(verdict), billing))
+                return Requeue(recheck, f"{verdict.reason}: the grace for it to appear ends")
         if cplan.verdict is not None:
             # It cannot be materialised now: only a deletion deletes, so what it
             # already has stays exactly as it is (no prune, no update) until the

@@ -1,0 +1,426 @@
+"""Flux drives the platform across two data-plane clusters (issue 14).
+
+Two local control planes, `us` and `eu`, each with its own operator scoped to its
+data plane and Flux's source-controller and kustomize-controller (Flux v2.9.5),
+sync one Git repository served on 127.0.0.1. Kustomizations have `wait: true`
+(kstatus health checks on every applied object) and `prune: true`. Everything
+happens through Git commits:
+
+1. one commit adds DataPlanes, an Organization, a Project in each region and a
+   Component in each: both clusters' Kustomizations become Ready at that revision,
+   so every resource is kstatus Current in both clusters: materialised where its
+   data plane is served, `Ready=True NotServedHere` where not;
+2. a commit changes the `us` Component's image: only the us cluster's Deployment
+   rolls; nothing changes in eu;
+3. a commit moves the eu project to us (a Project's data plane is fixed, so the
+   commit replaces it by one on us and points the Component at it): eu's operator
+   removes what it ran, us's runs it, and eu reports it NotServedHere;
+4. a commit removes that Component: Flux prunes it in both clusters, and the us
+   operator removes its Deployments.
+
+Between 2 and 3, a Component with a typo in its Project's name: Flux's wait
+passes (a new object without status is kstatus Current), the Component turns
+Stalled ProjectNotFound after the 10 s grace, and the next reconcile of the
+Kustomization fails its health check in both clusters.
+
+Prints the time from each push to both clusters Ready (not asserted). It runs in
+`make test` (about 100 s here with the binaries built); the first run builds Flux's
+two controllers (`hack/controlplane/build.sh flux`, ~11 min cold on 2 cores),
+which .ci/run does as a step of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdp_operator.cli.kstatus import Status, compute
+
+from .conftest import CLUSTER_NETWORKS
+from .gitops_harness import (
+    DataPlaneCluster,
+    GitServer,
+    PlatformRepo,
+    flux_binaries,
+    flux_objects,
+    wait_for,
+)
+
+# The bound includes a cold build of Flux's two controllers (~11 min on 2 cores).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+
+REGIONS = ("us", "eu")
+ORG = "acme"
+NS = f"cdp-org-{ORG}"
+SYNC_TIMEOUT = 240.0
+
+DATA_PLANES = "\n---\n".join(
+    f"""apiVersion: cdp.dev/v1alpha1
+kind: DataPlane
+metadata: {{name: {dp}}}
+spec:
+  region: {region}
+  egressCIDRs: ["{cidr}"]
+  clusterNetworks: {json.dumps(CLUSTER_NETWORKS)}
+  ingress:
+    className: nginx
+    baseDomain: {dp}.apps.cdp.example.com
+    gatewayNamespace: ingress-nginx
+"""
+    for dp, region, cidr in (
+        ("us", "US East 2", "20.22.170.144/28"),
+        ("eu", "North Europe", "20.166.183.112/28"),
+    )
+)
+
+ORGANIZATION = f"""apiVersion: cdp.dev/v1alpha1
+kind: Organization
+metadata: {{name: {ORG}}}
+spec: {{tier: payg, defaultDataPlane: us}}
+"""
+
+
+def _project(name: str, dp: str) -> str:
+    return f"""apiVersion: cdp.dev/v1alpha1
+kind: Project
+metadata: {{name: {name}, namespace: {NS}}}
+spec: {{dataPlane: {dp}}}
+"""
+
+
+def _component(name: str, project: str, image: str) -> str:
+    return f"""apiVersion: cdp.dev/v1alpha1
+kind: Component
+metadata: {{name: {name}, namespace: {NS}}}
+spec:
+  project: {project}
+  type: service
+  image: {image}
+  replicas: 1
+  endpoints: [{{name: api, port: 8080, visibility: organization}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def flux_dir() -> Path:
+    return flux_binaries()
+
+
+@pytest.fixture(scope="module")
+def gitops(
+    flux_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[PlatformRepo, dict[str, DataPlaneCluster]]]:
+    root = tmp_path_factory.mktemp("gitops")
+    (root / "git").mkdir()
+    repo = PlatformRepo(root / "git")
+    clusters = {r: DataPlaneCluster(r, root / r, flux_dir) for r in REGIONS}
+    with GitServer(root / "git") as server:
+        try:
+            for c in clusters.values():
+                c.up()
+                assert c.cluster is not None
+                c.cluster.kubectl(
+                    "apply", "--server-side", "-f", "-", input=flux_objects(server.url("platform"))
+                )
+            yield repo, clusters
+        finally:
+            for c in clusters.values():
+                print(f"\n{c.region}: logs in {c.root}")
+                c.down()
+
+
+def _synced(clusters: dict[str, DataPlaneCluster], revision: str) -> float:
+    """Wait until both Kustomizations of every cluster applied revision and passed
+    their health checks; seconds it took."""
+    t0 = time.monotonic()
+    all_clusters = list(clusters.values())
+    wait_for(
+        lambda: all(
+            c.kustomization_at(k, revision) for c in all_clusters for k in ("platform", "tenants")
+        ),
+        SYNC_TIMEOUT,
+        f"Kustomizations platform and tenants Ready at {revision[:12]} in us and eu",
+        all_clusters,
+    )
+    return time.monotonic() - t0
+
+
+def _ready(obj: dict[str, Any] | None) -> dict[str, Any]:
+    assert obj is not None
+    cond = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    return dict(cond)
+
+
+def _reason(c: DataPlaneCluster, kind: str, name: str) -> str | None:
+    """The Ready reason of a resource in the organization namespace, if it has one."""
+    obj = c.get(kind, name, NS)
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return next((str(x["reason"]) for x in conditions if x["type"] == "Ready"), None)
+
+
+def _deployment(c: DataPlaneCluster, component: str) -> list[dict[str, Any]]:
+    out = c.kubectl_json("get", "deployments", "-A", "-l", f"cdp.dev/component={component}")
+    return list(out["items"]) if out else []
+
+
+def _namespaces(c: DataPlaneCluster, project: str) -> list[dict[str, Any]]:
+    out = c.kubectl_json("get", "namespaces", "-l", f"cdp.dev/project={project}")
+    return list(out["items"]) if out else []
+
+
+def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
+    gitops: tuple[PlatformRepo, dict[str, DataPlaneCluster]],
+) -> None:
+    repo, clusters = gitops
+    us, eu = clusters["us"], clusters["eu"]
+    figures: dict[str, float] = {}
+
+    # 1. Everything in one commit.
+    rev = repo.commit(
+        "acme: a project and a component in each region",
+        {
+            "platform/dataplanes.yaml": DATA_PLANES,
+            "platform/organizations.yaml": ORGANIZATION,
+            "tenants/acme.yaml": "---\n".join(
+                [
+                    _project("shop", "us"),
+                    _project("analytics", "eu"),
+                    _component("orders", "shop", "registry.example.com/acme/orders:1.0"),
+                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
+                ]
+            ),
+        },
+    )
+    figures["first sync: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
+    # kstatus reads a resource with no status yet as Current, so Flux's health check
+    # can pass before the operator has written a first status (docs/install.md).
+    applied = [
+        ("dataplane", "us", None),
+        ("dataplane", "eu", None),
+        ("organization", ORG, None),
+        ("project", "shop", NS),
+        ("project", "analytics", NS),
+        ("component", "orders", NS),
+        ("component", "reports", NS),
+    ]
+    figures["resources without a status when Flux was Ready (both clusters)"] = sum(
+        1
+        for c in clusters.values()
+        for k, n, ns in applied
+        if not (c.get(k, n, ns) or {}).get("status")
+    )
+    for region, c in clusters.items():
+        assert c.operator is not None
+        c.operator.wait_settled()
+        writes = c.operator.total('cdp_api_writes_total{kind="Deployment"')
+        status = c.operator.total('cdp_api_writes_total{kind="Component",operation="status"')
+        figures[f"{region}: operator writes to Deployments after the first sync"] = writes
+        figures[f"{region}: status writes to Components after the first sync"] = status
+
+    served = {"us": ("shop", "orders"), "eu": ("analytics", "reports")}
+    # Every status, once written (bounded wait), says what the resource is here.
+    for region, c in clusters.items():
+        other = "eu" if region == "us" else "us"
+        project, component = served[region]
+        foreign_project, foreign_component = served[other]
+        expected = {
+            ("dataplane", region, None): ("True", "Available"),
+            ("dataplane", other, None): ("True", "NotServedHere"),
+            ("organization", ORG, None): ("True", None),
+            ("project", project, NS): ("True", "Admitted"),
+            ("project", foreign_project, NS): ("True", "NotServedHere"),
+            ("component", component, NS): ("True", None),
+            ("component", foreign_component, NS): ("True", "NotServedHere"),
+        }
+
+        def judged(c: DataPlaneCluster = c, expected: Any = expected) -> bool:
+            for (kind, name, ns), (status, reason) in expected.items():
+                obj = c.get(kind, name, ns)
+                if not obj or not obj.get("status"):
+                    return False
+                ready = _ready(obj)
+                if obj["status"].get("observedGeneration") != obj["metadata"]["generation"]:
+                    return False
+                if ready["status"] != status or reason not in (None, ready["reason"]):
+                    return False
+            return True
+
+        wait_for(judged, 90, lambda c=c: f"{c.region}: statuses", [c])
+        # Every resource Flux applied is kstatus Current and says what it is.
+        for kind, name, ns in expected:
+            obj = c.get(kind, name, ns)
+            assert obj is not None, (region, kind, name)
+            result = compute(obj)
+            assert result.status == Status.CURRENT, (region, kind, name, result, obj["status"])
+        assert len(_deployment(c, component)) == 2  # development and production
+        assert _deployment(c, foreign_component) == []
+
+    # The first sync that could pass did: no health check of either Kustomization
+    # failed on the way (no transient Failed resource), and Flux applied each once.
+    for region, c in clusters.items():
+        log = (c.root / "kustomize-controller.log").read_text()
+        assert "HealthCheckFailed" not in log and "health check failed" not in log, (
+            f"{region}: {log[-3000:]}"
+        )
+
+    # The operator writes only status to what Flux applied: no drift for Flux.
+    for region, c in clusters.items():
+        for kind, name, ns in (("component", "orders", NS), ("project", "shop", NS)):
+            obj = c.kubectl_json("get", kind, name, "-n", ns, "--show-managed-fields")
+            assert obj is not None
+            for entry in obj["metadata"]["managedFields"]:
+                if entry["manager"] != "kustomize-controller":
+                    assert entry.get("subresource") == "status", (region, kind, entry)
+
+    # A manual edit of an operator-made Deployment is restored by the operator.
+    edited = _deployment(us, "orders")[0]["metadata"]
+    assert us.cluster is not None
+    us.cluster.kubectl(
+        *["patch", "deployment", edited["name"], "-n", edited["namespace"]],
+        *["--type=json", "-p", '[{"op": "replace", "path": "/spec/replicas", "value": 5}]'],
+    )
+    wait_for(
+        lambda: (
+            (us.get("deployment", edited["name"], edited["namespace"]) or {})
+            .get("spec", {})
+            .get("replicas")
+            == 1
+        ),
+        60,
+        "the operator restores replicas: 1",
+        [us],
+    )
+
+    # 2. A new image for the us component: only us rolls.
+    eu_reports = {
+        d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
+    }
+    rev = repo.commit(
+        "orders 1.1",
+        {
+            "tenants/acme.yaml": "---\n".join(
+                [
+                    _project("shop", "us"),
+                    _project("analytics", "eu"),
+                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
+                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
+                ]
+            )
+        },
+    )
+    figures["image change: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
+    images = {
+        d["spec"]["template"]["spec"]["containers"][0]["image"] for d in _deployment(us, "orders")
+    }
+    assert images == {"registry.example.com/acme/orders:1.1"}
+    assert _deployment(eu, "orders") == []
+    assert {
+        d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
+    } == eu_reports, "nothing rolled in eu"
+
+    # 2b. A typo in a Project name is a real error, but Flux's wait cannot see it
+    # on a new Component: with no status yet it is kstatus Current, so the sync
+    # passes at once. After the 10 s grace the Component is Stalled (Failed), and
+    # the next reconcile of the Kustomization (here requested, else its interval)
+    # fails its health check in both clusters.
+    rev = repo.commit(
+        "a component with a typo",
+        {
+            "tenants/acme.yaml": "---\n".join(
+                [
+                    _project("shop", "us"),
+                    _project("analytics", "eu"),
+                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
+                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
+                    _component("typo", "shpo", "registry.example.com/acme/typo:1.0"),
+                ]
+            )
+        },
+    )
+    _synced(clusters, rev)
+    for c in clusters.values():
+        wait_for(
+            lambda c=c: _reason(c, "component", "typo") == "ProjectNotFound",
+            60,
+            f"{c.region}: component typo Stalled ProjectNotFound",
+            [c],
+        )
+        assert "shpo" in _ready(c.get("component", "typo", NS))["message"]
+        assert c.cluster is not None
+        c.cluster.kubectl(
+            *["annotate", "--overwrite", "-n", "flux-system", "kustomization/tenants"],
+            f"reconcile.fluxcd.io/requestedAt={time.time()}",
+        )
+
+    def failed(c: DataPlaneCluster) -> bool:
+        ks = c.get("kustomizations.kustomize.toolkit.fluxcd.io", "tenants", "flux-system")
+        conditions = ((ks or {}).get("status") or {}).get("conditions") or []
+        ready = next((x for x in conditions if x["type"] == "Ready"), {})
+        return (
+            ready.get("status") == "False"
+            and ready.get("reason") == "HealthCheckFailed"
+            and "typo" in ready.get("message", "")
+        )
+
+    wait_for(
+        lambda: all(failed(c) for c in clusters.values()),
+        SYNC_TIMEOUT,
+        "tenants HealthCheckFailed on the typo in both clusters",
+        list(clusters.values()),
+    )
+
+    # 3. Move analytics to us (and drop the typo). A Project's data plane is fixed, so in Git the
+    # project is replaced: analytics (eu) goes, analytics-us comes, reports follows.
+    rev = repo.commit(
+        "analytics moves to us",
+        {
+            "tenants/acme.yaml": "---\n".join(
+                [
+                    _project("shop", "us"),
+                    _project("analytics-us", "us"),
+                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
+                    _component("reports", "analytics-us", "registry.example.com/acme/reports:1.0"),
+                ]
+            )
+        },
+    )
+    figures["project move: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
+    wait_for(
+        lambda: not _namespaces(eu, "analytics") and not _deployment(eu, "reports"),
+        120,
+        "eu: the analytics runtime namespaces and reports' Deployments gone",
+        [eu],
+    )
+    ready = _ready(eu.get("component", "reports", NS))
+    assert (ready["status"], ready["reason"]) == ("True", "NotServedHere"), ready
+    assert len(_deployment(us, "reports")) == 2
+    assert _ready(us.get("component", "reports", NS))["status"] == "True"
+    assert us.get("project", "analytics", NS) is None and eu.get("project", "analytics", NS) is None
+
+    # 4. The component goes: Flux prunes it everywhere, the us operator cleans up.
+    rev = repo.commit(
+        "retire reports",
+        {
+            "tenants/acme.yaml": "---\n".join(
+                [
+                    _project("shop", "us"),
+                    _project("analytics-us", "us"),
+                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
+                ]
+            )
+        },
+    )
+    figures["prune: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
+    for c in clusters.values():
+        wait_for(
+            lambda c=c: c.get("component", "reports", NS) is None and not _deployment(c, "reports"),
+            120,
+            f"{c.region}: component reports and its Deployments gone",
+            [c],
+        )
+    print("\n" + "\n".join(f"{k}: {v:.1f}" for k, v in figures.items()))
