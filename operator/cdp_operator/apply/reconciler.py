@@ -40,6 +40,7 @@ from ..render.context import Runtime
 from ..render.plan import (
     AWAITED_REASONS,
     HELD_NOTE,
+    REFERENCE_GRACE,
     ComponentPlan,
     Held,
     OrgPlan,
@@ -157,6 +158,8 @@ class Reconciler:
         self.pods = PodIndex()
         self.run_pods = PodIndex()
         self._pod_indexes = {K.POD.kind: self.pods, K.RUN_POD.kind: self.run_pods}
+        #: Component key -> (generation, wall-clock time) of a spec change seen live.
+        self._spec_changed: dict[Hashable, tuple[int, float]] = {}
         self.queue = WorkQueue()
         self.scope = None if scope is None else frozenset(scope)
         self.metrics = metrics or Metrics()
@@ -219,7 +222,39 @@ class Reconciler:
             key = index.update(event_type, obj)
             self._enqueue(() if key is None else (key,))
             return
+        if kind.kind == "Component":
+            self._note_spec_change(event_type, obj)
         self.observe(event_type, obj)
+
+    def _note_spec_change(self, event_type: str, obj: Obj) -> None:
+        """When a Component's spec changed (its generation moved) while watched: the
+        start of the grace for a Project or Environment on its way. The cache keeps
+        no managedFields times, so this is the only record of an update's time."""
+        key = key_of(obj)
+        if event_type == "DELETED":
+            self._spec_changed.pop(key, None)
+            return
+        meta = _meta(obj)
+        before = self.cache.get("Component", meta.get("namespace"), meta.get("name", ""))
+        generation = int(meta.get("generation") or 0)
+        if before is not None and int(_meta(before).get("generation") or 0) != generation:
+            self._spec_changed[key] = (generation, time.time())
+
+    def _spec_age(self, obj: Obj) -> float | None:
+        """Seconds since the Component's spec last changed, if known: from the update
+        this operator saw, or from its creation while it has never changed; None for
+        a change made before this operator watched (no grace: it is not on its way)."""
+        meta = _meta(obj)
+        generation = int(meta.get("generation") or 0)
+        seen = self._spec_changed.get(key_of(obj))
+        if seen is not None and seen[0] == generation:
+            age = time.time() - seen[1]
+            if age >= REFERENCE_GRACE:
+                del self._spec_changed[key_of(obj)]  # the grace is over: forget it
+            return age
+        if generation <= 1:
+            return spec_age(obj, datetime.datetime.now(datetime.UTC), own_manager=FIELD_MANAGER)
+        return None
 
     def _enqueue(self, keys: Iterable[Hashable]) -> None:
         if self._queueing:  # standing by: the work waits for takeover
@@ -704,7 +739,7 @@ class Reconciler:
             # Under GitOps the Project or Environment may come a moment later.
             verdict, recheck = awaiting_reference(
                 cplan.verdict,
-                spec_age(obj, datetime.datetime.now(datetime.UTC), own_manager=FIELD_MANAGER),
+                self._spec_age(obj),
             )
             if recheck is not None:
                 await self._write_verdict(obj, _billed(cplan.complete(verdict), billing))
