@@ -1,9 +1,11 @@
 """A small asyncio client for the Kubernetes API (aiohttp), used by the benchmark.
 
-The same client applies the user's custom resources in the operator runs and
-creates the rendered objects in the floor runs, so both sides pay the same
-client cost. It also watches (for readiness) with bookmarks, which costs the
-API server far less than polling lists.
+It reads kubeconfigs with the tests' toolkit (``tests/kit``); it stays a client of
+its own because the benchmark makes thousands of concurrent requests, which
+kubectl or the synchronous official client cannot. The same client applies the
+user's custom resources in the operator runs and creates the rendered objects in
+the floor runs, so both sides pay the same client cost. It also watches (for
+readiness) with bookmarks, which costs the API server far less than polling lists.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ import asyncio
 import base64
 import json
 import ssl
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
+
+if str(Path(__file__).resolve().parents[2] / "tests") not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from kit.identity import kubeconfig_entries
 
 Obj = dict[str, Any]
 USER_AGENT = "cdp-bench/0.1"
@@ -44,11 +50,7 @@ class Kube:
     """Async requests as a kubeconfig's current user; bounded concurrency."""
 
     def __init__(self, kubeconfig: str | Path, concurrency: int = 64) -> None:
-        cfg = yaml.safe_load(Path(kubeconfig).read_text())
-        ctx_name = cfg.get("current-context")
-        ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == ctx_name)
-        cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
-        user = next(u["user"] for u in cfg["users"] if u["name"] == ctx["user"])
+        cluster, user = kubeconfig_entries(kubeconfig)
         self.server = str(cluster["server"]).rstrip("/")
         with tempfile.TemporaryDirectory(prefix="cdp-bench-tls-") as tmp:
             ca = _material(cluster, "certificate-authority", Path(tmp))

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from kapi import ApiError, Kube, Obj
 
@@ -117,56 +114,6 @@ class Tracker:
 
 
 # ------------------------------------------------------------------ audit log
-class Audit:
-    """Write requests in the API server's audit log, read from a byte offset."""
-
-    WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-
-    def offset(self) -> int:
-        if self.path is None or not self.path.exists():
-            return 0
-        return self.path.stat().st_size
-
-    def writes(
-        self, start: int, end: int | None = None, ua_prefix: str = ""
-    ) -> list[dict[str, Any]]:
-        if self.path is None:
-            return []
-        result = []
-        with open(self.path, "rb") as fh:
-            fh.seek(start)
-            data = fh.read() if end is None else fh.read(max(0, end - start))
-        for line in data.splitlines():
-            if not line.strip():
-                continue
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if ev.get("stage") not in (None, "ResponseComplete"):
-                continue
-            if ev.get("verb") not in self.WRITE_VERBS:
-                continue
-            if ua_prefix and not str(ev.get("userAgent", "")).startswith(ua_prefix):
-                continue
-            result.append(ev)
-        return result
-
-    @staticmethod
-    def breakdown(events: list[dict[str, Any]]) -> dict[str, int]:
-        counts: Counter[str] = Counter()
-        for ev in events:
-            ref = ev.get("objectRef") or {}
-            resource = ref.get("resource", "?")
-            if ref.get("subresource"):
-                resource += "/" + ref["subresource"]
-            code = (ev.get("responseStatus") or {}).get("code", 0)
-            suffix = "" if int(code) < 400 else f" ({code})"
-            counts[f"{ev.get('verb')} {resource}{suffix}"] += 1
-        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 # ------------------------------------------------------------------ /proc

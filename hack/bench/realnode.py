@@ -35,13 +35,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-for p in (HERE, REPO / "hack"):
+for p in (HERE, REPO / "hack", REPO / "tests"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
@@ -49,6 +48,7 @@ from observe import percentile  # noqa: E402
 
 import localcluster  # noqa: E402
 import localnode  # noqa: E402
+from kit import pod_active, wait_for  # noqa: E402
 
 OPERATOR_NS = "cdp-system"
 RELEASE = "cdp-operator"
@@ -108,7 +108,7 @@ class Bench:
         pods = [p for p in self.operator_pods() if _ready(p)]
         if len(pods) != 2:
             return None
-        states = [_scrape_active(p) for p in pods]
+        states = [pod_active(p) for p in pods]
         if states == [True, False]:
             return pods[0], pods[1]
         if states == [False, True]:
@@ -129,30 +129,9 @@ def _component_ready(obj: Obj) -> bool:
     return _ready(obj) and status.get("observedGeneration") == obj["metadata"].get("generation")
 
 
-def _scrape_active(pod: Obj) -> bool | None:
-    ip = (pod.get("status") or {}).get("podIP")
-    if not ip:
-        return None
-    try:
-        with urllib.request.urlopen(f"http://{ip}:8080/metrics", timeout=3) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("cdp_active "):
-            return float(line.split()[-1]) == 1.0
-    return None
-
-
 def until(what: str, check: Any, timeout: float, poll: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(poll)
+    """The tests' bounded wait, polling often: what it times is the wait itself."""
+    return wait_for(check, timeout, what, interval=poll)
 
 
 def summary(values: list[float]) -> Obj:

@@ -44,14 +44,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-for p in (HERE, REPO / "hack", REPO):
+for p in (HERE, REPO / "hack", REPO / "tests", REPO):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
 import yaml  # noqa: E402
 from kapi import Kube, kind_path  # noqa: E402
 from observe import (  # noqa: E402
-    Audit,
     Tracker,
     component_ready,
     cpu_seconds,
@@ -71,6 +70,7 @@ from workload import (  # noqa: E402
 
 import localcluster  # noqa: E402  (hack/localcluster.py)
 from cdp_operator.models.naming import runtime_namespace_name  # noqa: E402
+from kit import AuditLog, breakdown  # noqa: E402
 
 OPERATOR_UA = "cdp-operator/"
 BENCH_UA = "cdp-bench/"
@@ -112,7 +112,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, kubeconfig: Path, audit: Path | None) -> None:
         self.args = args
         self.kubeconfig = kubeconfig
-        self.audit = Audit(audit)
+        self.audit = AuditLog(audit)
         self.kube = Kube(kubeconfig, concurrency=args.client_concurrency)
         self.cluster: BenchCluster | None = None
         self.logs = Path(args.results_dir) / args.stamp
@@ -234,12 +234,9 @@ class Bench:
                 continue
             now = time.monotonic()
             depth = m.get("cdp_work_queue_depth", 0.0)
-            deployments = m.get('cdp_managed_objects{kind="Deployment"}', 0.0)
-            components = m.get('cdp_reconcile_total{kind="component"}', 0.0)
-            state = (
-                sum(v for k, v in m.items() if k.startswith("cdp_reconcile_total")),
-                sum(v for k, v in m.items() if k.startswith("cdp_api_writes_total")),
-            )
+            deployments = m.value("cdp_managed_objects", kind="Deployment") or 0.0
+            components = m.value("cdp_reconcile_total", kind="component") or 0.0
+            state = (m.sum("cdp_reconcile_total"), m.sum("cdp_api_writes_total"))
             if (
                 state != last
                 or depth > 0
@@ -295,7 +292,7 @@ class Bench:
         names = {(wl.namespace, c["metadata"]["name"]) for c in wl.component_objs}
         pid = self.pid(op)
         profiler = self.start_profiler(pid, f"{n}-{tag}")
-        cpu0, cp0, audit0 = cpu_seconds(pid), self.control_plane_cpu(), self.audit.offset()
+        cpu0, cp0, audit0 = cpu_seconds(pid), self.control_plane_cpu(), self.audit.mark()
         t0 = time.monotonic()
         await self.kube.create(wl.org_obj)
         await self.wait_namespace(wl.namespace)
@@ -312,7 +309,7 @@ class Bench:
         cpu1, cp1 = cpu_seconds(pid), self.control_plane_cpu()
         self.stop_profiler(profiler)
         settled = await self.settle(op)
-        writes = self.audit.writes(audit0, ua_prefix=OPERATOR_UA)
+        writes = self.audit.writes(audit0, user_agent_prefix=OPERATOR_UA)
         result = {
             "org": org,
             "seconds": round(t_ready - t0, 3),
@@ -322,7 +319,7 @@ class Bench:
             "operator_cpu_seconds": round(cpu1 - cpu0, 2),
             "control_plane_cpu_seconds": self.cpu_delta(cp0, cp1),
             "operator_writes": len(writes),
-            "operator_writes_by_request": Audit.breakdown(writes),
+            "operator_writes_by_request": breakdown(writes),
             "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),
         }
         log(
@@ -348,7 +345,7 @@ class Bench:
             params={"labelSelector": f"cdp.dev/organization={org}"},
         )
         await tracker.start()
-        cp0, audit0 = self.control_plane_cpu(), self.audit.offset()
+        cp0, audit0 = self.control_plane_cpu(), self.audit.mark()
         t0 = time.monotonic()
         created_org = await self.kube.create(wl.org_obj)
         uid = created_org["metadata"]["uid"]
@@ -366,7 +363,7 @@ class Bench:
         t_ready = max([t_created, *(tracker.ready_at[k] for k in expected)])
         await tracker.stop()
         cp1 = self.control_plane_cpu()
-        writes = self.audit.writes(audit0, ua_prefix=BENCH_UA)
+        writes = self.audit.writes(audit0, user_agent_prefix=BENCH_UA)
         result = {
             "org": org,
             "seconds": round(t_ready - t0, 3),
@@ -386,26 +383,23 @@ class Bench:
         await self.settle(op)
         pid = self.pid(op)
         m0 = await asyncio.to_thread(op.metrics)
-        cpu0, audit0 = cpu_seconds(pid), self.audit.offset()
+        cpu0, audit0 = cpu_seconds(pid), self.audit.mark()
         log(f"idle for {seconds:.0f}s")
         await asyncio.sleep(seconds)
         cpu1, m1 = cpu_seconds(pid), await asyncio.to_thread(op.metrics)
-        writes = self.audit.writes(audit0, ua_prefix=OPERATOR_UA)
-
-        def total(m: dict[str, float], prefix: str) -> float:
-            return sum(v for k, v in m.items() if k.startswith(prefix))
+        writes = self.audit.writes(audit0, user_agent_prefix=OPERATOR_UA)
 
         return {
             "seconds": seconds,
             "writes": len(writes),
-            "writes_by_request": Audit.breakdown(writes),
+            "writes_by_request": breakdown(writes),
             "operator_cpu_seconds": round(cpu1 - cpu0, 2),
-            "reconciles": int(total(m1, "cdp_reconcile_total") - total(m0, "cdp_reconcile_total")),
+            "reconciles": int(m1.sum("cdp_reconcile_total") - m0.sum("cdp_reconcile_total")),
         }
 
     async def restart(self, op: OperatorProcess, deployments: int, n: int) -> dict[str, Any]:
         await asyncio.to_thread(op.stop)
-        audit0 = self.audit.offset()
+        audit0 = self.audit.mark()
         t0 = time.monotonic()
         await asyncio.to_thread(op.start)
         pid = self.pid(op)
@@ -414,12 +408,12 @@ class Bench:
         settled = await self.settle(
             op, min_deployments=deployments, min_component_reconciles=n, quiet=5.0, timeout=1800
         )
-        writes = self.audit.writes(audit0, ua_prefix=OPERATOR_UA)
+        writes = self.audit.writes(audit0, user_agent_prefix=OPERATOR_UA)
         m = await asyncio.to_thread(op.metrics)
         result = {
             "seconds": round(settled - t0, 3),
             "writes": len(writes),
-            "writes_by_request": Audit.breakdown(writes),
+            "writes_by_request": breakdown(writes),
             "operator_cpu_seconds": round(cpu_seconds(pid), 2),
             "reconciles": int(sum(v for k, v in m.items() if k.startswith("cdp_reconcile_total"))),
             "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),

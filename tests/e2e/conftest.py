@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +11,7 @@ import pytest
 import yaml
 
 import localcluster  # hack/localcluster.py, on sys.path through tests/conftest.py
+from kit import Kube
 
 from .operator_harness import REPO, OperatorProcess
 
@@ -21,139 +19,32 @@ from .operator_harness import REPO, OperatorProcess
 #: allowlists never open them.
 CLUSTER_NETWORKS = [localcluster.POD_CIDR, localcluster.SERVICE_CIDR]
 
-DATA_PLANES = f"""
-apiVersion: cdp.dev/v1alpha1
-kind: DataPlane
-metadata: {{name: us}}
-spec:
-  region: US East 2
-  egressCIDRs: ["20.22.170.144/28"]
-  clusterNetworks: {json.dumps(CLUSTER_NETWORKS)}
-  ingress:
-    className: nginx
-    baseDomain: us.apps.cdp.example.com
-    gatewayNamespace: ingress-nginx
----
-apiVersion: cdp.dev/v1alpha1
-kind: DataPlane
-metadata: {{name: eu}}
-spec:
-  region: North Europe
-  egressCIDRs: ["20.166.183.112/28"]
-  clusterNetworks: {json.dumps(CLUSTER_NETWORKS)}
-  ingress:
-    className: nginx
-    baseDomain: eu.apps.cdp.example.com
-    gatewayNamespace: ingress-nginx
-"""
+
+def _data_plane(name: str, region: str, egress: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "cdp.dev/v1alpha1",
+        "kind": "DataPlane",
+        "metadata": {"name": name},
+        "spec": {
+            "region": region,
+            "egressCIDRs": [egress],
+            "clusterNetworks": CLUSTER_NETWORKS,
+            "ingress": {
+                "className": "nginx",
+                "baseDomain": f"{name}.apps.cdp.example.com",
+                "gatewayNamespace": "ingress-nginx",
+            },
+        },
+    }
 
 
-class Kube:
-    """kubectl-level helpers bound to the test cluster."""
-
-    def __init__(self, cluster: Any) -> None:
-        self.cluster = cluster
-
-    def run(
-        self, *args: str, input: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        result: subprocess.CompletedProcess[str] = self.cluster.kubectl(
-            *args, input=input, check=False
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
-
-    def apply(self, text: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.run(
-            "apply", "--server-side", "--field-manager=e2e", "-f", "-", input=text, check=check
-        )
-
-    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        args = ["get", kind, name, "-o", "json"]
-        if namespace:
-            args += ["-n", namespace]
-        result = self.run(*args, check=False)
-        if result.returncode != 0:
-            if "NotFound" in result.stderr or "not found" in result.stderr:
-                return None
-            raise AssertionError(result.stderr)
-        obj: dict[str, Any] = json.loads(result.stdout)
-        return obj
-
-    def list(
-        self, kind: str, namespace: str | None = None, selector: str = ""
-    ) -> list[dict[str, Any]]:
-        args = ["get", kind, "-o", "json"]
-        args += ["-n", namespace] if namespace else ["-A"]
-        if selector:
-            args += ["-l", selector]
-        items: list[dict[str, Any]] = json.loads(self.run(*args).stdout)["items"]
-        return items
-
-    def delete(self, kind: str, name: str, namespace: str | None = None, wait: bool = True) -> None:
-        args = ["delete", kind, name, "--ignore-not-found", f"--wait={'true' if wait else 'false'}"]
-        if namespace:
-            args += ["-n", namespace]
-        self.run(*args)
-
-    def wait_for(
-        self, predicate: Callable[[], Any], timeout: float = 90, message: str = "condition"
-    ) -> Any:
-        """Poll until predicate returns a truthy value (bounded; not a speed assertion)."""
-        deadline = time.monotonic() + timeout
-        last_exc: Exception | None = None
-        while time.monotonic() < deadline:
-            try:
-                value = predicate()
-                if value:
-                    return value
-            except AssertionError as exc:
-                last_exc = exc
-            time.sleep(0.3)
-        raise AssertionError(f"timed out after {timeout}s waiting for {message}: {last_exc or ''}")
-
-    def condition(self, obj: dict[str, Any] | None, ctype: str = "Ready") -> dict[str, Any] | None:
-        if not obj:
-            return None
-        for cond in (obj.get("status") or {}).get("conditions") or []:
-            if cond.get("type") == ctype:
-                return dict(cond)
-        return None
-
-    def wait_condition(
-        self,
-        kind: str,
-        name: str,
-        namespace: str | None = None,
-        status: str = "True",
-        reason: str | None = None,
-        timeout: float = 90,
-    ) -> dict[str, Any]:
-        def check() -> dict[str, Any] | None:
-            obj = self.get(kind, name, namespace)
-            cond = self.condition(obj)
-            if cond and cond["status"] == status and (reason is None or cond["reason"] == reason):
-                assert obj is not None
-                gen = obj["metadata"].get("generation")
-                if obj["status"].get("observedGeneration") == gen:
-                    return obj
-            return None
-
-        where = f"{kind}/{name}" + (f" in {namespace}" if namespace else "")
-        result: dict[str, Any] = self.wait_for(
-            check,
-            timeout,
-            f"{where} Ready={status} reason={reason}: last {self.get(kind, name, namespace)}",
-        )
-        return result
-
-    def wait_gone(
-        self, kind: str, name: str, namespace: str | None = None, timeout: float = 120
-    ) -> None:
-        self.wait_for(
-            lambda: self.get(kind, name, namespace) is None, timeout, f"{kind}/{name} deleted"
-        )
+#: The two DataPlanes every e2e session declares (YAML, for ``kube.apply``).
+DATA_PLANES = yaml.safe_dump_all(
+    [
+        _data_plane("us", "US East 2", "20.22.170.144/28"),
+        _data_plane("eu", "North Europe", "20.166.183.112/28"),
+    ]
+)
 
 
 @pytest.fixture(scope="session")
@@ -161,8 +52,8 @@ def kube(cluster: Any) -> Kube:
     return Kube(cluster)
 
 
-@pytest.fixture(scope="session")
-def crds(kube: Kube) -> None:
+def install_crds(kube: Kube) -> None:
+    """The project's CRDs (once Established) and the two DataPlanes."""
     kube.run("apply", "--server-side", "-f", str(REPO / "crds"))
     kube.run(
         "wait",
@@ -171,9 +62,13 @@ def crds(kube: Kube) -> None:
         "-l",
         "app.kubernetes.io/part-of=cdp-operator",
         "--timeout=60s",
-        check=False,
     )
     kube.apply(DATA_PLANES)
+
+
+@pytest.fixture(scope="session")
+def crds(kube: Kube) -> None:
+    install_crds(kube)
 
 
 @pytest.fixture(scope="session")

@@ -15,13 +15,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,10 @@ from typing import Any
 import yaml
 
 import localcluster  # hack/localcluster.py, on sys.path through tests/conftest.py
+from kit import Kube, service_account_token, token_kubeconfig
+from kit import wait_for as kit_wait_for
 
-from .identities import apply_chart_rbac, service_account_token, token_kubeconfig
+from .identities import apply_chart_rbac
 from .operator_harness import REPO, OperatorProcess, free_port
 
 FLUX_NAMESPACE = "flux-system"
@@ -406,18 +406,13 @@ class DataPlaneCluster:
 
     # ---- reading
     def kubectl_json(self, *args: str) -> Any:
-        assert self.cluster is not None
-        out = self.cluster.kubectl(*args, "-o", "json", check=False)
-        if out.returncode != 0:
-            if "NotFound" in out.stderr:
-                return None
-            raise AssertionError(f"kubectl {' '.join(args)}: {out.stderr}")
-        return json.loads(out.stdout)
+        """``kubectl ARGS -o json`` (ARGS starting with ``get``), parsed; None: not found."""
+        assert self.cluster is not None and args[0] == "get", args
+        return Kube(self.cluster).get_json(*args[1:])
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        ns = ("-n", namespace) if namespace else ()
-        result: dict[str, Any] | None = self.kubectl_json("get", kind, name, *ns)
-        return result
+        assert self.cluster is not None
+        return Kube(self.cluster).get(kind, name, namespace)
 
     def kustomization_at(self, name: str, revision: str) -> dict[str, Any] | None:
         """The Kustomization once it applied `revision` and its health checks passed."""
@@ -447,18 +442,19 @@ class DataPlaneCluster:
 
 
 def wait_for(predicate: Any, timeout: float, what: Any, clusters: list[DataPlaneCluster]) -> Any:
-    """Poll until truthy (a bound, not a speed assertion); fail with Flux's view."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """``kit.wait_for`` that fails at once when a controller exited, and on timeout
+    shows Flux's view of every data plane as it was last."""
+
+    def alive() -> None:
         for c in clusters:
             c.check_alive()
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    views = "\n".join(c.describe_flux() for c in clusters)
-    raise AssertionError(
-        f"timed out after {timeout:.0f}s: {what() if callable(what) else what}\n{views}"
+
+    return kit_wait_for(
+        predicate,
+        timeout,
+        what,
+        abort=alive,
+        observe=lambda: "\n".join(c.describe_flux() for c in clusters),
     )
 
 

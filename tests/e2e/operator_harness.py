@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from kit import Metrics, scrape
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,19 +87,9 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     # ----------------------------------------------------------------- metrics
-    def metrics(self) -> dict[str, float]:
-        """Prometheus samples as {'name{labels}': value}."""
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
-        ) as r:
-            text = r.read().decode()
-        samples: dict[str, float] = {}
-        for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-        return samples
+    def metrics(self) -> Metrics:
+        """One scrape of the operator's /metrics, parsed by prometheus_client."""
+        return scrape(f"http://127.0.0.1:{self.metrics_port}/metrics")
 
     def wait_metrics(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -117,8 +105,9 @@ class OperatorProcess:
                 time.sleep(0.2)
         raise TimeoutError(f"operator metrics not served within {timeout}s:\n{self.logs()[-4000:]}")
 
-    def total(self, prefix: str) -> float:
-        return sum(v for k, v in self.metrics().items() if k.startswith(prefix))
+    def total(self, name: str, **labels: str) -> float:
+        """The sum of the samples ``name`` whose labels include ``labels``."""
+        return self.metrics().sum(name, **labels)
 
     def wait_settled(self, quiet: float = 3.0, timeout: float = 180) -> None:
         """Wait until the work queue is empty and no reconcile ran for `quiet` seconds.
@@ -133,7 +122,7 @@ class OperatorProcess:
                 raise RuntimeError(f"operator died:\n{self.logs()[-4000:]}")
             m = self.metrics()
             depth = m.get("cdp_work_queue_depth", 0.0)
-            now = (self.total("cdp_reconcile_total"), self.total("cdp_api_writes_total"))
+            now = (m.sum("cdp_reconcile_total"), m.sum("cdp_api_writes_total"))
             if depth == 0 and now == last:
                 if time.monotonic() - stable_since >= quiet:
                     return
@@ -142,34 +131,3 @@ class OperatorProcess:
                 last = now
             time.sleep(0.25)
         raise TimeoutError(f"operator did not settle within {timeout}s")
-
-
-def audit_events(audit_log: Path, *, since_line: int = 0) -> Iterator[dict[str, Any]]:
-    """Completed requests in the audit log after a line number (partial lines skipped)."""
-    with open(audit_log, encoding="utf-8", errors="replace") as fh:
-        for i, line in enumerate(fh):
-            if i < since_line or not line.strip():
-                continue
-            try:
-                ev = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if ev.get("stage") in (None, "ResponseComplete"):
-                yield ev
-
-
-def audit_writes(
-    audit_log: Path, *, since_line: int = 0, user_agent_prefix: str = ""
-) -> list[dict[str, Any]]:
-    """Write requests (create/update/patch/delete) in the audit log after a line number."""
-    return [
-        ev
-        for ev in audit_events(audit_log, since_line=since_line)
-        if ev.get("verb") in ("create", "update", "patch", "delete", "deletecollection")
-        and str(ev.get("userAgent", "")).startswith(user_agent_prefix)
-    ]
-
-
-def audit_line_count(audit_log: Path) -> int:
-    with open(audit_log, encoding="utf-8", errors="replace") as fh:
-        return sum(1 for _ in fh)

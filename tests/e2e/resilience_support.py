@@ -1,6 +1,7 @@
 """Helpers for test_resilience.py: a workload catalogue, the desired state computed
 independently of the operator, snapshots and their comparison, per-instance
-identities, Kopf peering, audit-log reading, and control-plane faults.
+identities, Kopf peering, and control-plane faults (the audit log is read with
+``kit.AuditLog``).
 
 The expectation here is written from docs/design.md and domain.md (names, labels,
 which objects a Component of a given type gets), never from the operator's render
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from kit import service_account_token, token_kubeconfig
 
 API = "cdp.dev/v1alpha1"
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -305,54 +308,9 @@ def parse_time(value: str) -> float:
     return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-class AuditLog:
-    """Read the local control plane's audit log from byte offsets (it only grows)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def mark(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def writes(self, since: int = 0, *, username: str | None = None) -> list[dict[str, Any]]:
-        events = []
-        with open(self.path, "rb") as fh:
-            fh.seek(since)
-            for raw in fh:
-                try:
-                    ev = json.loads(raw)
-                except ValueError:
-                    continue  # a line being written
-                if ev.get("stage") not in (None, "ResponseComplete"):
-                    continue
-                if ev.get("verb") not in (
-                    "create",
-                    "update",
-                    "patch",
-                    "delete",
-                    "deletecollection",
-                ):
-                    continue
-                if username is not None and (ev.get("user") or {}).get("username") != username:
-                    continue
-                events.append(ev)
-        return events
-
-
 def is_peering_write(ev: dict[str, Any]) -> bool:
     """Kopf's keep-alives in the peering object: bookkeeping, not acting on the cluster."""
     return (ev.get("objectRef") or {}).get("apiGroup") == "kopf.dev"
-
-
-def describe(ev: dict[str, Any]) -> str:
-    ref = ev.get("objectRef") or {}
-    what = ref.get("resource", "?") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
-    where = f"{ref['namespace']}/" if ref.get("namespace") else ""
-    code = (ev.get("responseStatus") or {}).get("code")
-    return f"{ev.get('verb')} {what} {where}{ref.get('name', '')} -> {code}"
 
 
 # -------------------------------------------------------------- identities
@@ -366,8 +324,6 @@ class Identity:
 def make_identity(cluster: Any, kube: Any, namespace: str, name: str, tmp: Path) -> Identity:
     """A ServiceAccount bound to cluster-admin, and a kubeconfig with its token: one
     operator instance's own user name in the audit log."""
-    from kubernetes import client
-
     kube.apply(
         dump(
             [
@@ -393,33 +349,8 @@ def make_identity(cluster: Any, kube: Any, namespace: str, name: str, tmp: Path)
             ]
         )
     )
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3 * 3600)
-    )
-    status = (
-        client.CoreV1Api(cluster.api_client)
-        .create_namespaced_service_account_token(name, namespace, request)
-        .status
-    )
-    assert status is not None and status.token, "TokenRequest gave no token"
-    token = status.token
-    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    context = admin["contexts"][0]["context"]
-    entry = next(c for c in admin["clusters"] if c["name"] == context["cluster"])
-    path = tmp / f"{name}.kubeconfig"
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": entry["cluster"]}],
-                "users": [{"name": name, "user": {"token": token}}],
-                "contexts": [{"name": name, "context": {"cluster": "c", "user": name}}],
-                "current-context": name,
-            }
-        )
-    )
-    path.chmod(0o600)
+    token = service_account_token(cluster, namespace, name, seconds=3 * 3600)
+    path = token_kubeconfig(cluster, token, tmp / f"{name}.kubeconfig", name)
     return Identity(name, f"system:serviceaccount:{namespace}:{name}", path)
 
 

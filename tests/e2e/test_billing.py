@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import Kube, manifest, service_component
+from kit import Kube
+
+from .conftest import manifest, service_component
 from .operator_harness import OperatorProcess
 from .test_cli_e2e import cdp, ok
 
@@ -42,7 +44,7 @@ def set_allow_paid(kube: Kube, org: str, allow: bool) -> None:
 
 
 def paid_metric(operator: OperatorProcess, org: str) -> float | None:
-    return operator.metrics().get(f'cdp_paid_components{{organization="{org}"}}')
+    return operator.metrics().value("cdp_paid_components", organization=org)
 
 
 def test_the_developer_tiers_sixth_component_is_paid_when_allowed(

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import Kube, manifest
+from kit import Kube
+
+from .conftest import manifest
 from .identities import CHART, operator_stopped, render_chart
 from .operator_harness import REPO, OperatorProcess
 

@@ -25,18 +25,9 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 import localcluster
-from kube import (
-    apply_yaml,
-    audit_offset,
-    get_json,
-    has_condition,
-    read_audit_events,
-    service_account_token,
-    token_api_client,
-    token_kubeconfig,
-    utcnow,
-    wait_for,
-)
+from kit import AuditLog, Kube, has_condition, wait_for
+from kit.audit import code, resource, username
+from kit.identity import service_account_token, token_api_client, token_kubeconfig
 
 pytestmark = pytest.mark.e2e
 
@@ -118,7 +109,7 @@ def cronjob(name: str, schedule: str) -> str:
 
 def wait_deployment_available(cluster: Any, namespace: str, name: str, replicas: int) -> Any:
     def available() -> Any:
-        d = get_json(cluster, "deployment", name, "-n", namespace)
+        d = Kube(cluster).get_json("deployment", name, "-n", namespace)
         ok = has_condition(d, "Available") and d["status"].get("availableReplicas") == replicas
         return d if ok else None
 
@@ -130,7 +121,7 @@ def wait_deployment_available(cluster: Any, namespace: str, name: str, replicas:
 def wait_job_complete(cluster: Any, namespace: str, name: str, timeout: float = 120) -> Any:
     return wait_for(
         lambda: (
-            (j := get_json(cluster, "job", name, "-n", namespace))
+            (j := Kube(cluster).get_json("job", name, "-n", namespace))
             and has_condition(j, "Complete")
             and j
         ),
@@ -155,7 +146,7 @@ def test_version_is_the_pinned_release(cluster: Any) -> None:
 
 
 def test_nodes_are_ready(cluster: Any) -> None:
-    nodes = get_json(cluster, "nodes")["items"]
+    nodes = Kube(cluster).get_json("nodes")["items"]
     ready = [n["metadata"]["name"] for n in nodes if has_condition(n, "Ready")]
     assert ready, f"no Ready node among {[n['metadata']['name'] for n in nodes]}"
     if cluster.local is not None:
@@ -179,8 +170,8 @@ def test_fake_nodes_renew_their_leases_and_stay_untainted(cluster: Any) -> None:
             for name, renewed in first.items()
         ),
         60,
-        1,
         "kwok to renew the node leases",
+        interval=1,
     )
     for node in client.CoreV1Api(cluster.api_client).list_node().items:
         taints = [t.key for t in node.spec.taints or []]
@@ -188,23 +179,23 @@ def test_fake_nodes_renew_their_leases_and_stay_untainted(cluster: Any) -> None:
 
 
 def test_deployment_with_two_replicas_becomes_available(cluster: Any, namespace: str) -> None:
-    apply_yaml(cluster, deployment("web", 2), namespace)
+    Kube(cluster).apply(deployment("web", 2), namespace=namespace)
     wait_deployment_available(cluster, namespace, "web", 2)
-    pods = get_json(cluster, "pods", "-n", namespace, "-l", "app=web")["items"]
+    pods = Kube(cluster).get_json("pods", "-n", namespace, "-l", "app=web")["items"]
     running = [p for p in pods if p["status"].get("phase") == "Running"]
     assert len(running) == 2
     assert all(p["spec"].get("nodeName") for p in running), "pods were scheduled onto nodes"
 
 
 def test_job_completes(cluster: Any, namespace: str) -> None:
-    apply_yaml(cluster, job("once"), namespace)
+    Kube(cluster).apply(job("once"), namespace=namespace)
     j = wait_job_complete(cluster, namespace, "once")
     assert j["status"].get("succeeded") == 1
 
 
 def test_job_created_from_a_cronjob_completes(cluster: Any, namespace: str) -> None:
     """Quick variant: the CronJob's template is valid and its Job runs to completion."""
-    apply_yaml(cluster, cronjob("nightly", "0 3 * * *"), namespace)
+    Kube(cluster).apply(cronjob("nightly", "0 3 * * *"), namespace=namespace)
     cluster.kubectl("create", "job", "manual-run", "--from=cronjob/nightly", "-n", namespace)
     j = wait_job_complete(cluster, namespace, "manual-run")
     owners = j["metadata"].get("ownerReferences") or []
@@ -214,20 +205,22 @@ def test_job_created_from_a_cronjob_completes(cluster: Any, namespace: str) -> N
 @pytest.mark.slow
 def test_cronjob_creates_jobs_on_its_schedule(cluster: Any, namespace: str) -> None:
     """The cronjob controller itself creates a Job at the next minute (bounded: 150 s)."""
-    apply_yaml(cluster, cronjob("every-minute", "* * * * *"), namespace)
+    Kube(cluster).apply(cronjob("every-minute", "* * * * *"), namespace=namespace)
 
     def scheduled_job() -> Any:
-        for j in get_json(cluster, "jobs", "-n", namespace)["items"]:
+        for j in Kube(cluster).get_json("jobs", "-n", namespace)["items"]:
             owners = j["metadata"].get("ownerReferences") or []
             if any(o["kind"] == "CronJob" and o["name"] == "every-minute" for o in owners):
                 return j
         return None
 
-    j = wait_for(scheduled_job, 150, 2, "a Job created by CronJob every-minute")
+    j = wait_for(scheduled_job, 150, "a Job created by CronJob every-minute", interval=2)
     wait_job_complete(cluster, namespace, j["metadata"]["name"])
     wait_for(
-        lambda: get_json(cluster, "cronjob", "every-minute", "-n", namespace)["status"].get(
-            "lastSuccessfulTime"
+        lambda: (
+            Kube(cluster)
+            .get_json("cronjob", "every-minute", "-n", namespace)["status"]
+            .get("lastSuccessfulTime")
         ),
         60,
         message="CronJob status.lastSuccessfulTime",
@@ -237,8 +230,8 @@ def test_cronjob_creates_jobs_on_its_schedule(cluster: Any, namespace: str) -> N
 def test_deleting_a_namespace_with_objects_completes(cluster: Any) -> None:
     name = f"e2e-nsdelete-{uuid.uuid4().hex[:5]}"
     cluster.kubectl("create", "namespace", name)
-    apply_yaml(cluster, deployment("web", 2), name)
-    apply_yaml(cluster, job("once"), name)
+    Kube(cluster).apply(deployment("web", 2), namespace=name)
+    Kube(cluster).apply(job("once"), namespace=name)
     cluster.kubectl("create", "configmap", "settings", "--from-literal=a=b", "-n", name)
     cluster.kubectl("create", "secret", "generic", "creds", "--from-literal=p=q", "-n", name)
     cluster.kubectl("create", "service", "clusterip", "web", "--tcp=80:8080", "-n", name)
@@ -246,10 +239,10 @@ def test_deleting_a_namespace_with_objects_completes(cluster: Any) -> None:
 
     cluster.kubectl("delete", "namespace", name, "--wait=false")
     wait_for(
-        lambda: get_json(cluster, "namespace", name) is None,
+        lambda: Kube(cluster).get_json("namespace", name) is None,
         180,
-        1,
         f"namespace {name} and everything in it to be deleted",
+        interval=1,
     )
 
 
@@ -283,19 +276,21 @@ def test_deleting_an_owner_garbage_collects_its_dependents(cluster: Any, namespa
 def test_deleting_a_deployment_collects_its_replicasets_and_pods(
     cluster: Any, namespace: str
 ) -> None:
-    apply_yaml(cluster, deployment("web", 2), namespace)
+    Kube(cluster).apply(deployment("web", 2), namespace=namespace)
     wait_deployment_available(cluster, namespace, "web", 2)
-    assert get_json(cluster, "replicasets", "-n", namespace, "-l", "app=web")["items"]
+    assert Kube(cluster).get_json("replicasets", "-n", namespace, "-l", "app=web")["items"]
 
     cluster.kubectl(
         "delete", "deployment", "web", "-n", namespace, "--cascade=foreground", "--wait=false"
     )
 
     def all_gone() -> bool:
-        left = get_json(cluster, "deployments,replicasets,pods", "-n", namespace, "-l", "app=web")
+        left = Kube(cluster).get_json(
+            "deployments,replicasets,pods", "-n", namespace, "-l", "app=web"
+        )
         return not left["items"]
 
-    wait_for(all_gone, 120, 1, "deployment web, its ReplicaSets and Pods to be deleted")
+    wait_for(all_gone, 120, "deployment web, its ReplicaSets and Pods to be deleted", interval=1)
 
 
 # --------------------------------------------------------------------------- identities and RBAC
@@ -326,8 +321,8 @@ def test_serviceaccount_token_authenticates_and_rbac_applies(
         - {{kind: ServiceAccount, name: reader, namespace: {namespace}}}
         """
     )
-    apply_yaml(cluster, reader_rbac)
-    token = service_account_token(cluster, namespace, "reader", expiration_seconds=600)
+    Kube(cluster).apply(reader_rbac)
+    token = service_account_token(cluster, namespace, "reader", seconds=600)
     expected_user = f"system:serviceaccount:{namespace}:reader"
 
     # The token authenticates as the ServiceAccount ...
@@ -382,7 +377,8 @@ def test_audit_log_records_writes_with_user_agent_verb_and_resource(
     if cluster.audit_log is None:
         pytest.skip("the audit log is only known for the local control plane")
     agent = f"cdp-e2e-audit/{uuid.uuid4().hex[:8]}"
-    since = utcnow()
+    audit = AuditLog(cluster.audit_log)
+    since = audit.mark()
     api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
     api.user_agent = agent
     core = client.CoreV1Api(api)
@@ -397,38 +393,39 @@ def test_audit_log_records_writes_with_user_agent_verb_and_resource(
     assert missing.value.status == 404
 
     def events() -> Any:
-        found = read_audit_events(cluster.audit_log, user_agent_prefix=agent, since=since)
+        found = audit.events(since, user_agent_prefix=agent)
         return found if len(found) >= 4 else None
 
     found = wait_for(events, 30, message=f"4 audit events with user agent {agent}")
-    assert [(e.verb, e.code) for e in found] == [
+    assert [(e["verb"], code(e)) for e in found] == [
         ("create", 201),
         ("patch", 200),
         ("delete", 200),
         ("delete", 404),
     ]
     for e in found:
-        assert e.username == "kubernetes-admin"
-        assert e.user_agent == agent
-        assert (e.resource, e.namespace, e.name, e.api_group) == (
+        ref = e["objectRef"]
+        assert username(e) == "kubernetes-admin"
+        assert e["userAgent"] == agent
+        assert (resource(e), ref.get("namespace"), ref.get("name"), ref.get("apiGroup", "")) == (
             "configmaps",
             namespace,
             "audited",
             "",
         )
     # kubectl writes are recorded with its own user agent (read from an offset this time)
-    mark = audit_offset(cluster.audit_log)
+    mark = audit.mark()
     cluster.kubectl("create", "configmap", "by-kubectl", "-n", namespace)
     by_kubectl = wait_for(
         lambda: [
             e
-            for e in read_audit_events(cluster.audit_log, user_agent_prefix="kubectl/", offset=mark)
-            if e.name == "by-kubectl"
+            for e in audit.events(mark, user_agent_prefix="kubectl/")
+            if e["objectRef"].get("name") == "by-kubectl"
         ],
         30,
         message="the audit event of kubectl create configmap",
     )
-    assert by_kubectl[0].verb == "create" and by_kubectl[0].resource == "configmaps"
+    assert by_kubectl[0]["verb"] == "create" and resource(by_kubectl[0]) == "configmaps"
 
 
 # ------------------------------------------------------------------ the local control plane
@@ -492,12 +489,12 @@ def test_restarting_apiserver_and_etcd_keeps_the_data(cluster: Any, namespace: s
         assert new_pid != old_pid and local.pid(component) == new_pid
         local.wait_healthy("kube-apiserver")
         wait_for(
-            lambda: get_json(cluster, "configmap", "survivor", "-n", namespace),
+            lambda: Kube(cluster).get_json("configmap", "survivor", "-n", namespace),
             60,
             message=f"the API to serve the configmap again after restarting {component}",
         )
     # The rest of the control plane still works: a new Deployment becomes Available.
-    apply_yaml(cluster, deployment("after-restart", 1), namespace)
+    Kube(cluster).apply(deployment("after-restart", 1), namespace=namespace)
     wait_deployment_available(cluster, namespace, "after-restart", 1)
 
 

@@ -217,8 +217,8 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     for region, c in clusters.items():
         assert c.operator is not None
         c.operator.wait_settled()
-        writes = c.operator.total('cdp_api_writes_total{kind="Deployment"')
-        status = c.operator.total('cdp_api_writes_total{kind="Component",operation="status"')
+        writes = c.operator.total("cdp_api_writes_total", kind="Deployment")
+        status = c.operator.total("cdp_api_writes_total", kind="Component", operation="status")
         figures[f"{region}: operator writes to Deployments after the first sync"] = writes
         figures[f"{region}: status writes to Components after the first sync"] = status
 

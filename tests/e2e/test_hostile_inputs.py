@@ -28,8 +28,9 @@ from pydantic import ValidationError
 from cdp_operator.models.resources import parse_spec
 from hostile_cases import CASES, FINDINGS, ORG_A, RAW_WORDING, Case, Either, Rejected, Stalled
 from hostile_cases import Ready as ReadyExpect
+from kit import Kube
 
-from .conftest import Kube, manifest
+from .conftest import manifest
 from .operator_harness import OperatorProcess
 
 pytestmark = pytest.mark.e2e

@@ -50,8 +50,9 @@ import pytest
 import yaml
 
 from isolation.netpol_eval import Cluster, External, Pod
+from kit import Kube
 
-from .conftest import CLUSTER_NETWORKS, Kube, manifest
+from .conftest import CLUSTER_NETWORKS, manifest
 from .operator_harness import REPO, OperatorProcess
 
 pytestmark = pytest.mark.e2e

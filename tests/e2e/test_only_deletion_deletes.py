@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import DATA_PLANES, Kube, manifest, pod_templates, service_component
+from kit import Kube
+
+from .conftest import DATA_PLANES, manifest, pod_templates, service_component
 from .operator_harness import OperatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -83,7 +85,7 @@ def warning_reasons(kube: Kube, namespace: str | None, name: str) -> set[str]:
 
 
 def held_gauge(operator: OperatorProcess, kind: str, reason: str) -> float:
-    return operator.metrics().get(f'cdp_held_resources{{kind="{kind}",reason="{reason}"}}', 0.0)
+    return operator.metrics().value("cdp_held_resources", kind=kind, reason=reason) or 0.0
 
 
 # ------------------------------------------------------------------- downgrade

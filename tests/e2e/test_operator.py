@@ -9,16 +9,17 @@ from typing import Any
 import pytest
 import yaml
 
+from kit import AuditLog, Kube, describe
+
 from .conftest import (
     CLUSTER_NETWORKS,
     MANAGED,
-    Kube,
     manifest,
     manual_task,
     pod_templates,
     service_component,
 )
-from .operator_harness import REPO, OperatorProcess, audit_line_count, audit_writes
+from .operator_harness import REPO, OperatorProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -794,14 +795,13 @@ def test_restart_makes_zero_writes(
     operator.wait_settled()
 
     operator.stop()
-    mark = audit_line_count(cluster.audit_log)
+    audit = AuditLog(cluster.audit_log)
+    mark = audit.mark()
     operator.start()
     operator.wait_settled(quiet=5)
-    writes = audit_writes(cluster.audit_log, since_line=mark, user_agent_prefix="cdp-operator/")
-    assert writes == [], [
-        (w["verb"], w["objectRef"].get("resource"), w["objectRef"].get("name")) for w in writes
-    ]
+    writes = audit.writes(mark, user_agent_prefix="cdp-operator/")
+    assert writes == [], [describe(w) for w in writes]
     # It did read and reconcile everything again.
     assert operator.total("cdp_reconcile_total") > 0
     # And every one of its requests carried its user agent: none from a bare kopf client.
-    assert not audit_writes(cluster.audit_log, user_agent_prefix="kopf/")
+    assert not audit.writes(user_agent_prefix="kopf/")

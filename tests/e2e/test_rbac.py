@@ -17,20 +17,18 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import Kube, manifest
+from kit import AuditLog, Kube, describe, service_account_token, token_kubeconfig
+
+from .conftest import manifest
 from .identities import (
     CHART,
     ChartIdentity,
     apply_chart_rbac,
-    audit_events,
     delete_chart_rbac,
-    describe,
     operator_stopped,
     render_chart,
-    service_account_token,
-    token_kubeconfig,
 )
-from .operator_harness import OperatorProcess, audit_line_count
+from .operator_harness import OperatorProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +69,7 @@ def _assert_no_forbidden(
     assert not denied_lines, "operator log mentions a denial:\n" + "\n".join(denied_lines[:20])
     if cluster.audit_log is None:
         return Counter[str]()
-    events = list(audit_events(cluster.audit_log, since_line=since, username=identity.username))
+    events = AuditLog(cluster.audit_log).events(since, username=identity.username)
     refused = [e for e in events if (e.get("responseStatus") or {}).get("code") == 403]
     # Not RBAC: a namespace being deleted refuses new objects (the operator's
     # best-effort Events about components of an organization being deleted).
@@ -136,7 +134,7 @@ def test_operator_runs_as_the_chart_service_account(
     org_name: str,
     tmp_path: Path,
 ) -> None:
-    since = audit_line_count(cluster.audit_log) if cluster.audit_log else 0
+    since = AuditLog(cluster.audit_log).mark()
     proc = _operator_as(cluster, chart_identity, tmp_path)
     proc.start()
     try:
@@ -313,7 +311,7 @@ def test_operator_with_peering_runs_as_the_chart_service_account(
     assert f"--peering={peering['metadata']['name']}" in args
     kube.apply(yaml.safe_dump(peering))
     identity = apply_chart_rbac(cluster, release, namespace, "--set", "replicaCount=2")
-    since = audit_line_count(cluster.audit_log) if cluster.audit_log else 0
+    since = AuditLog(cluster.audit_log).mark()
     proc = _operator_as(cluster, identity, tmp_path, "--peering", peering["metadata"]["name"])
     try:
         proc.start()

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import MANAGED, Kube, manifest
+from kit import Kube
+
+from .conftest import MANAGED, manifest
 from .operator_harness import OperatorProcess
 
 pytestmark = pytest.mark.e2e

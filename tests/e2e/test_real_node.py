@@ -13,14 +13,13 @@ import os
 import re
 import signal
 import subprocess
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 import localnode  # hack/localnode.py, on sys.path through tests/conftest.py
+from kit import Kube, pod_active, wait_for
 
 from .operator_harness import REPO
 
@@ -47,30 +46,18 @@ def ns(real_cluster: Any, request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def _apply(cluster: Any, ns: str, *objects: dict[str, Any]) -> None:
-    cluster.kubectl(
-        "apply",
-        "-n",
-        ns,
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}),
-    )
+    items = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+    Kube(cluster).apply(json.dumps(items), namespace=ns)
 
 
 def _get(cluster: Any, ns: str, what: str) -> dict[str, Any]:
-    out = cluster.kubectl("get", "-n", ns, what, "-o", "json").stdout
-    return json.loads(out)  # type: ignore[no-any-return]
+    found: dict[str, Any] | None = Kube(cluster).get_json("-n", ns, what)
+    assert found is not None, f"{what} in {ns}: not found"
+    return found
 
 
 def _until(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.5)
+    return wait_for(check, timeout, what)
 
 
 def _pod(name: str, image: str, **spec: Any) -> dict[str, Any]:
@@ -303,26 +290,12 @@ def _operator_pods(cluster: Any, ns: str) -> list[dict[str, Any]]:
     return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
-def _active(pod: dict[str, Any]) -> bool | None:
-    """The replica's cdp_active gauge, scraped from its pod IP (None: not answering)."""
-    ip = pod["status"].get("podIP")
-    if not ip:
-        return None
-    try:
-        with urllib.request.urlopen(f"http://{ip}:8080/metrics", timeout=3) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return None
-    values = [line.split()[-1] for line in text.splitlines() if line.startswith("cdp_active ")]
-    return values == ["1.0"] if values else None
-
-
 def _one_active(cluster: Any, ns: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(active, standby) once two Ready replicas exist and exactly one acts."""
     pods = [p for p in _operator_pods(cluster, ns) if _pod_ready(p)]
     if len(pods) != 2:
         return None
-    states = [_active(p) for p in pods]
+    states = [pod_active(p) for p in pods]
     if sorted(states, key=str) != [False, True]:
         return None
     return (pods[0], pods[1]) if states[0] else (pods[1], pods[0])

@@ -47,8 +47,9 @@ import yaml
 import localcluster  # hack/localcluster.py, on sys.path through tests/conftest.py
 import localnode
 from isolation.netpol_eval import Cluster, External
+from kit import Kube
 
-from .conftest import Kube, manifest
+from .conftest import manifest
 from .operator_harness import REPO, OperatorProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realnode]

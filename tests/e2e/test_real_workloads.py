@@ -19,9 +19,10 @@ import pytest
 import yaml
 
 import localnode  # hack/localnode.py, on sys.path through tests/conftest.py
+from kit import Kube
 
-from .conftest import DATA_PLANES, Kube, manifest, manual_task
-from .operator_harness import REPO, OperatorProcess
+from .conftest import install_crds, manifest, manual_task
+from .operator_harness import OperatorProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realnode]
 
@@ -35,12 +36,7 @@ TASK_FAIL = f"registry.example.com/cdp-samples/task-fail:{localnode.SAMPLE_TAG}"
 @pytest.fixture(scope="module")
 def rkube(real_cluster: Any) -> Kube:
     kube = Kube(real_cluster)
-    kube.run("apply", "--server-side", "-f", str(REPO / "crds"))
-    kube.run(
-        "wait", "--for=condition=Established", "crd", "-l",
-        "app.kubernetes.io/part-of=cdp-operator", "--timeout=60s",
-    )  # fmt: skip
-    kube.apply(DATA_PLANES)
+    install_crds(kube)
     return kube
 
 

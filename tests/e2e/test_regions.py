@@ -17,23 +17,27 @@ from typing import Any
 
 import pytest
 
-from .conftest import Kube, manifest
+from kit import (
+    AuditLog,
+    Kube,
+    describe,
+    service_account_token,
+    token_kubeconfig,
+    username,
+)
+
+from .conftest import manifest
 from .identities import (
     ChartIdentity,
     apply_chart_rbac,
-    audit_events,
     delete_chart_rbac,
-    describe,
     operator_stopped,
     render_chart,
-    service_account_token,
-    token_kubeconfig,
 )
-from .operator_harness import OperatorProcess, audit_line_count
+from .operator_harness import OperatorProcess
 
 pytestmark = pytest.mark.e2e
 
-WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 REGIONS = ("us", "eu")
 
 
@@ -88,9 +92,9 @@ def _writes(
 ) -> dict[str, list[dict[str, Any]]]:
     by_user = {op.identity.username: region for region, op in ops.items()}
     result: dict[str, list[dict[str, Any]]] = {region: [] for region in ops}
-    for ev in audit_events(audit_log, since_line=since):
-        region = by_user.get((ev.get("user") or {}).get("username", ""))
-        if region and ev.get("verb") in WRITE_VERBS:
+    for ev in AuditLog(audit_log).writes(since):
+        region = by_user.get(username(ev))
+        if region:
             result[region].append(ev)
     return result
 
@@ -177,7 +181,7 @@ def test_each_region_is_written_only_by_its_operator(
     cluster: Any, kube: Kube, regional_operators: dict[str, RegionalOperator], org_name: str
 ) -> None:
     ops = regional_operators
-    since = audit_line_count(cluster.audit_log)
+    since = AuditLog(cluster.audit_log).mark()
     _ns, namespaces, objects = _setup_org(kube, org_name)
     for op in ops.values():
         op.process.wait_settled()
@@ -209,7 +213,7 @@ def test_each_region_is_written_only_by_its_operator(
             assert deploy["metadata"]["labels"]["cdp.dev/data-plane"] == region
 
     # Converged: the two operators do not fight over shared organization-level objects.
-    quiet_since = audit_line_count(cluster.audit_log)
+    quiet_since = AuditLog(cluster.audit_log).mark()
     ops["us"].process.wait_settled(quiet=5)
     ops["eu"].process.wait_settled(quiet=5)
     later = _writes(cluster.audit_log, quiet_since, ops)
@@ -228,7 +232,7 @@ def test_deletions_in_a_region_are_made_by_its_operator(
     def classify(ev: dict[str, Any]) -> str | None:
         return _region_of_target(ev, namespaces, objects)
 
-    since = audit_line_count(cluster.audit_log)
+    since = AuditLog(cluster.audit_log).mark()
     # A component in each region, then a project in each region, then the org.
     kube.delete("component", "api", ns)
     kube.delete("component", "report", ns)

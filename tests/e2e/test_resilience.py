@@ -33,16 +33,15 @@ from typing import Any
 
 import pytest
 
-from .conftest import Kube
+from kit import AuditLog, Kube, describe
+
 from .operator_harness import OperatorProcess
 from .resilience_support import (
-    AuditLog,
     Expectation,
     Identity,
     compare,
     component,
     cr,
-    describe,
     dump,
     ensure_peering,
     etcd_compact,
@@ -729,8 +728,8 @@ def test_a_preempted_replica_stops_writing(kube: Kube, pair: Pair, figures: dict
     b.process.wait_settled(quiet=3)
     taken_over = parse_time(first_a["requestReceivedTimestamp"])
     late = pair.writes_after(mark, pair.b, taken_over)
-    assert a.process.metrics()["cdp_active"] == 1
-    assert b.process.metrics()["cdp_active"] == 0
+    assert a.process.metrics().value("cdp_active") == 1
+    assert b.process.metrics().value("cdp_active") == 0
     a_objects = {_target(e) for e in pair.acting_writes(mark, pair.a)}
     figures["preemption"] = {
         "preempted_writes": len(pair.acting_writes(mark, pair.b)),

@@ -49,11 +49,11 @@ import yaml
 
 from cdp_operator.models.naming import runtime_namespace_name
 from isolation.netpol_eval import Cluster, External
-from kube import service_account_token, token_kubeconfig
+from kit import AuditLog, Kube, service_account_token, token_kubeconfig
 
-from .conftest import Kube, manifest
+from .conftest import manifest
 from .identities import CHART
-from .operator_harness import OperatorProcess, audit_line_count, audit_writes
+from .operator_harness import OperatorProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -165,7 +165,7 @@ def tenant(
             }
         )
     kube.apply(yaml.safe_dump_all(rbac))
-    token = service_account_token(cluster, ns_a, "tenant", expiration_seconds=3600)
+    token = service_account_token(cluster, ns_a, "tenant", seconds=3600)
     path = token_kubeconfig(cluster, token, tmp_path_factory.mktemp("tenant") / "kubeconfig")
     t = Tenant(cluster, path, org_a, ns_a, org_b, ns_b, run)
     # RBAC caches may need a moment.
@@ -198,7 +198,7 @@ def test_a_reference_to_another_organizations_project_acts_in_nothing_of_it(
     cluster: Any, kube: Kube, operator: OperatorProcess, tenant: Tenant
 ) -> None:
     t = tenant
-    start = audit_line_count(cluster.audit_log) if cluster.audit_log else 0
+    start = AuditLog(cluster.audit_log).mark()
     before = {
         (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
         for ns in org_b_namespaces(kube, t)
@@ -260,9 +260,7 @@ def test_a_reference_to_another_organizations_project_acts_in_nothing_of_it(
         # Events, which follow B's pods (kwok may flip their readiness at any time).
         b_ns = org_b_namespaces(kube, t)
         writes = []
-        for ev in audit_writes(
-            cluster.audit_log, since_line=start, user_agent_prefix="cdp-operator"
-        ):
+        for ev in AuditLog(cluster.audit_log).writes(start, user_agent_prefix="cdp-operator"):
             ref = ev.get("objectRef") or {}
             in_b = ref.get("namespace") in b_ns or (
                 ref.get("resource") == "namespaces" and ref.get("name") in b_ns

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import MANAGED, Kube, manifest, manual_task, service_component
+from kit import Kube
+
+from .conftest import MANAGED, manifest, manual_task, service_component
 from .operator_harness import OperatorProcess
 
 pytestmark = pytest.mark.e2e

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from cdp_operator.cli.kstatus import Status, compute
 from cdp_operator.render.pod_health import CRASH_LOOP_STALLED_RESTARTS
+from kit import Kube
 
-from .conftest import DATA_PLANES, Kube, manifest
-from .operator_harness import REPO, OperatorProcess
+from .conftest import install_crds, manifest
+from .operator_harness import OperatorProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realnode]
 
@@ -43,16 +43,7 @@ def kube(real_cluster: Any) -> Kube:
 def operator(
     real_cluster: Any, kube: Kube, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    kube.run("apply", "--server-side", "-f", str(REPO / "crds"))
-    kube.run(
-        "wait",
-        "--for=condition=Established",
-        "crd",
-        "-l",
-        "app.kubernetes.io/part-of=cdp-operator",
-        "--timeout=60s",
-    )
-    kube.apply(DATA_PLANES)
+    install_crds(kube)
     log = tmp_path_factory.mktemp("operator") / "operator.log"
     proc = OperatorProcess(str(real_cluster.kubeconfig), log)
     proc.start()
@@ -91,16 +82,7 @@ def component(name: str, image: str, *, dev_only: bool = True, **extra: Any) -> 
 
 @pytest.fixture(scope="module")
 def org(kube: Kube, operator: OperatorProcess) -> Iterator[str]:
-    kube.apply(
-        yaml.safe_dump(
-            {
-                "apiVersion": "cdp.dev/v1alpha1",
-                "kind": "Organization",
-                "metadata": {"name": ORG},
-                "spec": {"tier": "payg", "defaultDataPlane": "us"},
-            }
-        )
-    )
+    kube.apply(manifest("Organization", ORG, tier="payg", defaultDataPlane="us"))
     kube.wait_for(lambda: kube.get("namespace", NS), 60, f"namespace {NS}")
     kube.apply(manifest("Project", "shop", NS))
     kube.wait_condition("project", "shop", NS, timeout=120)

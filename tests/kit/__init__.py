@@ -1,0 +1,41 @@
+"""The test toolkit: the one set of helpers that tests, the resilience suite and
+the benchmark share (import as ``from kit import ...``; ``tests/`` is on sys.path).
+
+* ``wait``: the one bounded wait; on timeout it shows the last state it observed.
+* ``kubectl``: the one kubectl wrapper bound to a test cluster (``Kube``), and
+  condition helpers.
+* ``audit``: the one reader of the API server's JSON-lines audit log.
+* ``identity``: ServiceAccount tokens and token kubeconfigs.
+* ``metrics``: the operator's Prometheus metrics, parsed with
+  ``prometheus_client.parser``.
+
+Nothing here asserts on speed: every wait is a bound, not a measurement.
+"""
+
+from __future__ import annotations
+
+from .audit import WRITE_VERBS, AuditLog, breakdown, describe, username
+from .identity import kubeconfig_entries, service_account_token, token_kubeconfig
+from .kubectl import Kube, condition, has_condition
+from .metrics import Metrics, parse_metrics, pod_active, scrape
+from .wait import WaitTimeout, wait_for
+
+__all__ = [
+    "WRITE_VERBS",
+    "AuditLog",
+    "Kube",
+    "Metrics",
+    "WaitTimeout",
+    "breakdown",
+    "condition",
+    "describe",
+    "has_condition",
+    "kubeconfig_entries",
+    "parse_metrics",
+    "pod_active",
+    "scrape",
+    "service_account_token",
+    "token_kubeconfig",
+    "username",
+    "wait_for",
+]
