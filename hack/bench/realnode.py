@@ -29,7 +29,6 @@ import datetime
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from observe import percentile  # noqa: E402
 import localcluster  # noqa: E402
 import localnode  # noqa: E402
 from kit import pod_active, wait_for  # noqa: E402
+from kit.faults import FAULTS, fail_replica  # noqa: E402
 
 OPERATOR_NS = "cdp-system"
 RELEASE = "cdp-operator"
@@ -336,7 +336,7 @@ def create_to_pod_ready(bench: Bench, count: int, cpu: str, figures: Obj) -> Non
 
 
 def failovers(bench: Bench, runs: int, figures: Obj) -> None:
-    results: dict[str, list[Obj]] = {"kill-9": [], "delete-pod": []}
+    results: dict[str, list[Obj]] = {fault: [] for fault in FAULTS}
     for i in range(runs):
         for fault in results:
             active, standby = until(
@@ -344,13 +344,8 @@ def failovers(bench: Bench, runs: int, figures: Obj) -> None:
             )
             # Let both keep-alives settle, at a random-ish moment of the keep-alive period.
             time.sleep(2 + (i * 3.7) % 8)
-            name = active["metadata"]["name"]
             t0 = time.monotonic()
-            if fault == "kill-9":
-                cid = active["status"]["containerStatuses"][0]["containerID"]
-                os.kill(bench.cluster.node.container_pid(cid), signal.SIGKILL)
-            else:
-                bench.kubectl("delete", "pod", "-n", OPERATOR_NS, name, "--wait=false")
+            fail_replica(bench.kubectl, bench.cluster.node, active, fault)
             component = f"fo-{fault}-{i}"
             bench.apply(scheduled_task(component))
             until(

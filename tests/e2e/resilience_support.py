@@ -356,38 +356,24 @@ def make_identity(cluster: Any, kube: Any, namespace: str, name: str, tmp: Path)
 
 # ------------------------------------------------------------------- peering
 #: Kopf's cluster-scoped peering resource, as Kopf documents it.
-PEERING_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "clusterkopfpeerings.kopf.dev"},
-    "spec": {
-        "scope": "Cluster",
-        "group": "kopf.dev",
-        "names": {
-            "kind": "ClusterKopfPeering",
-            "plural": "clusterkopfpeerings",
-            "singular": "clusterkopfpeering",
-        },
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "status": {
-                                "type": "object",
-                                "x-kubernetes-preserve-unknown-fields": True,
-                            }
-                        },
-                    }
-                },
-            }
-        ],
-    },
-}
+PEERING_CRD = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: clusterkopfpeerings.kopf.dev}
+spec:
+  scope: Cluster
+  group: kopf.dev
+  names: {kind: ClusterKopfPeering, plural: clusterkopfpeerings, singular: clusterkopfpeering}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
 
 
 def ensure_peering(kube: Any, name: str) -> None:
@@ -398,7 +384,7 @@ def ensure_peering(kube: Any, name: str) -> None:
         "--field-manager=e2e-resilience",
         "-f",
         "-",
-        input=json.dumps(PEERING_CRD),
+        input=PEERING_CRD,
     )
     kube.run(
         "wait",

@@ -11,7 +11,6 @@ import datetime
 import json
 import os
 import re
-import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 import localnode  # hack/localnode.py, on sys.path through tests/conftest.py
 from kit import Kube, pod_active, wait_for
+from kit.faults import FAULTS, fail_replica
 
 from .operator_harness import REPO
 
@@ -322,7 +322,7 @@ def _scheduled_task(ns: str, name: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("fault", ["kill-9", "delete-pod"])
+@pytest.mark.parametrize("fault", FAULTS)
 def test_helm_ha_two_replicas_hand_over_on_real_pods(
     real_cluster: Any, operator_image: str, fault: str
 ) -> None:
@@ -374,11 +374,7 @@ def test_helm_ha_two_replicas_hand_over_on_real_pods(
 
     name = active["metadata"]["name"]
     fault_time = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    if fault == "kill-9":
-        cid = active["status"]["containerStatuses"][0]["containerID"]
-        os.kill(real_cluster.local.node.container_pid(cid), signal.SIGKILL)
-    else:
-        real_cluster.kubectl("delete", "pod", "-n", ns, name, "--wait=false")
+    fail_replica(real_cluster.kubectl, real_cluster.local.node, active, fault)
     component = f"after-{fault}"
     real_cluster.kubectl("apply", "-f", "-", input=json.dumps(_scheduled_task(org_ns, component)))
     real_cluster.kubectl(

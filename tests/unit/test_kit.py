@@ -12,6 +12,7 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from kit import AuditLog, Kube, WaitTimeout, breakdown, describe, parse_metrics, wait_for
+from kit.faults import FAULTS, fail_replica
 from kit.identity import kubeconfig_entries, token_kubeconfig
 from kit.processes import outputs_per_hash_seed
 
@@ -215,3 +216,26 @@ def test_fresh_interpreters_see_what_one_process_cannot() -> None:
     assert list(letters) == list(set("abcdefghijklmnop"))  # one process: always equal
     outputs = outputs_per_hash_seed("print(list(set('abcdefghijklmnop')))")
     assert len(set(outputs.values())) > 1
+
+
+# -------------------------------------------------------------------------- faults
+def test_the_replica_faults() -> None:
+    calls: list[tuple[str, ...]] = []
+    pod = {
+        "metadata": {"name": "op-1", "namespace": "cdp-system"},
+        "status": {"containerStatuses": [{"containerID": "containerd://abc"}]},
+    }
+    victim = subprocess.Popen(["sleep", "600"])
+
+    class Node:
+        def container_pid(self, cid: str) -> int:
+            assert cid == "containerd://abc"
+            return victim.pid
+
+    fail_replica(lambda *args: calls.append(args), Node(), pod, "delete-pod")
+    assert calls == [("delete", "pod", "-n", "cdp-system", "op-1", "--wait=false")]
+    fail_replica(lambda *args: calls.append(args), Node(), pod, "kill-9")
+    assert victim.wait(30) == -9
+    with pytest.raises(ValueError, match="'reboot' is none of"):
+        fail_replica(lambda *args: None, Node(), pod, "reboot")
+    assert FAULTS == ("kill-9", "delete-pod")
