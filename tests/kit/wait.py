@@ -8,8 +8,6 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_NOTHING = object()
-
 
 class WaitTimeout(AssertionError):
     """A bounded wait ran out. An AssertionError, so pytest shows it as a test failure."""
@@ -39,7 +37,7 @@ def wait_for(
     caught: it ends the wait at once (e.g. a controller process that exited).
     """
     deadline = time.monotonic() + timeout
-    last: Any = _NOTHING
+    last: Any = None
     while True:
         if abort is not None:
             abort()
@@ -66,4 +64,4 @@ def wait_for(
         seen = f"last error: {type(last).__name__}: {last}"
     else:
         seen = f"last seen: {last!r}"
-    raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}; {_shorten(seen)}")
+    raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what}; {_shorten(seen)}")
