@@ -144,40 +144,38 @@ def summary(values: list[float]) -> Obj:
     }
 
 
-def service_component(name: str, cpu: str) -> Obj:
+def _component(name: str, type_: str, **spec: Any) -> Obj:
+    """A Component of the benchmark's project, in development only."""
     return {
         "apiVersion": "cdp.dev/v1alpha1",
         "kind": "Component",
         "metadata": {"name": name, "namespace": ORG_NS},
         "spec": {
             "project": PROJECT,
-            "type": "service",
+            "type": type_,
             "image": IMAGE,
-            "build": {"buildpack": "go", "configs": {"buildPackLangVersion": "1.23"}},
             "environments": ["development"],
-            "replicas": 1,
-            # Request = limit, and the pod's CPU quota also throttles runc init and the
-            # pause container: with 10m, sandbox and container start took 4 s each.
-            "resources": {"cpu": cpu, "memory": "128Mi"},
-            "endpoints": [{"name": "http", "port": 8080, "visibility": "project"}],
+            **spec,
         },
     }
+
+
+def service_component(name: str, cpu: str) -> Obj:
+    return _component(
+        name,
+        "service",
+        build={"buildpack": "go", "configs": {"buildPackLangVersion": "1.23"}},
+        replicas=1,
+        # Request = limit, and the pod's CPU quota also throttles runc init and the
+        # pause container: with 10m, sandbox and container start took 4 s each.
+        resources={"cpu": cpu, "memory": "128Mi"},
+        endpoints=[{"name": "http", "port": 8080, "visibility": "project"}],
+    )
 
 
 def scheduled_task(name: str) -> Obj:
-    return {
-        "apiVersion": "cdp.dev/v1alpha1",
-        "kind": "Component",
-        "metadata": {"name": name, "namespace": ORG_NS},
-        "spec": {
-            "project": PROJECT,
-            "type": "scheduled-task",
-            "image": IMAGE,
-            "build": {"buildpack": "ballerina"},
-            "environments": ["development"],
-            "schedule": "0 3 * * *",
-        },
-    }
+    build = {"buildpack": "ballerina"}
+    return _component(name, "scheduled-task", build=build, schedule="0 3 * * *")
 
 
 def setup(bench: Bench, figures: Obj) -> None:
