@@ -299,7 +299,7 @@ def test_the_reconciler_writes_the_condition_and_removes_it_when_it_no_longer_ap
     }
 
     asyncio.run(
-        reconciler._write_verdict(_component_obj([foreign]), replace(available, conditions=(cond,)))
+        reconciler.status.write(_component_obj([foreign]), replace(available, conditions=(cond,)))
     )
     (written,) = client.patches
     by_type = {c["type"]: c for c in written["conditions"]}
@@ -314,7 +314,7 @@ def test_the_reconciler_writes_the_condition_and_removes_it_when_it_no_longer_ap
 
     # The same verdict again: nothing to write.
     asyncio.run(
-        reconciler._write_verdict(
+        reconciler.status.write(
             _component_obj(written["conditions"]), replace(available, conditions=(cond,))
         )
     )
@@ -322,7 +322,7 @@ def test_the_reconciler_writes_the_condition_and_removes_it_when_it_no_longer_ap
 
     # The allowlist is gone (or the component is no longer admitted): so is the condition;
     # conditions the operator does not own are kept.
-    asyncio.run(reconciler._write_verdict(_component_obj(written["conditions"]), available))
+    asyncio.run(reconciler.status.write(_component_obj(written["conditions"]), available))
     assert [c["type"] for c in client.patches[-1]["conditions"]] == [
         "Other",
         "Ready",

@@ -395,7 +395,7 @@ def test_pod_events_queue_the_component_and_pods_count_for_wait_for_sync() -> No
         reconciler.queue.reset()
         reconciler.event(K.POD, "MODIFIED", pulling)
         assert len(reconciler.queue) == 0, "an unchanged summary queues nothing"
-        reconciler._queueing = False  # standing by (HA): the index stays current
+        reconciler.shared.queueing = False  # standing by (HA): the index stays current
         crashing = pod(state=waiting("CrashLoopBackOff"), last=terminated(1), restarts=1)
         reconciler.event(K.POD, "MODIFIED", crashing)
         assert len(reconciler.queue) == 0
@@ -431,7 +431,7 @@ def _readiness(reconciler: Any, name: str, environments: tuple[str, ...]) -> Any
         {"project": "shop", "type": "service", "image": IMAGE, "build": {"buildpack": "ballerina"}}
     )
     component = Resource(name=name, spec=spec, namespace="cdp-org-acme")
-    return reconciler._component_readiness(
+    return reconciler.component_readiness(
         component, spec, ComponentPlan(runtimes=runtimes), None, []
     )
 
@@ -580,7 +580,7 @@ def test_a_stuck_manual_run_says_why_and_the_component_stays_ready() -> None:
     run = _run_pod(waiting("ImagePullBackOff", f'Back-off pulling image "{IMAGE}": {PULL_ERROR}'))
     run["metadata"]["ownerReferences"][0]["name"] = job_name
     reconciler.listed(K.RUN_POD, [run], "9")
-    verdict = reconciler._component_readiness(
+    verdict = reconciler.component_readiness(
         Resource(name="api", spec=spec, namespace="cdp-org-acme"),
         spec,
         ComponentPlan(runtimes=[rt]),
