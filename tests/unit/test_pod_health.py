@@ -431,7 +431,7 @@ def _readiness(reconciler: Any, name: str, environments: tuple[str, ...]) -> Any
         {"project": "shop", "type": "service", "image": IMAGE, "build": {"buildpack": "ballerina"}}
     )
     component = Resource(name=name, spec=spec, namespace="cdp-org-acme")
-    return reconciler.component_readiness(
+    return reconciler.components.workloads.readiness(
         component, spec, ComponentPlan(runtimes=runtimes), None, []
     )
 
@@ -580,7 +580,7 @@ def test_a_stuck_manual_run_says_why_and_the_component_stays_ready() -> None:
     run = _run_pod(waiting("ImagePullBackOff", f'Back-off pulling image "{IMAGE}": {PULL_ERROR}'))
     run["metadata"]["ownerReferences"][0]["name"] = job_name
     reconciler.listed(K.RUN_POD, [run], "9")
-    verdict = reconciler.component_readiness(
+    verdict = reconciler.components.workloads.readiness(
         Resource(name="api", spec=spec, namespace="cdp-org-acme"),
         spec,
         ComponentPlan(runtimes=[rt]),

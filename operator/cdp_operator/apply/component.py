@@ -28,13 +28,10 @@ from ..render.runs import invalid_run_request
 from ..render.status import billed, not_in_org_namespace
 from ..runtime.objects import Obj
 from ..runtime.queue import Requeue
-from .context import Shared
-from .held import HeldResources
-from .intake import SpecChanges
+from .kit import KindReconciler, Kit
 from .runs import ManualRuns
-from .status import StatusWriter
 from .workload_status import WorkloadStatus
-from .writes import ApplyRejected, Writer
+from .writes import ApplyRejected
 
 #: Component verdicts that a pending organization reconcile may change.
 STALE_PLAN_REASONS = frozenset({"ProjectNotFound", "ProjectNotReady", "EnvironmentNotFound"})
@@ -83,23 +80,12 @@ class Attempt:
         return self.component.spec.type == "manual-task"
 
 
-class ComponentReconciler:
-    def __init__(
-        self,
-        shared: Shared,
-        writer: Writer,
-        status: StatusWriter,
-        held: HeldResources,
-        spec_changes: SpecChanges,
-    ) -> None:
-        self.shared = shared
-        self.cache = shared.cache
-        self.writer = writer
-        self.status = status
-        self.held = held
-        self.spec_changes = spec_changes
-        self.workloads = WorkloadStatus(shared)
-        self.runs = ManualRuns(shared, writer)
+class ComponentReconciler(KindReconciler):
+    def __init__(self, kit: Kit) -> None:
+        super().__init__(kit)
+        self.spec_changes = kit.spec_changes
+        self.workloads = WorkloadStatus(kit.shared)
+        self.runs = ManualRuns(kit.shared, kit.writer)
 
     async def reconcile(self, namespace: str, name: str) -> Requeue | None:
         attempt = await self._attempt(namespace, name)

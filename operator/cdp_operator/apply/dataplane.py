@@ -6,15 +6,10 @@ from __future__ import annotations
 from ..models.resources import DataPlaneSpec
 from ..render.plan import Verdict, not_served_verdict, served_in_cluster
 from ..render.status import not_in_org_namespace
-from .context import Shared
-from .status import StatusWriter
+from .kit import KindReconciler
 
 
-class DataPlaneReconciler:
-    def __init__(self, shared: Shared, status: StatusWriter) -> None:
-        self.shared = shared
-        self.status = status
-
+class DataPlaneReconciler(KindReconciler):
     async def reconcile(self, name: str) -> None:
         obj = self.shared.cache.get("DataPlane", None, name)
         if obj is None:
@@ -33,11 +28,7 @@ class DataPlaneReconciler:
         await self.status.write(obj, Verdict(True, "Available", f"region {data_plane.spec.region}"))
 
 
-class StrayReconciler:
-    def __init__(self, shared: Shared, status: StatusWriter) -> None:
-        self.shared = shared
-        self.status = status
-
+class StrayReconciler(KindReconciler):
     async def reconcile(self, kind: str, namespace: str, name: str) -> None:
         """A Project or Environment outside any organization namespace: say so."""
         obj = self.shared.cache.get(kind, namespace, name)

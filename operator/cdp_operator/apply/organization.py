@@ -19,10 +19,7 @@ from ..models.tiers import Billing
 from ..render.plan import Held, OrgPlan, Resource, not_served_verdict, plan_organization
 from ..render.prune import ORG_LEVEL_KINDS, is_org_level, namespace_owned_by
 from ..runtime.objects import Obj
-from .context import Shared
-from .held import HeldResources
-from .status import StatusWriter
-from .writes import Writer
+from .kit import KindReconciler, Kit
 
 
 class OrgBilling(NamedTuple):
@@ -65,15 +62,9 @@ def own_namespaces(plan: OrgPlan, org: Resource[OrganizationSpec]) -> None:
             obj["metadata"]["ownerReferences"] = [owner]
 
 
-class OrganizationReconciler:
-    def __init__(
-        self, shared: Shared, writer: Writer, status: StatusWriter, held: HeldResources
-    ) -> None:
-        self.shared = shared
-        self.cache = shared.cache
-        self.writer = writer
-        self.status = status
-        self.held = held
+class OrganizationReconciler(KindReconciler):
+    def __init__(self, kit: Kit) -> None:
+        super().__init__(kit)
         self._fingerprints: dict[str, str] = {}
 
     async def reconcile(self, name: str) -> None:

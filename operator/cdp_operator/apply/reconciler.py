@@ -21,10 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
 
-from ..models.resources import ComponentSpec
-from ..render.plan import ComponentPlan, Resource, Verdict
 from ..runtime.client import Client
 from ..runtime.events import EventRecorder
 from ..runtime.objects import Obj
@@ -34,12 +31,11 @@ from . import kinds as K
 from .component import ComponentReconciler
 from .context import Shared
 from .dataplane import DataPlaneReconciler, StrayReconciler
-from .held import HeldResources
-from .intake import Intake, SpecChanges
+from .intake import Intake
+from .kit import Kit
 from .metrics import Metrics
 from .organization import OrganizationReconciler
-from .status import StatusWriter
-from .writes import ApplyRejected, Writer
+from .writes import ApplyRejected
 
 __all__ = ["ApplyRejected", "Reconciler"]
 
@@ -60,17 +56,13 @@ class Reconciler:
         shared = self.shared = Shared.make(client, scope, metrics, events)
         self.client, self.cache, self.queue = shared.client, shared.cache, shared.queue
         self.pods, self.run_pods, self.metrics = shared.pods, shared.run_pods, shared.metrics
-        self.spec_changes = SpecChanges()
-        self.intake = Intake(shared, self.spec_changes)
-        self.writer = Writer(shared)
-        self.status = StatusWriter(shared)
-        held = HeldResources(shared.metrics)
-        self.orgs = OrganizationReconciler(shared, self.writer, self.status, held)
-        self.components = ComponentReconciler(
-            shared, self.writer, self.status, held, self.spec_changes
-        )
-        self.data_planes = DataPlaneReconciler(shared, self.status)
-        self.strays = StrayReconciler(shared, self.status)
+        kit = self.kit = Kit.make(shared)
+        self.writer, self.status, self.spec_changes = kit.writer, kit.status, kit.spec_changes
+        self.intake = Intake(shared, kit.spec_changes)
+        self.orgs = OrganizationReconciler(kit)
+        self.components = ComponentReconciler(kit)
+        self.data_planes = DataPlaneReconciler(kit)
+        self.strays = StrayReconciler(kit)
         self.metrics.queue_depth.set_function(lambda: len(self.queue))
         for kind in K.CHILD_KINDS:
             self.metrics.managed.labels(kind.kind).set_function(self._managed_counter(kind.kind))
@@ -148,13 +140,3 @@ class Reconciler:
 
     async def reconcile_data_plane(self, name: str) -> None:
         await self.data_planes.reconcile(name)
-
-    def component_readiness(
-        self,
-        component: Resource[ComponentSpec],
-        spec: ComponentSpec,
-        cplan: ComponentPlan,
-        run_status: dict[str, Any] | None,
-        held: list[dict[str, Any]],
-    ) -> Verdict:
-        return self.components.workloads.readiness(component, spec, cplan, run_status, held)
