@@ -226,7 +226,7 @@ def render(workload: Workload, org_uid: str) -> Rendered:
         "blockOwnerDeletion": False,
     }
     namespaces = [o for o in desired if o["kind"] == "Namespace"]
-    for ns in namespaces:  # as the apply layer does (Reconciler._own_namespaces)
+    for ns in namespaces:  # as the apply layer does (apply.organization.own_namespaces)
         ns["metadata"]["ownerReferences"] = [owner]
     others = [o for o in desired if o["kind"] != "Namespace"]
     pods = sum(int(o["spec"].get("replicas", 1)) for o in desired if o["kind"] == "Deployment")

@@ -37,7 +37,7 @@ def _data_plane(generation: int, observed: int | None, reason: str | None) -> di
 
 
 def _as_status(verdict: Verdict, generation: int = 3) -> dict[str, Any]:
-    """The status the reconciler's _write_verdict makes of a verdict."""
+    """The status render.status.status_of makes of a verdict (its Ready, Reconciling, Stalled)."""
     reconciling = not verdict.ready and not verdict.stalled
     return {
         "metadata": {"generation": generation},

@@ -40,7 +40,7 @@ logger = logging.getLogger("cdp_operator")
 
 @dataclass
 class Options:
-    """What the command line decides; kept in Kopf's memo for the handlers."""
+    """What the command line decides; kept in Kopf's memo for startup and cleanup."""
 
     kubeconfig: str | None = None
     scope: list[str] | None = None
