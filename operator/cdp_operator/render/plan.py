@@ -182,7 +182,6 @@ def plan_organization(
     layer, which sees their objects), for the Organization's status.
     """
     tier = org.spec.tier
-    limits = limits_for(tier)
     org_ns = naming.organization_namespace_name(org.name)
     foreign = set(foreign_namespaces)
     plan = OrgPlan(
@@ -211,35 +210,78 @@ def plan_organization(
     problems: list[tuple[str, str]] = []
     if default_dp not in data_planes:
         problems.append(("DataPlaneNotFound", f"default data plane {default_dp!r} does not exist"))
+    in_use = _admit_projects(plan, projects, data_planes, default_dp)
+    default_names = _default_environments(plan, org, environments, in_use, default_dp)
+    _admit_environments(plan, environments, data_planes, default_dp, default_names)
+    _project_verdicts(plan, projects, _plan_runtimes(plan, org.name, data_planes, foreign))
+    _hold(plan, org, data_planes, environments, projects, materialised or {}, present)
+    plan.held.extend(held_components)
+    plan.data_planes = in_use
+    if problems:
+        reason, message = problems[0]
+        plan.verdicts[org_key] = Verdict(False, reason, message, stalled=True)
+    else:
+        plan.verdicts[org_key] = _organization_verdict(plan, in_use)
+    return plan
 
-    # Projects: resolve and check the data plane each one lives in.
+
+def _admit_projects(
+    plan: OrgPlan,
+    projects: Sequence[Resource[ProjectSpec]],
+    data_planes: Mapping[str, DataPlaneSpec],
+    default_dp: str,
+) -> list[str]:
+    """Resolve and check the data plane each Project lives in (oldest first);
+    return the data planes in use, the default one first."""
     in_use: list[str] = [default_dp] if default_dp in data_planes else []
     for project in sorted(projects, key=lambda r: r.age_key):
         dp = project.spec.data_plane or default_dp
         key = ("Project", project.namespace, project.name)
-        problem = _data_plane_problem(dp, data_planes, default_dp, tier)
+        problem = _data_plane_problem(dp, data_planes, default_dp, plan.tier)
         if problem is not None:
             plan.verdicts[key] = problem
             continue
         plan.projects[project.name] = dp
         if dp not in in_use:
             in_use.append(dp)
+    return in_use
 
-    # Default environments of every data plane in use come first.
-    user_envs = {e.name: e for e in environments if e.labels.get(L.DEFAULT_ENVIRONMENT) != "true"}
+
+def _default_environments(
+    plan: OrgPlan,
+    org: Resource[OrganizationSpec],
+    environments: Sequence[Resource[EnvironmentSpec]],
+    in_use: Sequence[str],
+    default_dp: str,
+) -> set[str]:
+    """The default Environments of every data plane in use (they come first);
+    return their names."""
+    user_envs = {e.name for e in environments if e.labels.get(L.DEFAULT_ENVIRONMENT) != "true"}
     defaults: list[tuple[str, str, bool]] = []
     for dp in in_use:
         dev, prod = naming.default_environment_names(dp, dp == default_dp)
         defaults += [(dev, dp, False), (prod, dp, True)]
-    default_names = {name for name, _, _ in defaults}
     for name, dp, production in defaults:
         if name in user_envs:
             continue  # a user-created Environment of that name wins; it is judged below
         plan.desired.append(
-            render_environments.default_environment(org.name, org.uid, org_ns, name, dp, production)
+            render_environments.default_environment(
+                org.name, org.uid, plan.namespace, name, dp, production
+            )
         )
         plan.environments[name] = EnvironmentSpec(data_plane=dp, production=production)
+    return {name for name, _, _ in defaults}
 
+
+def _admit_environments(
+    plan: OrgPlan,
+    environments: Sequence[Resource[EnvironmentSpec]],
+    data_planes: Mapping[str, DataPlaneSpec],
+    default_dp: str,
+    default_names: set[str],
+) -> None:
+    """Admit Environments under the tier's limits, defaults first, then by age."""
+    tier, limits = plan.tier, limits_for(plan.tier)
     count = len(plan.environments)
     for env in sorted(environments, key=lambda r: (r.name not in default_names, *r.age_key)):
         key = ("Environment", env.namespace, env.name)
@@ -248,42 +290,48 @@ def plan_organization(
                 plan.verdicts[key] = Verdict(True, ADMITTED, "default environment")
             continue
         problem = _data_plane_problem(env.spec.data_plane, data_planes, default_dp, tier)
-        if problem is not None:
-            plan.verdicts[key] = problem
-            continue
-        is_default_name = env.name in default_names
-        if limits.defaults_only and not is_default_name:
-            plan.verdicts[key] = Verdict(
+        if problem is None and limits.defaults_only and env.name not in default_names:
+            problem = Verdict(
                 False,
                 "EnvironmentLimitExceeded",
                 f"the {tier.value} tier allows only the default environments "
                 "(development and production); upgrade to payg or enterprise to create more",
                 stalled=True,
             )
-            continue
-        if limits.max_environments is not None and count >= limits.max_environments:
-            plan.verdicts[key] = Verdict(
+        over = limits.max_environments is not None and count >= limits.max_environments
+        if problem is None and over:
+            problem = Verdict(
                 False,
                 "EnvironmentLimitExceeded",
-                f"the {tier.value} tier allows at most {limits.max_environments} environments "
-                "per organization, defaults included; this one is over the limit "
-                "(oldest environments are kept)",
+                f"the {tier.value} tier allows at most {limits.max_environments} "
+                "environments per organization, defaults included; this one is over the "
+                "limit (oldest environments are kept)",
                 stalled=True,
             )
+        if problem is not None:
+            plan.verdicts[key] = problem
             continue
         count += 1
         plan.environments[env.name] = env.spec
         plan.verdicts[key] = Verdict(True, ADMITTED, "environment admitted")
 
-    # Runtime namespaces: every admitted project x admitted environment on its data plane.
+
+def _plan_runtimes(
+    plan: OrgPlan,
+    organization: str,
+    data_planes: Mapping[str, DataPlaneSpec],
+    foreign: set[str],
+) -> dict[str, list[str]]:
+    """Runtime namespaces: every admitted project x admitted environment on its
+    data plane. Returns the conflicts per project (a name taken by a stranger)."""
     project_problems: dict[str, list[str]] = {}
     for project_name, dp in sorted(plan.projects.items()):
         for env_name, env_spec in sorted(plan.environments.items()):
             if env_spec.data_plane != dp:
                 continue
             rt = Runtime(
-                organization=org.name,
-                tier=tier,
+                organization=organization,
+                tier=plan.tier,
                 data_plane_name=dp,
                 data_plane=data_planes[dp],
                 project=project_name,
@@ -300,7 +348,15 @@ def plan_organization(
             if plan.serves(dp):
                 plan.desired.append(render_namespaces.runtime_namespace(rt))
                 plan.desired.extend(render_policies.runtime_policies(rt))
+    return project_problems
 
+
+def _project_verdicts(
+    plan: OrgPlan,
+    projects: Sequence[Resource[ProjectSpec]],
+    project_problems: Mapping[str, list[str]],
+) -> None:
+    """The verdict of every admitted Project: its namespaces, or their conflicts."""
     for project in projects:
         key = ("Project", project.namespace, project.name)
         if key in plan.verdicts:
@@ -311,53 +367,41 @@ def plan_organization(
         ]
         extra = {"dataPlane": plan.projects[project.name], "namespaces": namespaces}
         if project.name in project_problems:
-            plan.verdicts[key] = Verdict(
-                False,
-                "NamespaceConflict",
-                "; ".join(project_problems[project.name]),
-                stalled=True,
-                extra=extra,
-            )
+            message = "; ".join(project_problems[project.name])
+            plan.verdicts[key] = Verdict(False, "NamespaceConflict", message, True, extra)
         else:
-            plan.verdicts[key] = Verdict(
-                True, ADMITTED, f"{len(namespaces)} runtime namespace(s)", extra=extra
-            )
+            message = f"{len(namespaces)} runtime namespace(s)"
+            plan.verdicts[key] = Verdict(True, ADMITTED, message, extra=extra)
 
-    _hold(plan, org, data_planes, environments, projects, materialised or {}, present)
-    plan.held.extend(held_components)
-    plan.data_planes = in_use
-    if problems:
-        reason, message = problems[0]
-        plan.verdicts[org_key] = Verdict(False, reason, message, stalled=True)
-        return plan
+
+def _organization_verdict(plan: OrgPlan, in_use: Sequence[str]) -> Verdict:
+    """Admitted, or which resources are held and why (over a limit, or missing something)."""
+    tier = plan.tier
     org_extra: dict[str, Any] = {
-        "namespace": org_ns,
+        "namespace": plan.namespace,
         "dataPlanes": list(in_use),
         "environments": len(plan.environments),
         "held": [h._asdict() for h in plan.held[:HELD_MAX]],
     }
-    if plan.held:
-        over_limit = any(h.reason in TIER_LIMIT_REASONS for h in plan.held)
-        listed = ", ".join(f"{h.kind} {h.name} ({h.reason})" for h in plan.held[:HELD_LISTED])
-        if len(plan.held) > HELD_LISTED:
-            listed += f" and {len(plan.held) - HELD_LISTED} more (status.held)"
-        advice = (
-            f"they are over the {tier.value} tier's limits: delete them or upgrade the tier"
-            if over_limit
-            else "each one's status says what it is missing"
-        )
-        plan.verdicts[org_key] = Verdict(
-            False,
-            "OverTierLimit" if over_limit else "ResourcesHeld",
-            f"{listed}: {HELD_NOTE}; {advice}",
-            stalled=True,
-            extra=org_extra,
-        )
-    else:
-        plan.verdicts[org_key] = Verdict(
-            True, ADMITTED, f"tier {tier.value}; data planes: {', '.join(in_use)}", extra=org_extra
-        )
-    return plan
+    if not plan.held:
+        message = f"tier {tier.value}; data planes: {', '.join(in_use)}"
+        return Verdict(True, ADMITTED, message, extra=org_extra)
+    over_limit = any(h.reason in TIER_LIMIT_REASONS for h in plan.held)
+    listed = ", ".join(f"{h.kind} {h.name} ({h.reason})" for h in plan.held[:HELD_LISTED])
+    if len(plan.held) > HELD_LISTED:
+        listed += f" and {len(plan.held) - HELD_LISTED} more (status.held)"
+    advice = (
+        f"they are over the {tier.value} tier's limits: delete them or upgrade the tier"
+        if over_limit
+        else "each one's status says what it is missing"
+    )
+    return Verdict(
+        False,
+        "OverTierLimit" if over_limit else "ResourcesHeld",
+        f"{listed}: {HELD_NOTE}; {advice}",
+        stalled=True,
+        extra=org_extra,
+    )
 
 
 def _hold(
