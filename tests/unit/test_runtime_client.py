@@ -1,5 +1,5 @@
 """The client's writes (runtime/client.py) and the operator's write path
-(Reconciler._ensure, _prune) against the in-memory API (tests/fakeapi.py):
+(apply/writes.py: Writer.ensure, Writer.prune) against the in-memory API (tests/fakeapi.py):
 create refused for a taken name, adoption of a create's fields before the
 first apply, conflicts, deletes guarded by uid, and what prune may delete.
 No real time."""
