@@ -30,11 +30,9 @@ from cdp_operator.models.resources import (  # noqa: E402
     OrganizationSpec,
     ProjectSpec,
 )
-from cdp_operator.render.plan import (  # noqa: E402
-    Resource,
-    plan_component,
-    plan_organization,
-)
+from cdp_operator.render.component_plan import plan_component  # noqa: E402
+from cdp_operator.render.plan import plan_organization  # noqa: E402
+from cdp_operator.render.verdict import Resource  # noqa: E402
 
 Obj = dict[str, Any]
 API = "cdp.dev/v1alpha1"

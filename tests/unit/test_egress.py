@@ -20,10 +20,11 @@ import pytest
 from cdp_operator.models.resources import ComponentSpec, DataPlaneSpec, EnvironmentSpec
 from cdp_operator.models.status import EGRESS_ALLOWLIST_EFFECTIVE
 from cdp_operator.models.tiers import Tier
+from cdp_operator.render.component_plan import egress_condition
 from cdp_operator.render.context import Runtime
 from cdp_operator.render.egress import AllowlistBlock, allowlist_block
-from cdp_operator.render.plan import ExtraCondition, Verdict, egress_condition
 from cdp_operator.render.policies import component_egress_policy_name, component_policies
+from cdp_operator.render.verdict import ExtraCondition, Verdict
 
 KUBEADM = ["10.244.0.0/16", "10.96.0.0/12"]  # pod and service CIDRs
 

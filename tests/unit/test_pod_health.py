@@ -409,8 +409,9 @@ def test_pod_events_queue_the_component_and_pods_count_for_wait_for_sync() -> No
 def _readiness(reconciler: Any, name: str, environments: tuple[str, ...]) -> Any:
     from cdp_operator.models.resources import ComponentSpec, DataPlaneSpec, EnvironmentSpec
     from cdp_operator.models.tiers import Tier
+    from cdp_operator.render.component_plan import ComponentPlan
     from cdp_operator.render.context import Runtime
-    from cdp_operator.render.plan import ComponentPlan, Resource
+    from cdp_operator.render.verdict import Resource
 
     data_plane = DataPlaneSpec.model_validate(
         {"region": "US", "egressCIDRs": ["192.0.2.0/28"], "ingress": {"baseDomain": "a.example"}}
@@ -545,8 +546,9 @@ def test_a_stuck_manual_run_says_why_and_the_component_stays_ready() -> None:
     from cdp_operator.apply.reconciler import Reconciler
     from cdp_operator.models.resources import ComponentSpec, DataPlaneSpec, EnvironmentSpec
     from cdp_operator.models.tiers import Tier
+    from cdp_operator.render.component_plan import ComponentPlan
     from cdp_operator.render.context import Runtime
-    from cdp_operator.render.plan import ComponentPlan, Resource
+    from cdp_operator.render.verdict import Resource
 
     reconciler = Reconciler(object())  # type: ignore[arg-type]
     dev = "acme-shop-development"

@@ -14,12 +14,12 @@ from cdp_operator.models.status import EGRESS_ALLOWLIST_EFFECTIVE
 from cdp_operator.models.tiers import Billing, Tier
 from cdp_operator.render.billing import all_paid, held_slot
 from cdp_operator.render.context import Runtime
-from cdp_operator.render.plan import ExtraCondition, Verdict
 from cdp_operator.render.pod_health import IMAGE_PULL_FAILED, IMAGE_RUNS_AS_ROOT
 from cdp_operator.render.prune import is_org_level, may_prune, namespace_owned_by, to_prune
 from cdp_operator.render.readiness import component_verdict, job_state, live_state, where
 from cdp_operator.render.runs import invalid_run_request, is_new_run, runs_to_prune
 from cdp_operator.render.status import events_for, only_progress, status_of
+from cdp_operator.render.verdict import ExtraCondition, Verdict
 
 MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
 DATA_PLANE = DataPlaneSpec.model_validate(

@@ -10,7 +10,9 @@ from ..models import labels as L
 from ..models import naming
 from ..models.tiers import Billing, Tier
 from ..render.billing import all_paid, resource_of
-from ..render.plan import OrgPlan, component_billing, served_in_cluster
+from ..render.component_plan import component_billing
+from ..render.gitops import served_in_cluster
+from ..render.plan import OrgPlan
 from ..runtime.client import Client
 from ..runtime.events import EventRecorder
 from ..runtime.queue import WorkQueue
@@ -75,7 +77,7 @@ class Shared:
 
     def served_elsewhere(self, data_plane: str) -> bool:
         """Another operator of this cluster serves that data plane (and writes the
-        status of its resources): see render.plan.served_in_cluster."""
+        status of its resources): see render.gitops.served_in_cluster."""
         return not self.serves(data_plane) and served_in_cluster(
             self.cache.get("DataPlane", None, data_plane)
         )

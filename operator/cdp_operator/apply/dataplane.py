@@ -4,8 +4,9 @@ any organization namespace (strays): both only write a status."""
 from __future__ import annotations
 
 from ..models.resources import DataPlaneSpec
-from ..render.plan import Verdict, not_served_verdict, served_in_cluster
+from ..render.gitops import not_served_verdict, served_in_cluster
 from ..render.status import not_in_org_namespace
+from ..render.verdict import Verdict
 from .kit import KindReconciler
 
 

@@ -13,7 +13,7 @@ from collections.abc import Hashable, Iterable
 from ..models import labels as L
 from ..models import naming
 from ..render.billing import all_paid
-from ..render.plan import REFERENCE_GRACE, spec_age
+from ..render.gitops import REFERENCE_GRACE, spec_age
 from ..render.prune import controlling_org
 from ..runtime.objects import Key, Obj, key_of
 from . import kinds as K

@@ -16,8 +16,10 @@ from ..models import labels as L
 from ..models import naming
 from ..models.resources import DataPlaneSpec, EnvironmentSpec, OrganizationSpec, ProjectSpec
 from ..models.tiers import Billing
-from ..render.plan import Held, OrgPlan, Resource, not_served_verdict, plan_organization
+from ..render.gitops import not_served_verdict
+from ..render.plan import OrgPlan, plan_organization
 from ..render.prune import ORG_LEVEL_KINDS, is_org_level, namespace_owned_by
+from ..render.verdict import Held, Resource
 from ..runtime.objects import Obj
 from .kit import KindReconciler, Kit
 

@@ -9,8 +9,10 @@ from ..models import labels as L
 from ..models.resources import ComponentSpec
 from ..models.tiers import limits_for
 from ..render import workloads as render_workloads
-from ..render.plan import ComponentPlan, OrgPlan, Resource, run_environments
+from ..render.component_plan import ComponentPlan, run_environments
+from ..render.plan import OrgPlan
 from ..render.runs import runs_to_prune
+from ..render.verdict import Resource
 from .context import Shared
 from .writes import Writer
 

@@ -10,8 +10,8 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..render.billing import resource_of
-from ..render.plan import Resource, Verdict
 from ..render.status import events_for, invalid_spec, only_progress, status_of
+from ..render.verdict import Resource, Verdict
 from ..runtime.diff import is_subset
 from ..runtime.objects import Key, Obj, key_of
 from ..runtime.queue import Requeue

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..models.tiers import Billing, Tier, limits_for
 from ..runtime.objects import Obj
-from .plan import Resource
+from .verdict import Resource
 
 #: Reasons that mean "not admitted under the tier's limits".
 LIMIT_REASONS = frozenset({"ComponentLimitExceeded", "EnvironmentLimitExceeded"})

@@ -4,107 +4,41 @@ Given a snapshot of the user's resources (already parsed into models), decide
 which ones are admitted (references resolve, tier limits, data-plane rules),
 which objects must exist, and what each resource's status says. No I/O: the
 apply layer feeds the snapshot in and carries the plan out.
-"""
+
+Components are planned against an OrgPlan in component_plan.py; the GitOps
+rules (fan-out across clusters, references on their way) are in gitops.py;
+the types of a verdict in verdict.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any
 
 from ..models import labels as L
 from ..models import naming
 from ..models.resources import (
-    ComponentSpec,
     DataPlaneSpec,
     EnvironmentSpec,
     OrganizationSpec,
     ProjectSpec,
 )
-from ..models.status import EGRESS_ALLOWLIST_EFFECTIVE, HELD_MAX
-from ..models.tiers import Billing, Tier, limits_for
+from ..models.status import HELD_MAX
+from ..models.tiers import Tier, limits_for
 from ..runtime.objects import Obj
 from . import environments as render_environments
 from . import namespaces as render_namespaces
 from . import policies as render_policies
-from . import workloads as render_workloads
 from .context import Runtime
-from .egress import allowlist_block
-
-S = TypeVar("S")
-
-
-@dataclass(frozen=True)
-class Resource(Generic[S]):
-    """A user resource as the plan sees it: identity, ordering and a parsed spec."""
-
-    name: str
-    spec: S
-    namespace: str = ""
-    uid: str = ""
-    generation: int = 0
-    created: str = ""  # RFC 3339; sorts chronologically as a string
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    #: It held a slot under its tier's limit when last reconciled (from its status).
-    held_slot: bool = False
-
-    @property
-    def age_key(self) -> tuple[bool, str, str]:
-        """The deterministic order for limits: what already holds a slot keeps it,
-        then oldest first, name breaking ties. Timestamps have one-second
-        resolution, so without the first key a newer object created in the same
-        second could evict a working one just by its name."""
-        return (not self.held_slot, self.created, self.name)
-
-
-class ExtraCondition(NamedTuple):
-    """A condition beside Ready, Reconciling and Stalled, on one aspect of a resource
-    (models/status.py OPTIONAL_CONDITIONS: set when it applies, removed otherwise)."""
-
-    type: str
-    status: bool
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome for one resource, turned into kstatus conditions by the apply layer.
-
-    ready: everything it asks for exists. stalled: it cannot progress until a
-    user acts (bad reference, over a limit, conflict); reason and message say why.
-    conditions: further conditions that do not decide readiness.
-    """
-
-    ready: bool
-    reason: str
-    message: str
-    stalled: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    conditions: tuple[ExtraCondition, ...] = ()
-
-
-ADMITTED = "Admitted"
-
-#: Reasons that mean "over a tier's limit" (an Organization reports them as OverTierLimit).
-TIER_LIMIT_REASONS = frozenset(
-    {"ComponentLimitExceeded", "EnvironmentLimitExceeded", "DataPlaneNotAllowed"}
+from .verdict import (
+    ADMITTED,
+    HELD_LISTED,
+    HELD_NOTE,
+    TIER_LIMIT_REASONS,
+    Held,
+    Resource,
+    Verdict,
 )
-#: Held resources an Organization's Ready message names (status.held lists more).
-HELD_LISTED = 20
-#: What a held resource's message adds: what it keeps, and that nothing changes.
-HELD_NOTE = "kept running as they are (not updated, never deleted by this)"
-
-
-class Held(NamedTuple):
-    """A user resource that cannot be materialised any more but already was: its
-    objects stay as they are ("only a deletion deletes", domain.md)."""
-
-    kind: str
-    name: str
-    reason: str
 
 
 @dataclass
@@ -493,295 +427,3 @@ def _data_plane_problem(
             stalled=True,
         )
     return None
-
-
-@dataclass
-class ComponentPlan:
-    desired: list[Obj] = field(default_factory=list)
-    #: Runtimes the component is deployed to, in a stable order.
-    runtimes: list[Runtime] = field(default_factory=list)
-    verdict: Verdict | None = None
-    #: Judgements beside readiness (e.g. on the egress allowlist), for `complete`.
-    conditions: list[ExtraCondition] = field(default_factory=list)
-
-    def complete(self, verdict: Verdict) -> Verdict:
-        """`verdict` (this plan's or the workloads' readiness) with the plan's conditions."""
-        return replace(verdict, conditions=(*verdict.conditions, *self.conditions))
-
-
-def component_billing(
-    tier: Tier, allow_paid: bool, components: Sequence[Resource[Any]]
-) -> dict[str, Billing | None]:
-    """Each component's billing class; None when it is over the limit.
-
-    In age order (what holds a free slot keeps it, then oldest first, then name)
-    the first ones are free, as many as the tier includes; the others are paid
-    where paid components are allowed (payg and enterprise always, developer when
-    the Organization allows them), otherwise over the limit. So a new component
-    never takes a free slot from another, and when one opens, the oldest paid
-    component takes it.
-    """
-    limits = limits_for(tier)
-    result: dict[str, Billing | None] = {}
-    for i, comp in enumerate(sorted(components, key=lambda r: r.age_key)):
-        if i < limits.free_components:
-            result[comp.name] = Billing.FREE
-        elif allow_paid or limits.max_components is None or i < limits.max_components:
-            result[comp.name] = Billing.PAID
-        else:
-            result[comp.name] = None
-    return result
-
-
-def admitted_components(
-    tier: Tier, components: Sequence[Resource[Any]], allow_paid: bool = False
-) -> set[str]:
-    """Names of the components within the tier's limit (free or paid)."""
-    billing = component_billing(tier, allow_paid, components)
-    return {name for name, cls in billing.items() if cls is not None}
-
-
-def plan_component(
-    plan: OrgPlan,
-    component: Resource[ComponentSpec],
-    *,
-    admitted: bool,
-    materialised: bool = False,
-    environments_present: Iterable[str] | None = None,
-) -> ComponentPlan:
-    """What one component should have. A verdict instead of objects means it cannot
-    be materialised now; the apply layer then writes nothing but status, so what
-    already runs (materialised: it has objects) is held as it is.
-
-    environments_present: every Environment that exists (admitted or not); an entry
-    naming one of them that is not admitted (over a limit, data plane gone) is
-    skipped, one naming none of them is a mistake the component reports.
-    """
-    spec = component.spec
-    result = ComponentPlan()
-    held = f"; its running workloads are {HELD_NOTE} until this is resolved" if materialised else ""
-    if plan.blocked:
-        result.verdict = Verdict(
-            False,
-            "OrganizationNotReady",
-            f"the organization is not materialised{held}",
-            stalled=True,
-        )
-        return result
-    if not admitted:
-        free = limits_for(plan.tier).free_components
-        result.verdict = Verdict(
-            False,
-            "ComponentLimitExceeded",
-            f"the {plan.tier.value} tier includes {free} free components per organization and "
-            f"this one is beyond them (the oldest components are free){held}: allow paid "
-            f"components (spec.allowPaidComponents: true on Organization {plan.organization}, "
-            "set by a cluster admin), upgrade to payg, or delete components",
-            stalled=True,
-        )
-        return result
-    if spec.project not in plan.projects:
-        result.verdict = Verdict(
-            False,
-            "ProjectNotFound" if spec.project not in _known_projects(plan) else "ProjectNotReady",
-            f"project {spec.project!r} does not exist or is not admitted in this "
-            f"organization{held}",
-            stalled=True,
-        )
-        return result
-    runtimes = plan.runtimes_of(spec.project)
-    known = set(plan.environments) | set(environments_present or ())
-    unknown = [
-        e
-        for e in (spec.environments or []) + [o.environment for o in spec.overrides]
-        if e not in known
-    ]
-    if unknown:
-        names = ", ".join(sorted(set(unknown)))
-        result.verdict = Verdict(
-            False,
-            "EnvironmentNotFound",
-            f"environment(s) {names} named in spec.environments or spec.overrides do not "
-            f"exist{held}; correct or remove the name(s)",
-            stalled=True,
-        )
-        return result
-    if spec.egress and runtimes:
-        # Every runtime of a project is on the project's data plane.
-        result.conditions.append(
-            egress_condition(spec, runtimes[0].data_plane_name, runtimes[0].data_plane)
-        )
-    if spec.environments is not None:
-        wanted = set(spec.environments)
-        runtimes = [rt for rt in runtimes if rt.environment in wanted]
-    result.runtimes = [rt for rt in runtimes if plan.serves(rt.data_plane_name)]
-    for rt in result.runtimes:
-        result.desired.extend(render_workloads.component_objects(rt, component.name, spec))
-    return result
-
-
-def run_environments(requested: str | None, runtimes: Sequence[Runtime]) -> list[Runtime]:
-    """The runtimes a manual run starts in: those named in the run-environments
-    annotation (comma separated), or all of them when it is absent or empty.
-    Raises ValueError naming what is not an environment of the component."""
-    names = [n.strip() for n in (requested or "").split(",") if n.strip()]
-    if not names:
-        return list(runtimes)
-    known = {rt.environment for rt in runtimes}
-    unknown = sorted(set(names) - known)
-    if unknown:
-        raise ValueError(
-            f"metadata.annotations[{L.RUN_ENVIRONMENTS}]: {', '.join(unknown)} "
-            f"{'is not an environment' if len(unknown) == 1 else 'are not environments'} "
-            f"this component runs in ({', '.join(sorted(known)) or 'none'}); no run started"
-        )
-    return [rt for rt in runtimes if rt.environment in names]
-
-
-def _networks(networks: Sequence[str]) -> str:
-    if len(networks) == 1:
-        return f"the cluster network {networks[0]}"
-    return "the cluster networks " + ", ".join(networks)
-
-
-def egress_condition(
-    spec: ComponentSpec, data_plane_name: str, data_plane: DataPlaneSpec
-) -> ExtraCondition:
-    """Whether every egress allowlist entry opens something once the DataPlane's
-    cluster networks are taken out (render/egress.py). An entry inside them is left
-    out of the egress policy; the component stays Ready, this condition says so."""
-    dp = f"DataPlane {data_plane_name}"
-    networks = data_plane.cluster_networks
-    if not networks:
-        return ExtraCondition(
-            EGRESS_ALLOWLIST_EFFECTIVE,
-            True,
-            "ClusterNetworksUnset",
-            f"{dp} declares no clusterNetworks: egress entries apply as written and may "
-            "reach in-cluster addresses",
-        )
-    nothing: list[str] = []
-    excluded: list[str] = []
-    for cidr in dict.fromkeys(rule.cidr for rule in spec.egress):
-        block = allowlist_block(cidr, networks)
-        if block.opens_nothing:
-            nothing.append(
-                f"egress {cidr} lies inside {_networks(block.covered_by)} of {dp} and opens nothing"
-            )
-        elif block.excluded:
-            excluded.append(f"egress {cidr} excludes {_networks(block.excluded)} of {dp}")
-    if nothing:
-        return ExtraCondition(
-            EGRESS_ALLOWLIST_EFFECTIVE, False, "InsideClusterNetwork", "; ".join(nothing + excluded)
-        )
-    if excluded:
-        return ExtraCondition(
-            EGRESS_ALLOWLIST_EFFECTIVE, True, "ClusterNetworksExcluded", "; ".join(excluded)
-        )
-    return ExtraCondition(
-        EGRESS_ALLOWLIST_EFFECTIVE,
-        True,
-        "OutsideClusterNetworks",
-        f"no egress entry overlaps the cluster networks of {dp}",
-    )
-
-
-def _known_projects(plan: OrgPlan) -> set[str]:
-    return {k[2] for k in plan.verdicts if k[0] == "Project"}
-
-
-# ------------------------------------------------------- GitOps: fan-out, order
-#: Ready reason of a resource whose data plane no operator of this cluster serves.
-NOT_SERVED_HERE = "NotServedHere"
-#: Ready reason of a DataPlane an operator of this cluster serves.
-DATA_PLANE_AVAILABLE = "Available"
-#: Component references that a GitOps sync may deliver a moment later than the
-#: Component: reported as Reconciling (kstatus InProgress) with the reason they
-#: map to for REFERENCE_GRACE seconds after the Component's spec last changed,
-#: as Stalled (Failed) with their own reason after.
-AWAITED_REASONS = {
-    "ProjectNotFound": "WaitingForProject",
-    "EnvironmentNotFound": "WaitingForEnvironment",
-}
-REFERENCE_GRACE = 10.0
-
-
-def served_in_cluster(data_plane: Mapping[str, Any] | None) -> bool:
-    """Whether an operator of this cluster serves this DataPlane: its status is
-    `Ready=True, Available` for its current generation (only a serving operator
-    writes that). A stale or missing status, or NotServedHere, means none does."""
-    if not data_plane:
-        return False
-    meta = data_plane.get("metadata") or {}
-    status = data_plane.get("status") or {}
-    if status.get("observedGeneration") != meta.get("generation"):
-        return False
-    ready: Mapping[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
-    return ready.get("status") == "True" and ready.get("reason") == DATA_PLANE_AVAILABLE
-
-
-def not_served_verdict(verdict: Verdict | None, data_plane: str) -> Verdict:
-    """What an operator writes on a resource of a data plane that no operator of
-    its cluster serves (every cluster gets every resource under GitOps fan-out).
-
-    Nothing is owed in this cluster, so it is Ready (kstatus Current, Argo CD
-    Healthy) with reason NotServedHere. A Stalled verdict is kept: errors in the
-    manifests themselves (unknown data plane, over a tier limit, a namespace
-    conflict) are the same in every cluster and must fail every cluster's sync.
-    """
-    if verdict is not None and verdict.stalled:
-        return verdict
-    return Verdict(
-        True,
-        NOT_SERVED_HERE,
-        f"data plane {data_plane} is not served in this cluster: the operator of "
-        f"{data_plane}'s cluster materialises it; nothing is made here",
-        extra=verdict.extra if verdict is not None else {},
-    )
-
-
-def awaiting_reference(verdict: Verdict, age: float | None) -> tuple[Verdict, float | None]:
-    """A Component's missing Project or Environment, `age` seconds after its spec
-    last changed: within REFERENCE_GRACE it is a reference on its way (Reconciling,
-    WaitingForProject or WaitingForEnvironment; recheck after the returned
-    seconds), after it an error (Stalled, ProjectNotFound or EnvironmentNotFound)."""
-    if not verdict.stalled or verdict.reason not in AWAITED_REASONS or age is None:
-        return verdict, None
-    if age >= REFERENCE_GRACE:
-        return verdict, None
-    waiting = replace(
-        verdict,
-        reason=AWAITED_REASONS[verdict.reason],
-        stalled=False,
-        message=f"{verdict.message}; waiting up to {REFERENCE_GRACE:.0f}s after the last "
-        "change of this Component for it to appear",
-    )
-    return waiting, max(REFERENCE_GRACE - age, 0.5)
-
-
-def spec_age(obj: Mapping[str, Any], now: datetime, *, own_manager: str) -> float | None:
-    """Seconds since someone other than the operator last wrote the object (not its
-    status): the newest `metadata.managedFields` time of another manager, or
-    `creationTimestamp`. None when neither can be read."""
-    meta = obj.get("metadata") or {}
-    stamps = [
-        str(entry.get("time"))
-        for entry in meta.get("managedFields") or []
-        if entry.get("time")
-        and entry.get("manager") != own_manager
-        and entry.get("subresource") != "status"
-    ]
-    if meta.get("creationTimestamp"):
-        stamps.append(str(meta["creationTimestamp"]))
-    times = []
-    for stamp in stamps:
-        try:
-            parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        except ValueError:
-            continue
-        times.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
-    if not times:
-        return None
-    return (now - max(times)).total_seconds()

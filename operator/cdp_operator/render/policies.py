@@ -186,7 +186,7 @@ def component_policies(rt: Runtime, component: str, spec: ComponentSpec) -> list
     egress: list[dict[str, Any]] = []
     for rule in spec.egress:
         # The DataPlane's cluster networks are never opened (render/egress.py); an
-        # entry inside them opens nothing and is left out (plan.py reports it).
+        # entry inside them opens nothing and is left out (component_plan.py reports it).
         block = allowlist_block(rule.cidr, rt.data_plane.cluster_networks)
         if block.opens_nothing:
             continue

@@ -13,8 +13,8 @@ from ..models import labels as L
 from ..models.resources import ComponentSpec
 from ..runtime.objects import Obj
 from .context import Runtime
-from .plan import HELD_NOTE, Verdict
 from .pod_health import REASONS as POD_PROBLEMS
+from .verdict import HELD_NOTE, Verdict
 
 
 def live_state(live: Obj) -> dict[str, Any]:

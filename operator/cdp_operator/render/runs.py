@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 
 from ..models import labels as L
 from ..runtime.objects import Obj
+from .component_plan import run_environments
 from .context import Runtime
-from .plan import run_environments
 
 
 def is_new_run(token: str | None, last_token: str | None) -> bool:

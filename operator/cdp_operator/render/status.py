@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from ..models.status import OPTIONAL_CONDITIONS, Condition, set_condition
 from ..models.tiers import Billing
 from ..runtime.objects import Obj
-from .plan import Verdict
+from .verdict import Verdict
 
 
 def parse_conditions(raw: Any) -> list[Condition]:
