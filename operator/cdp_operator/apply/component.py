@@ -16,10 +16,9 @@ from ..models.tiers import Billing
 from ..render.billing import all_paid
 from ..render.component_plan import ComponentPlan, plan_component
 from ..render.gitops import AWAITED_REASONS, awaiting_reference, not_served_verdict
-from ..render.plan import OrgPlan
 from ..render.runs import invalid_run_request
 from ..render.status import billed, not_in_org_namespace
-from ..render.verdict import Resource, Verdict
+from ..render.verdict import OrgPlan, Resource, Verdict
 from ..runtime.objects import Obj
 from ..runtime.queue import Requeue
 from .kit import KindReconciler, Kit

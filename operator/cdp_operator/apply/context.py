@@ -12,7 +12,7 @@ from ..models.tiers import Billing, Tier
 from ..render.billing import all_paid, resource_of
 from ..render.component_plan import component_billing
 from ..render.gitops import served_in_cluster
-from ..render.plan import OrgPlan
+from ..render.verdict import OrgPlan
 from ..runtime.client import Client
 from ..runtime.events import EventRecorder
 from ..runtime.queue import WorkQueue

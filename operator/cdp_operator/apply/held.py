@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..render.plan import OrgPlan
+from ..render.verdict import OrgPlan
 from .metrics import Metrics
 
 #: (kind, namespace, name) of a held resource

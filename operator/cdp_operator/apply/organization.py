@@ -17,9 +17,9 @@ from ..models import naming
 from ..models.resources import DataPlaneSpec, EnvironmentSpec, OrganizationSpec, ProjectSpec
 from ..models.tiers import Billing
 from ..render.gitops import not_served_verdict
-from ..render.plan import OrgPlan, plan_organization
+from ..render.plan import plan_organization
 from ..render.prune import ORG_LEVEL_KINDS, is_org_level, namespace_owned_by
-from ..render.verdict import Held, Resource
+from ..render.verdict import Held, OrgPlan, Resource
 from ..runtime.objects import Obj
 from .kit import KindReconciler, Kit
 

@@ -10,9 +10,8 @@ from ..models.resources import ComponentSpec
 from ..models.tiers import limits_for
 from ..render import workloads as render_workloads
 from ..render.component_plan import ComponentPlan, run_environments
-from ..render.plan import OrgPlan
 from ..render.runs import runs_to_prune
-from ..render.verdict import Resource
+from ..render.verdict import OrgPlan, Resource
 from .context import Shared
 from .writes import Writer
 

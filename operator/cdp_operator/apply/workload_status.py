@@ -10,10 +10,9 @@ from ..render import workloads as render_workloads
 from ..render.addresses import endpoint_addresses
 from ..render.component_plan import ComponentPlan
 from ..render.context import Runtime
-from ..render.plan import OrgPlan
 from ..render.pod_health import diagnose
 from ..render.readiness import component_verdict, held_entry, job_state, live_state
-from ..render.verdict import Resource, Verdict
+from ..render.verdict import OrgPlan, Resource, Verdict
 from .context import Shared
 
 

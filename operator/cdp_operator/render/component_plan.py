@@ -20,10 +20,10 @@ from ..runtime.objects import Obj
 from . import workloads as render_workloads
 from .context import Runtime
 from .egress import allowlist_block
-from .plan import OrgPlan
 from .verdict import (
     HELD_NOTE,
     ExtraCondition,
+    OrgPlan,
     Resource,
     Verdict,
 )
@@ -93,53 +93,12 @@ def plan_component(
     """
     spec = component.spec
     result = ComponentPlan()
-    held = f"; its running workloads are {HELD_NOTE} until this is resolved" if materialised else ""
-    if plan.blocked:
-        result.verdict = Verdict(
-            False,
-            "OrganizationNotReady",
-            f"the organization is not materialised{held}",
-            stalled=True,
-        )
-        return result
-    if not admitted:
-        free = limits_for(plan.tier).free_components
-        result.verdict = Verdict(
-            False,
-            "ComponentLimitExceeded",
-            f"the {plan.tier.value} tier includes {free} free components per organization and "
-            f"this one is beyond them (the oldest components are free){held}: allow paid "
-            f"components (spec.allowPaidComponents: true on Organization {plan.organization}, "
-            "set by a cluster admin), upgrade to payg, or delete components",
-            stalled=True,
-        )
-        return result
-    if spec.project not in plan.projects:
-        result.verdict = Verdict(
-            False,
-            "ProjectNotFound" if spec.project not in _known_projects(plan) else "ProjectNotReady",
-            f"project {spec.project!r} does not exist or is not admitted in this "
-            f"organization{held}",
-            stalled=True,
-        )
+    result.verdict = _cannot_materialise(
+        plan, spec, admitted=admitted, materialised=materialised, present=environments_present
+    )
+    if result.verdict is not None:
         return result
     runtimes = plan.runtimes_of(spec.project)
-    known = set(plan.environments) | set(environments_present or ())
-    unknown = [
-        e
-        for e in (spec.environments or []) + [o.environment for o in spec.overrides]
-        if e not in known
-    ]
-    if unknown:
-        names = ", ".join(sorted(set(unknown)))
-        result.verdict = Verdict(
-            False,
-            "EnvironmentNotFound",
-            f"environment(s) {names} named in spec.environments or spec.overrides do not "
-            f"exist{held}; correct or remove the name(s)",
-            stalled=True,
-        )
-        return result
     if spec.egress and runtimes:
         # Every runtime of a project is on the project's data plane.
         result.conditions.append(
@@ -152,6 +111,54 @@ def plan_component(
     for rt in result.runtimes:
         result.desired.extend(render_workloads.component_objects(rt, component.name, spec))
     return result
+
+
+def _cannot_materialise(
+    plan: OrgPlan,
+    spec: ComponentSpec,
+    *,
+    admitted: bool,
+    materialised: bool,
+    present: Iterable[str] | None,
+) -> Verdict | None:
+    """Why the component cannot be materialised now (its organization, the tier's
+    limit, its project, the environments it names), if it cannot."""
+    held = f"; its running workloads are {HELD_NOTE} until this is resolved" if materialised else ""
+    if plan.blocked:
+        return Verdict(
+            False, "OrganizationNotReady", f"the organization is not materialised{held}", True
+        )
+    if not admitted:
+        free = limits_for(plan.tier).free_components
+        return Verdict(
+            False,
+            "ComponentLimitExceeded",
+            f"the {plan.tier.value} tier includes {free} free components per organization and "
+            f"this one is beyond them (the oldest components are free){held}: allow paid "
+            f"components (spec.allowPaidComponents: true on Organization {plan.organization}, "
+            "set by a cluster admin), upgrade to payg, or delete components",
+            stalled=True,
+        )
+    if spec.project not in plan.projects:
+        return Verdict(
+            False,
+            "ProjectNotFound" if spec.project not in _known_projects(plan) else "ProjectNotReady",
+            f"project {spec.project!r} does not exist or is not admitted in this "
+            f"organization{held}",
+            stalled=True,
+        )
+    known = set(plan.environments) | set(present or ())
+    named = (spec.environments or []) + [o.environment for o in spec.overrides]
+    unknown = sorted({e for e in named if e not in known})
+    if unknown:
+        return Verdict(
+            False,
+            "EnvironmentNotFound",
+            f"environment(s) {', '.join(unknown)} named in spec.environments or spec.overrides "
+            f"do not exist{held}; correct or remove the name(s)",
+            stalled=True,
+        )
+    return None
 
 
 def run_environments(requested: str | None, runtimes: Sequence[Runtime]) -> list[Runtime]:

@@ -12,7 +12,6 @@ the types of a verdict in verdict.py."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..models import labels as L
@@ -24,72 +23,22 @@ from ..models.resources import (
     ProjectSpec,
 )
 from ..models.status import HELD_MAX
-from ..models.tiers import Tier, limits_for
-from ..runtime.objects import Obj
+from ..models.tiers import limits_for
 from . import environments as render_environments
 from . import namespaces as render_namespaces
 from . import policies as render_policies
 from .context import Runtime
+from .hold import data_plane_problem, hold
 from .verdict import (
     ADMITTED,
     HELD_LISTED,
     HELD_NOTE,
     TIER_LIMIT_REASONS,
     Held,
+    OrgPlan,
     Resource,
     Verdict,
 )
-
-
-@dataclass
-class OrgPlan:
-    organization: str
-    namespace: str
-    tier: Tier
-    #: The Organization allows paid components beyond the tier's free ones.
-    allow_paid: bool = False
-    #: Objects that must exist (server-side applied when they differ).
-    desired: list[Obj] = field(default_factory=list)
-    #: (kind, namespace, name) -> verdict, for Organization, Environment, Project.
-    verdicts: dict[tuple[str, str, str], Verdict] = field(default_factory=dict)
-    #: Admitted projects -> their data plane.
-    projects: dict[str, str] = field(default_factory=dict)
-    #: Admitted environments -> (spec); only those on a data plane that exists.
-    environments: dict[str, EnvironmentSpec] = field(default_factory=dict)
-    #: (project, environment) -> Runtime for every runtime namespace.
-    runtimes: dict[tuple[str, str], Runtime] = field(default_factory=dict)
-    #: Data planes this organization uses.
-    data_planes: list[str] = field(default_factory=list)
-    #: The org cannot be materialised at all (e.g. its namespace is taken).
-    blocked: bool = False
-    #: Data planes this operator instance serves (None: all).
-    scope: frozenset[str] | None = None
-    #: Runtime namespaces that exist but are no longer desired while their Project
-    #: and Environment still exist (over a limit, data plane gone): kept untouched.
-    #: namespace -> why, for status messages.
-    held_namespaces: dict[str, str] = field(default_factory=dict)
-    #: Default Environments (operator-made) kept although their data plane is not in
-    #: use by an admitted project: a Project still lives there.
-    held_environments: set[str] = field(default_factory=set)
-    #: Projects, Environments and Components held back, for the Organization's status.
-    held: list[Held] = field(default_factory=list)
-
-    def keeps(self, obj: Obj) -> bool:
-        """Whether an org-level object that is not desired must stay as it is
-        instead of being pruned: only the deletion of its Project or Environment
-        (or of the Organization) removes it."""
-        meta = obj.get("metadata") or {}
-        if obj.get("kind") == "Namespace":
-            return meta.get("name") in self.held_namespaces
-        if obj.get("kind") == "Environment":
-            return meta.get("name") in self.held_environments
-        return meta.get("namespace") in self.held_namespaces
-
-    def serves(self, data_plane: str) -> bool:
-        return self.scope is None or data_plane in self.scope
-
-    def runtimes_of(self, project: str) -> list[Runtime]:
-        return [rt for (p, _), rt in sorted(self.runtimes.items()) if p == project]
 
 
 def plan_organization(
@@ -148,7 +97,7 @@ def plan_organization(
     default_names = _default_environments(plan, org, environments, in_use, default_dp)
     _admit_environments(plan, environments, data_planes, default_dp, default_names)
     _project_verdicts(plan, projects, _plan_runtimes(plan, org.name, data_planes, foreign))
-    _hold(plan, org, data_planes, environments, projects, materialised or {}, present)
+    hold(plan, org, data_planes, environments, projects, materialised or {}, present)
     plan.held.extend(held_components)
     plan.data_planes = in_use
     if problems:
@@ -171,7 +120,7 @@ def _admit_projects(
     for project in sorted(projects, key=lambda r: r.age_key):
         dp = project.spec.data_plane or default_dp
         key = ("Project", project.namespace, project.name)
-        problem = _data_plane_problem(dp, data_planes, default_dp, plan.tier)
+        problem = data_plane_problem(dp, data_planes, default_dp, plan.tier)
         if problem is not None:
             plan.verdicts[key] = problem
             continue
@@ -223,7 +172,7 @@ def _admit_environments(
             if env.name in plan.environments:
                 plan.verdicts[key] = Verdict(True, ADMITTED, "default environment")
             continue
-        problem = _data_plane_problem(env.spec.data_plane, data_planes, default_dp, tier)
+        problem = data_plane_problem(env.spec.data_plane, data_planes, default_dp, tier)
         if problem is None and limits.defaults_only and env.name not in default_names:
             problem = Verdict(
                 False,
@@ -336,94 +285,3 @@ def _organization_verdict(plan: OrgPlan, in_use: Sequence[str]) -> Verdict:
         stalled=True,
         extra=org_extra,
     )
-
-
-def _hold(
-    plan: OrgPlan,
-    org: Resource[OrganizationSpec],
-    data_planes: Mapping[str, DataPlaneSpec],
-    environments: Sequence[Resource[EnvironmentSpec]],
-    projects: Sequence[Resource[ProjectSpec]],
-    materialised: Mapping[str, tuple[str, str]],
-    present: Iterable[tuple[str, str]],
-) -> None:
-    """Only a deletion deletes: what exists and is no longer desired, while the
-    Project and Environment that asked for it still exist, is held as it is.
-
-    Fills plan.held_namespaces, plan.held_environments and plan.held, and adds to
-    the verdicts of the Projects and Environments concerned what they keep.
-    """
-    default_dp = org.spec.default_data_plane
-    present = list(present)
-    projects_present = {p.name for p in projects} | {n for k, n in present if k == "Project"}
-    envs_present = (
-        {e.name for e in environments}
-        | {n for k, n in present if k == "Environment"}
-        | set(plan.environments)
-    )
-    desired = {rt.namespace for rt in plan.runtimes.values()}
-    held_by: dict[tuple[str, str], list[str]] = {}
-    for ns, (project, environment) in sorted(materialised.items()):
-        if ns in desired or project not in projects_present or environment not in envs_present:
-            continue  # desired, or its Project or Environment was deleted: pruned
-        if project not in plan.projects:
-            cause = ("Project", project)
-        elif environment not in plan.environments:
-            cause = ("Environment", environment)
-        else:
-            # Both admitted, yet this pair is not desired (a data plane that differs,
-            # from before the rule that fixes a Project's data plane): keep it.
-            cause = ("Project", project)
-        held_by.setdefault(cause, []).append(ns)
-        plan.held_namespaces[ns] = f"{cause[0].lower()} {cause[1]}"
-
-    # Default Environments of a data plane that a Project still lives on stay.
-    dps_present = {default_dp} | {p.spec.data_plane or default_dp for p in projects}
-    for env in environments:
-        if env.labels.get(L.DEFAULT_ENVIRONMENT) != "true" or env.name in plan.environments:
-            continue
-        if env.spec.data_plane not in dps_present and ("Environment", env.name) not in held_by:
-            continue  # nothing lives there any more: pruned
-        plan.held_environments.add(env.name)
-        key = ("Environment", env.namespace, env.name)
-        plan.verdicts[key] = _data_plane_problem(
-            env.spec.data_plane, data_planes, default_dp, plan.tier
-        ) or Verdict(
-            False,
-            "DataPlaneNotInUse",
-            f"no admitted project uses data plane {env.spec.data_plane!r}",
-            stalled=True,
-        )
-
-    for (kind, name), namespaces in sorted(held_by.items()):
-        key = (kind, plan.namespace, name)
-        verdict = plan.verdicts.get(key)
-        if verdict is None or verdict.ready:
-            continue
-        for ns in namespaces:
-            plan.held_namespaces[ns] = f"{kind.lower()} {name}: {verdict.reason}"
-        plan.held.append(Held(kind, name, verdict.reason))
-        plan.verdicts[key] = replace(
-            verdict,
-            message=f"{verdict.message}; its runtime namespace(s) {', '.join(namespaces)} "
-            f"and what runs in them are {HELD_NOTE}",
-        )
-
-
-def _data_plane_problem(
-    dp: str, data_planes: Mapping[str, DataPlaneSpec], default_dp: str, tier: Tier
-) -> Verdict | None:
-    """Why a Project or Environment may not use data plane `dp`, if it may not."""
-    if dp not in data_planes:
-        return Verdict(
-            False, "DataPlaneNotFound", f"data plane {dp!r} does not exist", stalled=True
-        )
-    if dp != default_dp and not limits_for(tier).multiple_data_planes:
-        return Verdict(
-            False,
-            "DataPlaneNotAllowed",
-            f"the {tier.value} tier may use only the default data plane {default_dp!r}, "
-            f"not {dp!r}; upgrade to payg or enterprise for more data planes",
-            stalled=True,
-        )
-    return None

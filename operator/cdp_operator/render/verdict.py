@@ -1,11 +1,17 @@
 """What the planners decide about one resource: its parsed form (Resource),
-the verdict on it (Verdict, ExtraCondition), and what is held back (Held)."""
+the verdict on it (Verdict, ExtraCondition), what is held back (Held), and
+an organization's plan (OrgPlan), which its Components are judged against."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
+
+from ..models.resources import EnvironmentSpec
+from ..models.tiers import Tier
+from ..runtime.objects import Obj
+from .context import Runtime
 
 S = TypeVar("S")
 
@@ -80,3 +86,54 @@ class Held(NamedTuple):
     kind: str
     name: str
     reason: str
+
+
+@dataclass
+class OrgPlan:
+    organization: str
+    namespace: str
+    tier: Tier
+    #: The Organization allows paid components beyond the tier's free ones.
+    allow_paid: bool = False
+    #: Objects that must exist (server-side applied when they differ).
+    desired: list[Obj] = field(default_factory=list)
+    #: (kind, namespace, name) -> verdict, for Organization, Environment, Project.
+    verdicts: dict[tuple[str, str, str], Verdict] = field(default_factory=dict)
+    #: Admitted projects -> their data plane.
+    projects: dict[str, str] = field(default_factory=dict)
+    #: Admitted environments -> (spec); only those on a data plane that exists.
+    environments: dict[str, EnvironmentSpec] = field(default_factory=dict)
+    #: (project, environment) -> Runtime for every runtime namespace.
+    runtimes: dict[tuple[str, str], Runtime] = field(default_factory=dict)
+    #: Data planes this organization uses.
+    data_planes: list[str] = field(default_factory=list)
+    #: The org cannot be materialised at all (e.g. its namespace is taken).
+    blocked: bool = False
+    #: Data planes this operator instance serves (None: all).
+    scope: frozenset[str] | None = None
+    #: Runtime namespaces that exist but are no longer desired while their Project
+    #: and Environment still exist (over a limit, data plane gone): kept untouched.
+    #: namespace -> why, for status messages.
+    held_namespaces: dict[str, str] = field(default_factory=dict)
+    #: Default Environments (operator-made) kept although their data plane is not in
+    #: use by an admitted project: a Project still lives there.
+    held_environments: set[str] = field(default_factory=set)
+    #: Projects, Environments and Components held back, for the Organization's status.
+    held: list[Held] = field(default_factory=list)
+
+    def keeps(self, obj: Obj) -> bool:
+        """Whether an org-level object that is not desired must stay as it is
+        instead of being pruned: only the deletion of its Project or Environment
+        (or of the Organization) removes it."""
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") == "Namespace":
+            return meta.get("name") in self.held_namespaces
+        if obj.get("kind") == "Environment":
+            return meta.get("name") in self.held_environments
+        return meta.get("namespace") in self.held_namespaces
+
+    def serves(self, data_plane: str) -> bool:
+        return self.scope is None or data_plane in self.scope
+
+    def runtimes_of(self, project: str) -> list[Runtime]:
+        return [rt for (p, _), rt in sorted(self.runtimes.items()) if p == project]
