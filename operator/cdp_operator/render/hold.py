@@ -34,7 +34,8 @@ def hold(
     the verdicts of the Projects and Environments concerned what they keep.
     """
     held_by = _held_namespaces(plan, environments, projects, materialised, present)
-    _held_default_environments(plan, org, data_planes, environments, projects, held_by)
+    default_dp = org.spec.default_data_plane
+    _held_default_environments(plan, held_by, default_dp, data_planes, environments, projects)
     _note_held(plan, held_by)
 
 
@@ -74,14 +75,13 @@ def _held_namespaces(
 
 def _held_default_environments(
     plan: OrgPlan,
-    org: Resource[OrganizationSpec],
+    held_by: Mapping[tuple[str, str], list[str]],
+    default_dp: str,
     data_planes: Mapping[str, DataPlaneSpec],
     environments: Sequence[Resource[EnvironmentSpec]],
     projects: Sequence[Resource[ProjectSpec]],
-    held_by: Mapping[tuple[str, str], list[str]],
 ) -> None:
     """Default Environments of a data plane that a Project still lives on stay."""
-    default_dp = org.spec.default_data_plane
     dps_present = {default_dp} | {p.spec.data_plane or default_dp for p in projects}
     for env in environments:
         if env.labels.get(L.DEFAULT_ENVIRONMENT) != "true" or env.name in plan.environments:
