@@ -78,13 +78,7 @@ def plan_organization(
 
     if org_ns in foreign:
         plan.blocked = True
-        plan.verdicts[org_key] = Verdict(
-            False,
-            "NamespaceConflict",
-            f"namespace {org_ns!r} already exists and was not created by cdp-operator "
-            "for this organization; it is left untouched",
-            stalled=True,
-        )
+        plan.verdicts[org_key] = _namespace_taken(org_ns)
         return plan
     plan.desired.append(render_namespaces.organization_namespace(org.name))
     plan.desired.extend(render_policies.organization_policies(org.name, org_ns))
@@ -106,6 +100,16 @@ def plan_organization(
     else:
         plan.verdicts[org_key] = _organization_verdict(plan, in_use)
     return plan
+
+
+def _namespace_taken(org_ns: str) -> Verdict:
+    return Verdict(
+        False,
+        "NamespaceConflict",
+        f"namespace {org_ns!r} already exists and was not created by cdp-operator "
+        "for this organization; it is left untouched",
+        stalled=True,
+    )
 
 
 def _admit_projects(
