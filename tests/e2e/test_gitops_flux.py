@@ -416,14 +416,14 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
                 },
             ),
         ):
-            result = _forced_apply(c, name)
-            assert set(result) == expected_objects, (region, name, result)
-            assert set(result.values()) == {"unchanged"}, (region, name, result)
-        writes = _writes_to_applied(c)
-        assert {op for _, op in writes} == {"status"}, (region, writes)
+            changes = _forced_apply(c, name)
+            assert set(changes) == expected_objects, (region, name, changes)
+            assert set(changes.values()) == {"unchanged"}, (region, name, changes)
+        applied_writes = _writes_to_applied(c)
+        assert {op for _, op in applied_writes} == {"status"}, (region, applied_writes)
         for kind in ("Component", "Project"):
             figures[f"{region}: status writes per {kind} until here"] = (
-                writes.get((kind, "status"), 0.0) / 2
+                applied_writes.get((kind, "status"), 0.0) / 2
             )
 
     # The check sees drift when there is some: a manual change to a Component's spec
@@ -432,9 +432,9 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         *["patch", "component", "orders", "-n", NS, "--type=merge"],
         *["-p", '{"spec": {"replicas": 2}}'],
     )
-    result = _forced_apply(us, "tenants")
-    assert result[f"Component/{NS}/orders"] == "configured", result
-    assert {v for k, v in result.items() if k != f"Component/{NS}/orders"} == {"unchanged"}
+    changes = _forced_apply(us, "tenants")
+    assert changes[f"Component/{NS}/orders"] == "configured", changes
+    assert {v for k, v in changes.items() if k != f"Component/{NS}/orders"} == {"unchanged"}
     assert (us.get("component", "orders", NS) or {})["spec"]["replicas"] == 1
     assert us.operator is not None
     us.operator.wait_settled()
@@ -491,8 +491,9 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
 
     def failed(c: DataPlaneCluster) -> bool:
         ks = c.get(KUSTOMIZATION, "tenants", FLUX_NAMESPACE)
-        status = (ks or {}).get("status") or {}
-        ready = next((x for x in status.get("conditions") or [] if x["type"] == "Ready"), {})
+        status: dict[str, Any] = (ks or {}).get("status") or {}
+        conditions: list[dict[str, Any]] = status.get("conditions") or []
+        ready = next((x for x in conditions if x["type"] == "Ready"), {})
         return (
             str(status.get("lastAttemptedRevision") or "").endswith(rev)
             and ready.get("status") == "False"
