@@ -286,7 +286,9 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     # A new resource's status defaults to observedGeneration 0 (the CRDs), which kstatus
     # reads as InProgress: Flux's wait passes only once the operator has judged every
     # resource. Without that default a resource with no status yet is kstatus Current
-    # and the wait could pass before the operator looked (docs/install.md).
+    # and the wait could pass before the operator looked (docs/install.md). This check
+    # alone rarely catches that (the operator usually writes before the test reads);
+    # the typo below is the one that fails without the default (its sync passes).
     applied = [
         ("dataplane", "us", None),
         ("dataplane", "eu", None),
