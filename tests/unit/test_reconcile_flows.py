@@ -179,3 +179,35 @@ def test_a_deleted_component_prunes_what_it_materialised(
     left = {k[0] for k in api.objects}
     assert K.DEPLOYMENT.collection_path not in left
     assert K.NAMESPACE.collection_path in left, "the org's namespaces are not the component's"
+
+
+def test_an_organization_whose_data_plane_comes_in_the_same_commit_waits_for_it(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitOps applies DataPlanes and Organizations together, in an order of its own:
+    a DataPlane missing for a moment is InProgress (WaitingForDataPlane) and the
+    organization is looked at again when the grace ends; after it, DataPlaneNotFound
+    is Stalled (a typo must fail the sync)."""
+    from cdp_operator.apply import intake
+
+    reconciler = Reconciler(Client(Configuration(), concurrency=4, api=api))
+    org = _obj("Organization", "acme", {"tier": "payg", "defaultDataPlane": "eu"})
+    reconciler.cache.upsert(api.put(K.ORGANIZATION.collection_path, org))
+    queued: list[tuple[Any, float]] = []
+    monkeypatch.setattr(reconciler.shared.queue, "add_after", lambda k, d: queued.append((k, d)))
+
+    monkeypatch.setattr(intake, "spec_age", lambda *_a, **_k: 2.0)
+    run(reconciler.reconcile_org("acme"))
+    ready = _ready(api, K.ORGANIZATION, "acme")
+    assert (ready["status"], ready["reason"]) == ("False", "WaitingForDataPlane")
+    assert queued == [(("org", "acme"), 8.0)], "again when the 10 s grace ends"
+
+    monkeypatch.setattr(intake, "spec_age", lambda *_a, **_k: 10.5)
+    queued.clear()
+    reconciler.cache.upsert(api.get(K.ORGANIZATION.collection_path, "", "acme"))
+    run(reconciler.reconcile_org("acme"))
+    obj = api.get(K.ORGANIZATION.collection_path, "", "acme")
+    conditions = {c["type"]: c for c in obj["status"]["conditions"]}
+    assert conditions["Ready"]["reason"] == "DataPlaneNotFound"
+    assert conditions["Stalled"]["status"] == "True"
+    assert queued == []

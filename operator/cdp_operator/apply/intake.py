@@ -23,13 +23,17 @@ from .context import Shared
 logger = logging.getLogger(__name__)
 
 
+#: Kinds whose missing references get a grace (render/gitops.py AWAITED_REASONS).
+SPEC_TIMED_KINDS = frozenset({"Component", "Organization", "Project", "Environment"})
+
+
 class SpecChanges:
-    """When each Component's spec changed (its generation moved) while watched:
+    """When each resource's spec changed (its generation moved) while watched:
     the start of the grace for a Project or Environment on its way. The cache
     keeps no managedFields times, so this is the only record of an update's time."""
 
     def __init__(self) -> None:
-        #: Component key -> (generation, wall-clock time) of a spec change seen live.
+        #: Key -> (generation, wall-clock time) of a spec change seen live.
         self.changed: dict[Key, tuple[int, float]] = {}
 
     def note(self, event_type: str, obj: Obj, before: Obj | None) -> None:
@@ -42,7 +46,7 @@ class SpecChanges:
             self.changed[key] = (generation, time.time())
 
     def age(self, obj: Obj) -> float | None:
-        """Seconds since the Component's spec last changed, if known: from the update
+        """Seconds since the resource's spec last changed, if known: from the update
         this operator saw, or from its creation while it has never changed; None for
         a change made before this operator watched (no grace: it is not on its way)."""
         generation = int(obj["metadata"].get("generation") or 0)
@@ -103,9 +107,9 @@ class Intake:
             key = index.update(event_type, obj)
             self.enqueue(() if key is None else (key,))
             return
-        if kind.kind == "Component":
+        if kind.kind in SPEC_TIMED_KINDS:
             meta = obj["metadata"]
-            before = self.cache.get("Component", meta.get("namespace"), meta.get("name", ""))
+            before = self.cache.get(kind.kind, meta.get("namespace"), meta.get("name", ""))
             self.spec_changes.note(event_type, obj, before)
         self.observe(event_type, obj)
 

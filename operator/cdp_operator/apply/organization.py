@@ -16,7 +16,7 @@ from ..models import labels as L
 from ..models import naming
 from ..models.resources import DataPlaneSpec, EnvironmentSpec, OrganizationSpec, ProjectSpec
 from ..models.tiers import Billing
-from ..render.gitops import not_served_verdict
+from ..render.gitops import AWAITED_REASONS, awaiting_reference, not_served_verdict
 from ..render.plan import plan_organization
 from ..render.prune import ORG_LEVEL_KINDS, is_org_level, namespace_owned_by
 from ..render.verdict import Held, OrgPlan, Resource
@@ -89,7 +89,7 @@ class OrganizationReconciler(KindReconciler):
                 owner=("Organization", None, name),
                 keep=plan.keeps,
             )
-        await self._write_statuses(plan)
+        await self._write_statuses(name, plan)
         self._requeue_components_if_changed(name, plan)
 
     async def _plan(self, name: str, org: Resource[OrganizationSpec]) -> OrgPlan:
@@ -140,13 +140,23 @@ class OrganizationReconciler(KindReconciler):
             self.shared.wanted_namespaces[ns] = name
         self.held.count_org(name, plan)
 
-    async def _write_statuses(self, plan: OrgPlan) -> None:
-        """Statuses (only of what this instance serves), written concurrently."""
+    async def _write_statuses(self, name: str, plan: OrgPlan) -> None:
+        """Statuses (only of what this instance serves), written concurrently. A
+        DataPlane missing for a moment (applied in the same commit) is waited for
+        like a Component's Project: the organization is looked at again when the
+        grace ends."""
         writes = []
+        recheck: float | None = None
         for (kind, ns, obj_name), verdict in plan.verdicts.items():
             target = self.cache.get(kind, ns or None, obj_name)
             if target is None:
                 continue
+            if verdict.reason in AWAITED_REASONS:
+                verdict, wait = awaiting_reference(
+                    verdict, self.kit.spec_changes.age(target), kind=kind
+                )
+                if wait is not None:
+                    recheck = wait if recheck is None else min(recheck, wait)
             dp = _unserved_data_plane(plan, kind, obj_name, target)
             if dp is not None:
                 if self.shared.served_elsewhere(dp):
@@ -154,6 +164,8 @@ class OrganizationReconciler(KindReconciler):
                 verdict = not_served_verdict(verdict, dp)
             writes.append(self.status.write(target, verdict))
         await asyncio.gather(*writes)
+        if recheck is not None:
+            self.shared.queue.add_after(("org", name), recheck)
 
     def _requeue_components_if_changed(self, name: str, plan: OrgPlan) -> None:
         """Components depend on the plan: look at them again when it changed."""

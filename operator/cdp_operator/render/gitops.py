@@ -25,6 +25,9 @@ DATA_PLANE_AVAILABLE = "Available"
 AWAITED_REASONS = {
     "ProjectNotFound": "WaitingForProject",
     "EnvironmentNotFound": "WaitingForEnvironment",
+    # An Organization's defaultDataPlane or a Project's dataPlane, when the
+    # DataPlane comes in the same commit.
+    "DataPlaneNotFound": "WaitingForDataPlane",
 }
 REFERENCE_GRACE = 10.0
 
@@ -65,8 +68,10 @@ def not_served_verdict(verdict: Verdict | None, data_plane: str) -> Verdict:
     )
 
 
-def awaiting_reference(verdict: Verdict, age: float | None) -> tuple[Verdict, float | None]:
-    """A Component's missing Project or Environment, `age` seconds after its spec
+def awaiting_reference(
+    verdict: Verdict, age: float | None, kind: str = "Component"
+) -> tuple[Verdict, float | None]:
+    """A missing Project, Environment or DataPlane, `age` seconds after the spec
     last changed: within REFERENCE_GRACE it is a reference on its way (Reconciling,
     WaitingForProject or WaitingForEnvironment; recheck after the returned
     seconds), after it an error (Stalled, ProjectNotFound or EnvironmentNotFound)."""
@@ -79,7 +84,7 @@ def awaiting_reference(verdict: Verdict, age: float | None) -> tuple[Verdict, fl
         reason=AWAITED_REASONS[verdict.reason],
         stalled=False,
         message=f"{verdict.message}; waiting up to {REFERENCE_GRACE:.0f}s after the last "
-        "change of this Component for it to appear",
+        f"change of this {kind} for it to appear",
     )
     return waiting, max(REFERENCE_GRACE - age, 0.5)
 
