@@ -28,7 +28,7 @@ def component_ready(obj: Obj) -> bool:
 
 
 def deployment_available(obj: Obj) -> bool:
-    """The same test the operator applies (Reconciler._workload_status)."""
+    """The same test the operator applies (render.readiness.live_state)."""
     spec, st = obj.get("spec") or {}, obj.get("status") or {}
     want = int(spec.get("replicas", 1))
     observed = int(st.get("observedGeneration") or 0) >= int(obj["metadata"].get("generation") or 0)

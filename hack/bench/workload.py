@@ -30,11 +30,9 @@ from cdp_operator.models.resources import (  # noqa: E402
     OrganizationSpec,
     ProjectSpec,
 )
-from cdp_operator.render.plan import (  # noqa: E402
-    Resource,
-    plan_component,
-    plan_organization,
-)
+from cdp_operator.render.component_plan import plan_component  # noqa: E402
+from cdp_operator.render.plan import plan_organization  # noqa: E402
+from cdp_operator.render.verdict import Resource  # noqa: E402
 
 Obj = dict[str, Any]
 API = "cdp.dev/v1alpha1"
@@ -226,7 +224,7 @@ def render(workload: Workload, org_uid: str) -> Rendered:
         "blockOwnerDeletion": False,
     }
     namespaces = [o for o in desired if o["kind"] == "Namespace"]
-    for ns in namespaces:  # as the apply layer does (Reconciler._own_namespaces)
+    for ns in namespaces:  # as the apply layer does (apply.organization.own_namespaces)
         ns["metadata"]["ownerReferences"] = [owner]
     others = [o for o in desired if o["kind"] != "Namespace"]
     pods = sum(int(o["spec"].get("replicas", 1)) for o in desired if o["kind"] == "Deployment")

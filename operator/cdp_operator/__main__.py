@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _configure_logging(fmt: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
-        from .handlers.logs import JsonFormatter
+        from .process.logs import JsonFormatter
 
         handler.setFormatter(JsonFormatter())
     else:
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     import kopf
     from prometheus_client import start_http_server
 
-    from .handlers import wiring
+    from .process import wiring
 
     scope = None
     if args.data_plane:

@@ -6,10 +6,12 @@ sync one Git repository served on 127.0.0.1. Kustomizations have `wait: true`
 (kstatus health checks on every applied object) and `prune: true`. Everything
 happens through Git commits:
 
-1. one commit adds DataPlanes, an Organization, a Project in each region and a
-   Component in each: both clusters' Kustomizations become Ready at that revision,
-   so every resource is kstatus Current in both clusters: materialised where its
-   data plane is served, `Ready=True NotServedHere` where not;
+1. after a commit of the DataPlanes, one commit adds an Organization, a Project
+   in each region and a Component in each: both clusters' Kustomizations become
+   Ready at that revision, so every resource is kstatus Current in both
+   clusters: materialised where its data plane is served, `Ready=True
+   NotServedHere` where not, and the operator had judged every one of them when
+   Flux's wait passed;
 2. a commit changes the `us` Component's image: only the us cluster's Deployment
    rolls; nothing changes in eu;
 3. a commit moves the eu project to us (a Project's data plane is fixed, so the
@@ -18,13 +20,19 @@ happens through Git commits:
 4. a commit removes that Component: Flux prunes it in both clusters, and the us
    operator removes its Deployments.
 
-Between 2 and 3, a Component with a typo in its Project's name: Flux's wait
-passes (a new object without status is kstatus Current), the Component turns
-Stalled ProjectNotFound after the 10 s grace, and the next reconcile of the
-Kustomization fails its health check in both clusters.
+Between 1 and 2, Flux reports no drift caused by the operator: a forced reconcile
+of both Kustomizations in both clusters applies nothing (kustomize-controller's
+change set is "unchanged" for every object) and the operator wrote only status to
+what Flux applied; a manual change to a Component's spec is reported "configured"
+(the check can fail).
+
+Between 2 and 3, a Component with a typo in its Project's name fails the first
+sync of its commit in both clusters: a new object's status defaults to
+observedGeneration 0 (the CRDs), so it is kstatus InProgress until the operator
+judges it, and Stalled ProjectNotFound after the 10 s grace.
 
 Prints the time from each push to both clusters Ready (not asserted). It runs in
-`make test` (about 100 s here with the binaries built); the first run builds Flux's
+`make test` (about 160 s here with the binaries built); the first run builds Flux's
 two controllers (`hack/controlplane/build.sh flux`, ~11 min cold on 2 cores),
 which .ci/run does as a step of its own.
 """
@@ -43,6 +51,7 @@ from cdp_operator.cli.kstatus import Status, compute
 
 from .conftest import CLUSTER_NETWORKS
 from .gitops_harness import (
+    FLUX_NAMESPACE,
     DataPlaneCluster,
     GitServer,
     PlatformRepo,
@@ -58,6 +67,10 @@ REGIONS = ("us", "eu")
 ORG = "acme"
 NS = f"cdp-org-{ORG}"
 SYNC_TIMEOUT = 240.0
+KUSTOMIZATION = "kustomizations.kustomize.toolkit.fluxcd.io"
+#: What Flux applies here. (The operator makes each organization's default
+#: Environments itself: they are its objects, not Flux's.)
+FLUX_KINDS = ("DataPlane", "Organization", "Project", "Component")
 
 DATA_PLANES = "\n---\n".join(
     f"""apiVersion: cdp.dev/v1alpha1
@@ -163,6 +176,68 @@ def _reason(c: DataPlaneCluster, kind: str, name: str) -> str | None:
     return next((str(x["reason"]) for x in conditions if x["type"] == "Ready"), None)
 
 
+def _observed(obj: dict[str, Any] | None) -> bool | None:
+    """Whether the operator's status describes the object's generation (None: no object)."""
+    if obj is None:
+        return None
+    status = obj.get("status") or {}
+    return bool(status.get("observedGeneration") == obj["metadata"]["generation"])
+
+
+def _writes_to_applied(c: DataPlaneCluster) -> dict[tuple[str, str], float]:
+    """The operator's writes to the kinds Flux applies, by (kind, operation)."""
+    assert c.operator is not None
+    out: dict[tuple[str, str], float] = {}
+    for name, value in c.operator.metrics().items():
+        if not name.startswith("cdp_api_writes_total{") or not value:
+            continue
+        labels = dict(
+            part.split("=", 1) for part in name[name.index("{") + 1 : -1].split(",") if "=" in part
+        )
+        kind, operation = labels.get("kind", "").strip('"'), labels.get("operation", "").strip('"')
+        if kind in FLUX_KINDS:
+            out[(kind, operation)] = out.get((kind, operation), 0.0) + value
+    return out
+
+
+def _forced_apply(c: DataPlaneCluster, name: str) -> dict[str, str]:
+    """Request a reconcile of Kustomization `name` now (as `flux reconcile` does) and
+    return what its server-side apply did to each object: kustomize-controller's
+    change set (created, configured, unchanged, ...), which it logs as "server-side
+    apply completed" and from which it emits its change event (only for changes)."""
+    assert c.cluster is not None
+    log = c.root / "kustomize-controller.log"
+    offset = log.stat().st_size
+    token = f"{time.time():.6f}"
+    c.cluster.kubectl(
+        *["annotate", "--overwrite", "-n", FLUX_NAMESPACE, f"kustomization/{name}"],
+        f"reconcile.fluxcd.io/requestedAt={token}",
+    )
+    # kustomize-controller records the handled request when it finishes the reconcile.
+    wait_for(
+        lambda: (
+            ((c.get(KUSTOMIZATION, name, FLUX_NAMESPACE) or {}).get("status") or {}).get(
+                "lastHandledReconcileAt"
+            )
+            == token
+        ),
+        SYNC_TIMEOUT,
+        f"{c.region}: the requested reconcile of {name} handled",
+        [c],
+    )
+    with log.open("rb") as f:
+        f.seek(offset)
+        lines = f.read().decode().splitlines()
+    entries = [json.loads(line) for line in lines if line.startswith("{")]
+    applies = [
+        e["output"]
+        for e in entries
+        if e.get("msg") == "server-side apply completed" and e.get("name") == name
+    ]
+    assert applies, f"{c.region}: no server-side apply of {name} logged"
+    return dict(applies[-1])
+
+
 def _deployment(c: DataPlaneCluster, component: str) -> list[dict[str, Any]]:
     out = c.kubectl_json("get", "deployments", "-A", "-l", f"cdp.dev/component={component}")
     return list(out["items"]) if out else []
@@ -180,11 +255,22 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     us, eu = clusters["us"], clusters["eu"]
     figures: dict[str, float] = {}
 
-    # 1. Everything in one commit.
+    # 0. The data planes, as infrastructure, before any tenant: the operator judges an
+    # Organization whose DataPlane it has not seen yet DataPlaneNotFound (Stalled) at
+    # once, with no grace, so a DataPlane and an Organization naming it in one commit
+    # can fail that sync once (docs/install.md).
+    rev = repo.commit("data planes us and eu", {"platform/dataplanes.yaml": DATA_PLANES})
+    wait_for(
+        lambda: all(c.kustomization_at("platform", rev) for c in clusters.values()),
+        SYNC_TIMEOUT,
+        "Kustomization platform Ready with the DataPlanes in us and eu",
+        list(clusters.values()),
+    )
+
+    # 1. An organization with everything in it, in one commit.
     rev = repo.commit(
         "acme: a project and a component in each region",
         {
-            "platform/dataplanes.yaml": DATA_PLANES,
             "platform/organizations.yaml": ORGANIZATION,
             "tenants/acme.yaml": "---\n".join(
                 [
@@ -197,8 +283,12 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         },
     )
     figures["first sync: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
-    # kstatus reads a resource with no status yet as Current, so Flux's health check
-    # can pass before the operator has written a first status (docs/install.md).
+    # A new resource's status defaults to observedGeneration 0 (the CRDs), which kstatus
+    # reads as InProgress: Flux's wait passes only once the operator has judged every
+    # resource. Without that default a resource with no status yet is kstatus Current
+    # and the wait could pass before the operator looked (docs/install.md). This check
+    # alone rarely catches that (the operator usually writes before the test reads);
+    # the typo below is the one that fails without the default (its sync passes).
     applied = [
         ("dataplane", "us", None),
         ("dataplane", "eu", None),
@@ -208,12 +298,13 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         ("component", "orders", NS),
         ("component", "reports", NS),
     ]
-    figures["resources without a status when Flux was Ready (both clusters)"] = sum(
-        1
+    unjudged = [
+        (c.region, k, n)
         for c in clusters.values()
         for k, n, ns in applied
-        if not (c.get(k, n, ns) or {}).get("status")
-    )
+        if _observed(c.get(k, n, ns)) is not True
+    ]
+    assert unjudged == [], "Flux was Ready before the operator judged these"
     for region, c in clusters.items():
         assert c.operator is not None
         c.operator.wait_settled()
@@ -221,6 +312,17 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         status = c.operator.total("cdp_api_writes_total", kind="Component", operation="status")
         figures[f"{region}: operator writes to Deployments after the first sync"] = writes
         figures[f"{region}: status writes to Components after the first sync"] = status
+        figures[f"{region}: operator writes of all kinds after the first sync"] = c.operator.total(
+            "cdp_api_writes_total"
+        )
+        print(
+            f"\n{region}: operator writes after the first sync, by kind and operation:",
+            {
+                k[len("cdp_api_writes_total") :]: v
+                for k, v in sorted(c.operator.metrics().items())
+                if k.startswith("cdp_api_writes_total{") and v
+            },
+        )
 
     served = {"us": ("shop", "orders"), "eu": ("analytics", "reports")}
     # Every status, once written (bounded wait), says what the resource is here.
@@ -296,6 +398,50 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         [us],
     )
 
+    # Flux reports no drift caused by the operator: with everything converged (and the
+    # operator having just restored its Deployment), a forced reconcile of both
+    # Kustomizations applies nothing in either cluster: every object's server-side
+    # apply result is "unchanged" (status is not compared; spec, labels and
+    # annotations are). And the operator wrote nothing but status to what Flux owns.
+    for region, c in clusters.items():
+        assert c.operator is not None
+        c.operator.wait_settled()
+        for name, expected_objects in (
+            ("platform", {"DataPlane/us", "DataPlane/eu", f"Organization/{ORG}"}),
+            (
+                "tenants",
+                {
+                    f"Project/{NS}/shop",
+                    f"Project/{NS}/analytics",
+                    f"Component/{NS}/orders",
+                    f"Component/{NS}/reports",
+                },
+            ),
+        ):
+            changes = _forced_apply(c, name)
+            assert set(changes) == expected_objects, (region, name, changes)
+            assert set(changes.values()) == {"unchanged"}, (region, name, changes)
+        applied_writes = _writes_to_applied(c)
+        assert {op for _, op in applied_writes} == {"status"}, (region, applied_writes)
+        for kind in ("Component", "Project"):
+            figures[f"{region}: status writes per {kind} until here"] = (
+                applied_writes.get((kind, "status"), 0.0) / 2
+            )
+
+    # The check sees drift when there is some: a manual change to a Component's spec
+    # (here in us) is reported by Flux as "configured", and Flux puts Git's value back.
+    us.cluster.kubectl(
+        *["patch", "component", "orders", "-n", NS, "--type=merge"],
+        *["-p", '{"spec": {"replicas": 2}}'],
+    )
+    changes = _forced_apply(us, "tenants")
+    assert changes[f"Component/{NS}/orders"] == "configured", changes
+    assert {v for k, v in changes.items() if k != f"Component/{NS}/orders"} == {"unchanged"}
+    assert (us.get("component", "orders", NS) or {})["spec"]["replicas"] == 1
+    assert us.operator is not None
+    us.operator.wait_settled()
+    assert _forced_apply(us, "tenants")[f"Component/{NS}/orders"] == "unchanged"
+
     # 2. A new image for the us component: only us rolls.
     eu_reports = {
         d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
@@ -323,11 +469,13 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
     } == eu_reports, "nothing rolled in eu"
 
-    # 2b. A typo in a Project name is a real error, but Flux's wait cannot see it
-    # on a new Component: with no status yet it is kstatus Current, so the sync
-    # passes at once. After the 10 s grace the Component is Stalled (Failed), and
-    # the next reconcile of the Kustomization (here requested, else its interval)
-    # fails its health check in both clusters.
+    # 2b. A typo in a Project name is a real error, and it fails the first sync of
+    # the commit that makes it: the new Component is kstatus InProgress from its
+    # creation (status default observedGeneration 0), InProgress while the operator
+    # gives the Project its 10 s grace to arrive (Reconciling), then Stalled
+    # ProjectNotFound (Failed), and Flux's wait ends with HealthCheckFailed, in both
+    # clusters, without ever having been Ready at that revision.
+    t0 = time.monotonic()
     rev = repo.commit(
         "a component with a typo",
         {
@@ -342,27 +490,15 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
             )
         },
     )
-    _synced(clusters, rev)
-    for c in clusters.values():
-        wait_for(
-            lambda c=c: _reason(c, "component", "typo") == "ProjectNotFound",
-            60,
-            f"{c.region}: component typo Stalled ProjectNotFound",
-            [c],
-        )
-        assert "shpo" in _ready(c.get("component", "typo", NS))["message"]
-        assert c.cluster is not None
-        c.cluster.kubectl(
-            *["annotate", "--overwrite", "-n", "flux-system", "kustomization/tenants"],
-            f"reconcile.fluxcd.io/requestedAt={time.time()}",
-        )
 
     def failed(c: DataPlaneCluster) -> bool:
-        ks = c.get("kustomizations.kustomize.toolkit.fluxcd.io", "tenants", "flux-system")
-        conditions = ((ks or {}).get("status") or {}).get("conditions") or []
+        ks = c.get(KUSTOMIZATION, "tenants", FLUX_NAMESPACE)
+        status: dict[str, Any] = (ks or {}).get("status") or {}
+        conditions: list[dict[str, Any]] = status.get("conditions") or []
         ready = next((x for x in conditions if x["type"] == "Ready"), {})
         return (
-            ready.get("status") == "False"
+            str(status.get("lastAttemptedRevision") or "").endswith(rev)
+            and ready.get("status") == "False"
             and ready.get("reason") == "HealthCheckFailed"
             and "typo" in ready.get("message", "")
         )
@@ -373,6 +509,13 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         "tenants HealthCheckFailed on the typo in both clusters",
         list(clusters.values()),
     )
+    figures["typo: commit to HealthCheckFailed in both clusters (s)"] = time.monotonic() - t0
+    for c in clusters.values():
+        ks = c.get(KUSTOMIZATION, "tenants", FLUX_NAMESPACE) or {}
+        # Never Ready at the typo's revision: the first sync that saw it failed.
+        assert not str(ks["status"].get("lastAppliedRevision") or "").endswith(rev), ks["status"]
+        assert _reason(c, "component", "typo") == "ProjectNotFound"
+        assert "shpo" in _ready(c.get("component", "typo", NS))["message"]
 
     # 3. Move analytics to us (and drop the typo). A Project's data plane is fixed, so in Git the
     # project is replaced: analytics (eu) goes, analytics-us comes, reports follows.

@@ -164,7 +164,13 @@ def reconcile_key(case: Case, w: World) -> str:
 
 #: Ready reasons that mean "not judged yet".
 # WaitingForProject/WaitingForEnvironment: a missing reference, for 10 s (docs/install.md).
-TRANSIENT = {"WaitingForNamespace", "Progressing", "WaitingForProject", "WaitingForEnvironment"}
+TRANSIENT = {
+    "WaitingForNamespace",
+    "Progressing",
+    "WaitingForProject",
+    "WaitingForEnvironment",
+    "WaitingForDataPlane",
+}
 
 
 def wait_verdict(

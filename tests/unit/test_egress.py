@@ -20,10 +20,11 @@ import pytest
 from cdp_operator.models.resources import ComponentSpec, DataPlaneSpec, EnvironmentSpec
 from cdp_operator.models.status import EGRESS_ALLOWLIST_EFFECTIVE
 from cdp_operator.models.tiers import Tier
+from cdp_operator.render.component_plan import egress_condition
 from cdp_operator.render.context import Runtime
 from cdp_operator.render.egress import AllowlistBlock, allowlist_block
-from cdp_operator.render.plan import ExtraCondition, Verdict, egress_condition
 from cdp_operator.render.policies import component_egress_policy_name, component_policies
+from cdp_operator.render.verdict import ExtraCondition, Verdict
 
 KUBEADM = ["10.244.0.0/16", "10.96.0.0/12"]  # pod and service CIDRs
 
@@ -299,7 +300,7 @@ def test_the_reconciler_writes_the_condition_and_removes_it_when_it_no_longer_ap
     }
 
     asyncio.run(
-        reconciler._write_verdict(_component_obj([foreign]), replace(available, conditions=(cond,)))
+        reconciler.status.write(_component_obj([foreign]), replace(available, conditions=(cond,)))
     )
     (written,) = client.patches
     by_type = {c["type"]: c for c in written["conditions"]}
@@ -314,7 +315,7 @@ def test_the_reconciler_writes_the_condition_and_removes_it_when_it_no_longer_ap
 
     # The same verdict again: nothing to write.
     asyncio.run(
-        reconciler._write_verdict(
+        reconciler.status.write(
             _component_obj(written["conditions"]), replace(available, conditions=(cond,))
         )
     )
@@ -322,7 +323,7 @@ def test_the_reconciler_writes_the_condition_and_removes_it_when_it_no_longer_ap
 
     # The allowlist is gone (or the component is no longer admitted): so is the condition;
     # conditions the operator does not own are kept.
-    asyncio.run(reconciler._write_verdict(_component_obj(written["conditions"]), available))
+    asyncio.run(reconciler.status.write(_component_obj(written["conditions"]), available))
     assert [c["type"] for c in client.patches[-1]["conditions"]] == [
         "Other",
         "Ready",

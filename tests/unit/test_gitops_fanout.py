@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from cdp_operator.cli.kstatus import Health, Status, argocd_health, compute
-from cdp_operator.render.plan import (
+from cdp_operator.render.gitops import (
     NOT_SERVED_HERE,
     REFERENCE_GRACE,
-    Verdict,
     awaiting_reference,
     not_served_verdict,
     served_in_cluster,
     spec_age,
 )
+from cdp_operator.render.verdict import Verdict
 
 NOW = datetime(2026, 12, 4, 12, 0, 0, tzinfo=UTC)
 
@@ -37,7 +37,7 @@ def _data_plane(generation: int, observed: int | None, reason: str | None) -> di
 
 
 def _as_status(verdict: Verdict, generation: int = 3) -> dict[str, Any]:
-    """The status the reconciler's _write_verdict makes of a verdict."""
+    """The status render.status.status_of makes of a verdict (its Ready, Reconciling, Stalled)."""
     reconciling = not verdict.ready and not verdict.stalled
     return {
         "metadata": {"generation": generation},

@@ -19,15 +19,14 @@ from cdp_operator.models.resources import (
 )
 from cdp_operator.models.tiers import Billing, Tier
 from cdp_operator.render.addresses import endpoint_addresses
-from cdp_operator.render.plan import (
-    Resource,
-    Verdict,
+from cdp_operator.render.component_plan import (
     admitted_components,
     component_billing,
     plan_component,
-    plan_organization,
     run_environments,
 )
+from cdp_operator.render.plan import plan_organization
+from cdp_operator.render.verdict import Resource, Verdict
 
 DPS = {
     "us": DataPlaneSpec.model_validate(

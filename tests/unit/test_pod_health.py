@@ -395,7 +395,7 @@ def test_pod_events_queue_the_component_and_pods_count_for_wait_for_sync() -> No
         reconciler.queue.reset()
         reconciler.event(K.POD, "MODIFIED", pulling)
         assert len(reconciler.queue) == 0, "an unchanged summary queues nothing"
-        reconciler._queueing = False  # standing by (HA): the index stays current
+        reconciler.shared.queueing = False  # standing by (HA): the index stays current
         crashing = pod(state=waiting("CrashLoopBackOff"), last=terminated(1), restarts=1)
         reconciler.event(K.POD, "MODIFIED", crashing)
         assert len(reconciler.queue) == 0
@@ -409,8 +409,9 @@ def test_pod_events_queue_the_component_and_pods_count_for_wait_for_sync() -> No
 def _readiness(reconciler: Any, name: str, environments: tuple[str, ...]) -> Any:
     from cdp_operator.models.resources import ComponentSpec, DataPlaneSpec, EnvironmentSpec
     from cdp_operator.models.tiers import Tier
+    from cdp_operator.render.component_plan import ComponentPlan
     from cdp_operator.render.context import Runtime
-    from cdp_operator.render.plan import ComponentPlan, Resource
+    from cdp_operator.render.verdict import Resource
 
     data_plane = DataPlaneSpec.model_validate(
         {"region": "US", "egressCIDRs": ["192.0.2.0/28"], "ingress": {"baseDomain": "a.example"}}
@@ -431,7 +432,7 @@ def _readiness(reconciler: Any, name: str, environments: tuple[str, ...]) -> Any
         {"project": "shop", "type": "service", "image": IMAGE, "build": {"buildpack": "ballerina"}}
     )
     component = Resource(name=name, spec=spec, namespace="cdp-org-acme")
-    return reconciler._component_readiness(
+    return reconciler.components.workloads.readiness(
         component, spec, ComponentPlan(runtimes=runtimes), None, []
     )
 
@@ -545,8 +546,9 @@ def test_a_stuck_manual_run_says_why_and_the_component_stays_ready() -> None:
     from cdp_operator.apply.reconciler import Reconciler
     from cdp_operator.models.resources import ComponentSpec, DataPlaneSpec, EnvironmentSpec
     from cdp_operator.models.tiers import Tier
+    from cdp_operator.render.component_plan import ComponentPlan
     from cdp_operator.render.context import Runtime
-    from cdp_operator.render.plan import ComponentPlan, Resource
+    from cdp_operator.render.verdict import Resource
 
     reconciler = Reconciler(object())  # type: ignore[arg-type]
     dev = "acme-shop-development"
@@ -580,7 +582,7 @@ def test_a_stuck_manual_run_says_why_and_the_component_stays_ready() -> None:
     run = _run_pod(waiting("ImagePullBackOff", f'Back-off pulling image "{IMAGE}": {PULL_ERROR}'))
     run["metadata"]["ownerReferences"][0]["name"] = job_name
     reconciler.listed(K.RUN_POD, [run], "9")
-    verdict = reconciler._component_readiness(
+    verdict = reconciler.components.workloads.readiness(
         Resource(name="api", spec=spec, namespace="cdp-org-acme"),
         spec,
         ComponentPlan(runtimes=[rt]),

@@ -36,7 +36,7 @@ def test_nothing_is_created_in_a_namespace_being_deleted() -> None:
         "metadata": {"name": "development", "namespace": "cdp-org-acme"},
         "spec": {"dataPlane": "us"},
     }
-    assert asyncio.run(reconciler._ensure_all([environment])) == []
+    assert asyncio.run(reconciler.writer.ensure_all([environment])) == []
 
 
 def _component(generation: int, created_ago: float, rv: str) -> dict[str, Any]:
@@ -61,18 +61,18 @@ def test_a_components_spec_age_restarts_at_an_update_seen_live_not_at_creation()
     managedFields times, so an update is timed when its watch event arrives."""
     reconciler = Reconciler(_NoWrites())  # type: ignore[arg-type]
     reconciler.event(K.COMPONENT, "ADDED", _component(1, 600, "1"))
-    age = reconciler._spec_age(_component(1, 600, "1"))
+    age = reconciler.spec_changes.age(_component(1, 600, "1"))
     assert age is not None and 599 <= age <= 602, "never changed: its age is since creation"
     reconciler.event(K.COMPONENT, "MODIFIED", _component(2, 600, "2"))
-    age = reconciler._spec_age(_component(2, 600, "2"))
+    age = reconciler.spec_changes.age(_component(2, 600, "2"))
     assert age is not None and age < 1, "an update seen live restarts the clock"
     reconciler.event(K.COMPONENT, "MODIFIED", _component(2, 600, "3"))  # status only
-    later = reconciler._spec_age(_component(2, 600, "3"))
+    later = reconciler.spec_changes.age(_component(2, 600, "3"))
     assert later is not None and later < 1 and later >= age, "a status write is no change"
     restarted = Reconciler(_NoWrites())  # type: ignore[arg-type]
     restarted.listed(K.COMPONENT, [_component(2, 600, "3")], "3")
-    assert restarted._spec_age(_component(2, 600, "3")) is None, (
+    assert restarted.spec_changes.age(_component(2, 600, "3")) is None, (
         "changed before this operator watched: no grace (it is not on its way)"
     )
     reconciler.event(K.COMPONENT, "DELETED", _component(2, 600, "4"))
-    assert reconciler._spec_changed == {}
+    assert reconciler.spec_changes.changed == {}

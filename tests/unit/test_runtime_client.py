@@ -1,5 +1,5 @@
 """The client's writes (runtime/client.py) and the operator's write path
-(Reconciler._ensure, _prune) against the in-memory API (tests/fakeapi.py):
+(apply/writes.py: Writer.ensure, Writer.prune) against the in-memory API (tests/fakeapi.py):
 create refused for a taken name, adoption of a create's fields before the
 first apply, conflicts, deletes guarded by uid, and what prune may delete.
 No real time."""
@@ -133,7 +133,7 @@ def test_a_status_patch_changes_status_only(api: FakeApi, client: Client) -> Non
 
 # ---------------------------------------------- the reconciler's write path
 def ensure(reconciler: Reconciler, desired: Obj) -> str | None:
-    return run(reconciler._ensure(desired))  # type: ignore[no-any-return]
+    return run(reconciler.writer.ensure(desired))  # type: ignore[no-any-return]
 
 
 def test_ensure_creates_then_adopts_before_the_first_apply_then_writes_nothing(
@@ -201,7 +201,7 @@ def pruning_operator(api: FakeApi, client: Client) -> Reconciler:
 
 
 def prune(reconciler: Reconciler, *objs: Obj) -> None:
-    run(reconciler._prune(list(objs), [], owner=("Component", "cdp-org-acme", "web")))
+    run(reconciler.writer.prune(list(objs), [], owner=("Component", "cdp-org-acme", "web")))
 
 
 def cached(reconciler: Reconciler, obj: Obj) -> Obj:

@@ -115,8 +115,9 @@ class ApiKube:
     def context_namespace(self) -> str | None:
         return self._namespace
 
-    def _call(self, what: str, fn: Any, /, **kwargs: Any) -> Any:
-        """fn(**kwargs) with API errors turned into CliErrors (kwargs carry `plural`)."""
+    def _call(self, what: str, fn: Any, /, *, absent: bool = False, **kwargs: Any) -> Any:
+        """fn(**kwargs) with API errors turned into CliErrors (kwargs carry `plural`).
+        With `absent`, None when the object is not there (its kind is)."""
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
@@ -126,6 +127,8 @@ class ApiKube:
             response = fn(**kwargs, _preload_content=False)
             return json.loads(response.data or b"{}")
         except ApiException as exc:
+            if absent and exc.status == 404 and not _is_missing_resource_type(exc):
+                return None
             raise _translate(exc, what, str(kwargs.get("plural"))) from None
         except HTTPError as exc:
             raise CliError(f"{what}: cannot reach the API server: {exc}") from None
@@ -147,18 +150,9 @@ class ApiKube:
         return getattr(self._api, f"{verb}_cluster_custom_object"), args
 
     def get(self, kind: KindInfo, name: str, namespace: str | None) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
         fn, args = self._object("get", kind, name, namespace)
-        try:
-            return dict(fn(**args))
-        except ApiException as exc:
-            if exc.status == 404 and not _is_missing_resource_type(exc):
-                return None
-            raise _translate(exc, f"get {kind.ref(name)}", kind.plural) from None
-        except HTTPError as exc:
-            raise CliError(f"get {kind.ref(name)}: cannot reach the API server: {exc}") from None
+        found = self._call(f"get {kind.ref(name)}", fn, absent=True, **args)
+        return None if found is None else dict(found)
 
     def list(self, kind: KindInfo, namespace: str | None) -> list[dict[str, Any]]:
         args: dict[str, Any] = {"group": GROUP, "version": VERSION, "plural": kind.plural}
@@ -207,19 +201,8 @@ class ApiKube:
 
     def delete(self, kind: KindInfo, name: str, namespace: str | None) -> bool:
         """Delete an object; False when it was not there."""
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
         fn, args = self._object("delete", kind, name, namespace)
-        try:
-            fn(**args, _preload_content=False)
-            return True
-        except ApiException as exc:
-            if exc.status == 404 and not _is_missing_resource_type(exc):
-                return False
-            raise _translate(exc, f"delete {kind.ref(name)}", kind.plural) from None
-        except HTTPError as exc:
-            raise CliError(f"delete {kind.ref(name)}: cannot reach the API server: {exc}") from None
+        return self._call(f"delete {kind.ref(name)}", fn, absent=True, **args) is not None
 
 
 def api_error(exc: Any, what: str) -> CliError:

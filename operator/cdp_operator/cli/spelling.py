@@ -98,28 +98,23 @@ class UnknownName(ValueError):
     """A spelling that matches no enum value; the message lists the valid ones."""
 
 
-def component_type(text: str) -> ComponentType:
+def _lookup(index: dict[str, E], members: type[E], text: str, what: str, note: str = "") -> E:
+    """The member `text` spells, or UnknownName listing the valid values."""
     try:
-        return _TYPES[_key(text)]
+        return index[_key(text)]
     except KeyError:
-        allowed = ", ".join(t.value for t in ComponentType)
-        raise UnknownName(f"unknown component type {text!r} (allowed: {allowed})") from None
+        allowed = ", ".join(m.value for m in members)
+        raise UnknownName(f"unknown {what} {text!r} (allowed: {allowed}{note})") from None
+
+
+def component_type(text: str) -> ComponentType:
+    return _lookup(_TYPES, ComponentType, text, "component type")
 
 
 def buildpack(text: str) -> Buildpack:
-    try:
-        return _BUILDPACKS[_key(text)]
-    except KeyError:
-        allowed = ", ".join(b.value for b in Buildpack)
-        raise UnknownName(f"unknown buildpack {text!r} (allowed: {allowed})") from None
+    return _lookup(_BUILDPACKS, Buildpack, text, "buildpack")
 
 
 def visibility(text: str) -> Visibility:
-    try:
-        return _VISIBILITIES[_key(text)]
-    except KeyError:
-        allowed = ", ".join(v.value for v in Visibility)
-        raise UnknownName(
-            f"unknown visibility {text!r} (allowed: {allowed}; "
-            "'internal' means organization, 'external' means public)"
-        ) from None
+    note = "; 'internal' means organization, 'external' means public"
+    return _lookup(_VISIBILITIES, Visibility, text, "visibility", note)

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from .labels import GROUP, VERSION
 from .resources import SPEC_MODELS, name_description, name_rules
-from .status import STATUS_MODELS
+from .status import STATUS_MODELS, UNOBSERVED_STATUS
 
 Schema = dict[str, Any]
 
@@ -275,6 +275,8 @@ def crd(info: KindInfo) -> Schema:
         # Every field is optional: let users omit spec entirely.
         spec["default"] = {}
     status = model_schema(STATUS_MODELS[info.kind])
+    # Not yet observed until the operator's first status write (see UNOBSERVED_STATUS).
+    status["default"] = copy.deepcopy(UNOBSERVED_STATUS)
 
     root: Schema = {
         "description": f"{info.description} {name_description(info.kind)}",

@@ -119,6 +119,17 @@ def is_true(conditions: Sequence[Condition], type: str) -> bool:
     return c is not None and c.status == "True"
 
 
+#: The status every new object has until the operator writes its first verdict: the
+#: CRDs declare it as the default of `status`, which the apiserver applies whenever
+#: the object has none (create drops a submitted status; reads default it back).
+#: kstatus, which Flux's health checks use, reads an object with no status as
+#: Current, and one whose observedGeneration differs from metadata.generation as
+#: InProgress: with this default a GitOps wait cannot pass before the operator has
+#: looked at the object, and a real error (a typo in a reference) fails the first
+#: sync instead of a later one. The operator's first write replaces it.
+UNOBSERVED_STATUS: dict[str, Any] = {"observedGeneration": 0}
+
+
 # -------------------------------------------------------------------- kinds
 class Status(StatusModel):
     """Observed state, written by the operator."""

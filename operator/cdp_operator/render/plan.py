@@ -4,158 +4,41 @@ Given a snapshot of the user's resources (already parsed into models), decide
 which ones are admitted (references resolve, tier limits, data-plane rules),
 which objects must exist, and what each resource's status says. No I/O: the
 apply layer feeds the snapshot in and carries the plan out.
-"""
+
+Components are planned against an OrgPlan in component_plan.py; the GitOps
+rules (fan-out across clusters, references on their way) are in gitops.py;
+the types of a verdict in verdict.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any
 
 from ..models import labels as L
 from ..models import naming
 from ..models.resources import (
-    ComponentSpec,
     DataPlaneSpec,
     EnvironmentSpec,
     OrganizationSpec,
     ProjectSpec,
 )
-from ..models.status import EGRESS_ALLOWLIST_EFFECTIVE, HELD_MAX
-from ..models.tiers import Billing, Tier, limits_for
-from ..runtime.objects import Obj
+from ..models.status import HELD_MAX
+from ..models.tiers import limits_for
 from . import environments as render_environments
 from . import namespaces as render_namespaces
 from . import policies as render_policies
-from . import workloads as render_workloads
 from .context import Runtime
-from .egress import allowlist_block
-
-S = TypeVar("S")
-
-
-@dataclass(frozen=True)
-class Resource(Generic[S]):
-    """A user resource as the plan sees it: identity, ordering and a parsed spec."""
-
-    name: str
-    spec: S
-    namespace: str = ""
-    uid: str = ""
-    generation: int = 0
-    created: str = ""  # RFC 3339; sorts chronologically as a string
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    #: It held a slot under its tier's limit when last reconciled (from its status).
-    held_slot: bool = False
-
-    @property
-    def age_key(self) -> tuple[bool, str, str]:
-        """The deterministic order for limits: what already holds a slot keeps it,
-        then oldest first, name breaking ties. Timestamps have one-second
-        resolution, so without the first key a newer object created in the same
-        second could evict a working one just by its name."""
-        return (not self.held_slot, self.created, self.name)
-
-
-class ExtraCondition(NamedTuple):
-    """A condition beside Ready, Reconciling and Stalled, on one aspect of a resource
-    (models/status.py OPTIONAL_CONDITIONS: set when it applies, removed otherwise)."""
-
-    type: str
-    status: bool
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome for one resource, turned into kstatus conditions by the apply layer.
-
-    ready: everything it asks for exists. stalled: it cannot progress until a
-    user acts (bad reference, over a limit, conflict); reason and message say why.
-    conditions: further conditions that do not decide readiness.
-    """
-
-    ready: bool
-    reason: str
-    message: str
-    stalled: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    conditions: tuple[ExtraCondition, ...] = ()
-
-
-ADMITTED = "Admitted"
-
-#: Reasons that mean "over a tier's limit" (an Organization reports them as OverTierLimit).
-TIER_LIMIT_REASONS = frozenset(
-    {"ComponentLimitExceeded", "EnvironmentLimitExceeded", "DataPlaneNotAllowed"}
+from .hold import data_plane_problem, hold
+from .verdict import (
+    ADMITTED,
+    HELD_LISTED,
+    HELD_NOTE,
+    TIER_LIMIT_REASONS,
+    Held,
+    OrgPlan,
+    Resource,
+    Verdict,
 )
-#: Held resources an Organization's Ready message names (status.held lists more).
-HELD_LISTED = 20
-#: What a held resource's message adds: what it keeps, and that nothing changes.
-HELD_NOTE = "kept running as they are (not updated, never deleted by this)"
-
-
-class Held(NamedTuple):
-    """A user resource that cannot be materialised any more but already was: its
-    objects stay as they are ("only a deletion deletes", domain.md)."""
-
-    kind: str
-    name: str
-    reason: str
-
-
-@dataclass
-class OrgPlan:
-    organization: str
-    namespace: str
-    tier: Tier
-    #: The Organization allows paid components beyond the tier's free ones.
-    allow_paid: bool = False
-    #: Objects that must exist (server-side applied when they differ).
-    desired: list[Obj] = field(default_factory=list)
-    #: (kind, namespace, name) -> verdict, for Organization, Environment, Project.
-    verdicts: dict[tuple[str, str, str], Verdict] = field(default_factory=dict)
-    #: Admitted projects -> their data plane.
-    projects: dict[str, str] = field(default_factory=dict)
-    #: Admitted environments -> (spec); only those on a data plane that exists.
-    environments: dict[str, EnvironmentSpec] = field(default_factory=dict)
-    #: (project, environment) -> Runtime for every runtime namespace.
-    runtimes: dict[tuple[str, str], Runtime] = field(default_factory=dict)
-    #: Data planes this organization uses.
-    data_planes: list[str] = field(default_factory=list)
-    #: The org cannot be materialised at all (e.g. its namespace is taken).
-    blocked: bool = False
-    #: Data planes this operator instance serves (None: all).
-    scope: frozenset[str] | None = None
-    #: Runtime namespaces that exist but are no longer desired while their Project
-    #: and Environment still exist (over a limit, data plane gone): kept untouched.
-    #: namespace -> why, for status messages.
-    held_namespaces: dict[str, str] = field(default_factory=dict)
-    #: Default Environments (operator-made) kept although their data plane is not in
-    #: use by an admitted project: a Project still lives there.
-    held_environments: set[str] = field(default_factory=set)
-    #: Projects, Environments and Components held back, for the Organization's status.
-    held: list[Held] = field(default_factory=list)
-
-    def keeps(self, obj: Obj) -> bool:
-        """Whether an org-level object that is not desired must stay as it is
-        instead of being pruned: only the deletion of its Project or Environment
-        (or of the Organization) removes it."""
-        meta = obj.get("metadata") or {}
-        if obj.get("kind") == "Namespace":
-            return meta.get("name") in self.held_namespaces
-        if obj.get("kind") == "Environment":
-            return meta.get("name") in self.held_environments
-        return meta.get("namespace") in self.held_namespaces
-
-    def serves(self, data_plane: str) -> bool:
-        return self.scope is None or data_plane in self.scope
-
-    def runtimes_of(self, project: str) -> list[Runtime]:
-        return [rt for (p, _), rt in sorted(self.runtimes.items()) if p == project]
 
 
 def plan_organization(
@@ -182,7 +65,6 @@ def plan_organization(
     layer, which sees their objects), for the Organization's status.
     """
     tier = org.spec.tier
-    limits = limits_for(tier)
     org_ns = naming.organization_namespace_name(org.name)
     foreign = set(foreign_namespaces)
     plan = OrgPlan(
@@ -196,13 +78,7 @@ def plan_organization(
 
     if org_ns in foreign:
         plan.blocked = True
-        plan.verdicts[org_key] = Verdict(
-            False,
-            "NamespaceConflict",
-            f"namespace {org_ns!r} already exists and was not created by cdp-operator "
-            "for this organization; it is left untouched",
-            stalled=True,
-        )
+        plan.verdicts[org_key] = _namespace_taken(org_ns)
         return plan
     plan.desired.append(render_namespaces.organization_namespace(org.name))
     plan.desired.extend(render_policies.organization_policies(org.name, org_ns))
@@ -211,35 +87,88 @@ def plan_organization(
     problems: list[tuple[str, str]] = []
     if default_dp not in data_planes:
         problems.append(("DataPlaneNotFound", f"default data plane {default_dp!r} does not exist"))
+    in_use = _admit_projects(plan, projects, data_planes, default_dp)
+    default_names = _default_environments(plan, org, environments, in_use, default_dp)
+    _admit_environments(plan, environments, data_planes, default_dp, default_names)
+    _project_verdicts(plan, projects, _plan_runtimes(plan, org.name, data_planes, foreign))
+    hold(plan, org, data_planes, environments, projects, materialised or {}, present)
+    plan.held.extend(held_components)
+    plan.data_planes = in_use
+    if problems:
+        reason, message = problems[0]
+        plan.verdicts[org_key] = Verdict(False, reason, message, stalled=True)
+    else:
+        plan.verdicts[org_key] = _organization_verdict(plan, in_use)
+    return plan
 
-    # Projects: resolve and check the data plane each one lives in.
+
+def _namespace_taken(org_ns: str) -> Verdict:
+    return Verdict(
+        False,
+        "NamespaceConflict",
+        f"namespace {org_ns!r} already exists and was not created by cdp-operator "
+        "for this organization; it is left untouched",
+        stalled=True,
+    )
+
+
+def _admit_projects(
+    plan: OrgPlan,
+    projects: Sequence[Resource[ProjectSpec]],
+    data_planes: Mapping[str, DataPlaneSpec],
+    default_dp: str,
+) -> list[str]:
+    """Resolve and check the data plane each Project lives in (oldest first);
+    return the data planes in use, the default one first."""
     in_use: list[str] = [default_dp] if default_dp in data_planes else []
     for project in sorted(projects, key=lambda r: r.age_key):
         dp = project.spec.data_plane or default_dp
         key = ("Project", project.namespace, project.name)
-        problem = _data_plane_problem(dp, data_planes, default_dp, tier)
+        problem = data_plane_problem(dp, data_planes, default_dp, plan.tier)
         if problem is not None:
             plan.verdicts[key] = problem
             continue
         plan.projects[project.name] = dp
         if dp not in in_use:
             in_use.append(dp)
+    return in_use
 
-    # Default environments of every data plane in use come first.
-    user_envs = {e.name: e for e in environments if e.labels.get(L.DEFAULT_ENVIRONMENT) != "true"}
+
+def _default_environments(
+    plan: OrgPlan,
+    org: Resource[OrganizationSpec],
+    environments: Sequence[Resource[EnvironmentSpec]],
+    in_use: Sequence[str],
+    default_dp: str,
+) -> set[str]:
+    """The default Environments of every data plane in use (they come first);
+    return their names."""
+    user_envs = {e.name for e in environments if e.labels.get(L.DEFAULT_ENVIRONMENT) != "true"}
     defaults: list[tuple[str, str, bool]] = []
     for dp in in_use:
         dev, prod = naming.default_environment_names(dp, dp == default_dp)
         defaults += [(dev, dp, False), (prod, dp, True)]
-    default_names = {name for name, _, _ in defaults}
     for name, dp, production in defaults:
         if name in user_envs:
             continue  # a user-created Environment of that name wins; it is judged below
         plan.desired.append(
-            render_environments.default_environment(org.name, org.uid, org_ns, name, dp, production)
+            render_environments.default_environment(
+                org.name, org.uid, plan.namespace, name, dp, production
+            )
         )
         plan.environments[name] = EnvironmentSpec(data_plane=dp, production=production)
+    return {name for name, _, _ in defaults}
 
+
+def _admit_environments(
+    plan: OrgPlan,
+    environments: Sequence[Resource[EnvironmentSpec]],
+    data_planes: Mapping[str, DataPlaneSpec],
+    default_dp: str,
+    default_names: set[str],
+) -> None:
+    """Admit Environments under the tier's limits, defaults first, then by age."""
+    tier, limits = plan.tier, limits_for(plan.tier)
     count = len(plan.environments)
     for env in sorted(environments, key=lambda r: (r.name not in default_names, *r.age_key)):
         key = ("Environment", env.namespace, env.name)
@@ -247,43 +176,49 @@ def plan_organization(
             if env.name in plan.environments:
                 plan.verdicts[key] = Verdict(True, ADMITTED, "default environment")
             continue
-        problem = _data_plane_problem(env.spec.data_plane, data_planes, default_dp, tier)
-        if problem is not None:
-            plan.verdicts[key] = problem
-            continue
-        is_default_name = env.name in default_names
-        if limits.defaults_only and not is_default_name:
-            plan.verdicts[key] = Verdict(
+        problem = data_plane_problem(env.spec.data_plane, data_planes, default_dp, tier)
+        if problem is None and limits.defaults_only and env.name not in default_names:
+            problem = Verdict(
                 False,
                 "EnvironmentLimitExceeded",
                 f"the {tier.value} tier allows only the default environments "
                 "(development and production); upgrade to payg or enterprise to create more",
                 stalled=True,
             )
-            continue
-        if limits.max_environments is not None and count >= limits.max_environments:
-            plan.verdicts[key] = Verdict(
+        over = limits.max_environments is not None and count >= limits.max_environments
+        if problem is None and over:
+            problem = Verdict(
                 False,
                 "EnvironmentLimitExceeded",
-                f"the {tier.value} tier allows at most {limits.max_environments} environments "
-                "per organization, defaults included; this one is over the limit "
-                "(oldest environments are kept)",
+                f"the {tier.value} tier allows at most {limits.max_environments} "
+                "environments per organization, defaults included; this one is over the "
+                "limit (oldest environments are kept)",
                 stalled=True,
             )
+        if problem is not None:
+            plan.verdicts[key] = problem
             continue
         count += 1
         plan.environments[env.name] = env.spec
         plan.verdicts[key] = Verdict(True, ADMITTED, "environment admitted")
 
-    # Runtime namespaces: every admitted project x admitted environment on its data plane.
+
+def _plan_runtimes(
+    plan: OrgPlan,
+    organization: str,
+    data_planes: Mapping[str, DataPlaneSpec],
+    foreign: set[str],
+) -> dict[str, list[str]]:
+    """Runtime namespaces: every admitted project x admitted environment on its
+    data plane. Returns the conflicts per project (a name taken by a stranger)."""
     project_problems: dict[str, list[str]] = {}
     for project_name, dp in sorted(plan.projects.items()):
         for env_name, env_spec in sorted(plan.environments.items()):
             if env_spec.data_plane != dp:
                 continue
             rt = Runtime(
-                organization=org.name,
-                tier=tier,
+                organization=organization,
+                tier=plan.tier,
                 data_plane_name=dp,
                 data_plane=data_planes[dp],
                 project=project_name,
@@ -300,7 +235,15 @@ def plan_organization(
             if plan.serves(dp):
                 plan.desired.append(render_namespaces.runtime_namespace(rt))
                 plan.desired.extend(render_policies.runtime_policies(rt))
+    return project_problems
 
+
+def _project_verdicts(
+    plan: OrgPlan,
+    projects: Sequence[Resource[ProjectSpec]],
+    project_problems: Mapping[str, list[str]],
+) -> None:
+    """The verdict of every admitted Project: its namespaces, or their conflicts."""
     for project in projects:
         key = ("Project", project.namespace, project.name)
         if key in plan.verdicts:
@@ -311,433 +254,38 @@ def plan_organization(
         ]
         extra = {"dataPlane": plan.projects[project.name], "namespaces": namespaces}
         if project.name in project_problems:
-            plan.verdicts[key] = Verdict(
-                False,
-                "NamespaceConflict",
-                "; ".join(project_problems[project.name]),
-                stalled=True,
-                extra=extra,
-            )
+            message = "; ".join(project_problems[project.name])
+            plan.verdicts[key] = Verdict(False, "NamespaceConflict", message, True, extra)
         else:
-            plan.verdicts[key] = Verdict(
-                True, ADMITTED, f"{len(namespaces)} runtime namespace(s)", extra=extra
-            )
+            message = f"{len(namespaces)} runtime namespace(s)"
+            plan.verdicts[key] = Verdict(True, ADMITTED, message, extra=extra)
 
-    _hold(plan, org, data_planes, environments, projects, materialised or {}, present)
-    plan.held.extend(held_components)
-    plan.data_planes = in_use
-    if problems:
-        reason, message = problems[0]
-        plan.verdicts[org_key] = Verdict(False, reason, message, stalled=True)
-        return plan
+
+def _organization_verdict(plan: OrgPlan, in_use: Sequence[str]) -> Verdict:
+    """Admitted, or which resources are held and why (over a limit, or missing something)."""
+    tier = plan.tier
     org_extra: dict[str, Any] = {
-        "namespace": org_ns,
+        "namespace": plan.namespace,
         "dataPlanes": list(in_use),
         "environments": len(plan.environments),
         "held": [h._asdict() for h in plan.held[:HELD_MAX]],
     }
-    if plan.held:
-        over_limit = any(h.reason in TIER_LIMIT_REASONS for h in plan.held)
-        listed = ", ".join(f"{h.kind} {h.name} ({h.reason})" for h in plan.held[:HELD_LISTED])
-        if len(plan.held) > HELD_LISTED:
-            listed += f" and {len(plan.held) - HELD_LISTED} more (status.held)"
-        advice = (
-            f"they are over the {tier.value} tier's limits: delete them or upgrade the tier"
-            if over_limit
-            else "each one's status says what it is missing"
-        )
-        plan.verdicts[org_key] = Verdict(
-            False,
-            "OverTierLimit" if over_limit else "ResourcesHeld",
-            f"{listed}: {HELD_NOTE}; {advice}",
-            stalled=True,
-            extra=org_extra,
-        )
-    else:
-        plan.verdicts[org_key] = Verdict(
-            True, ADMITTED, f"tier {tier.value}; data planes: {', '.join(in_use)}", extra=org_extra
-        )
-    return plan
-
-
-def _hold(
-    plan: OrgPlan,
-    org: Resource[OrganizationSpec],
-    data_planes: Mapping[str, DataPlaneSpec],
-    environments: Sequence[Resource[EnvironmentSpec]],
-    projects: Sequence[Resource[ProjectSpec]],
-    materialised: Mapping[str, tuple[str, str]],
-    present: Iterable[tuple[str, str]],
-) -> None:
-    """Only a deletion deletes: what exists and is no longer desired, while the
-    Project and Environment that asked for it still exist, is held as it is.
-
-    Fills plan.held_namespaces, plan.held_environments and plan.held, and adds to
-    the verdicts of the Projects and Environments concerned what they keep.
-    """
-    default_dp = org.spec.default_data_plane
-    present = list(present)
-    projects_present = {p.name for p in projects} | {n for k, n in present if k == "Project"}
-    envs_present = (
-        {e.name for e in environments}
-        | {n for k, n in present if k == "Environment"}
-        | set(plan.environments)
+    if not plan.held:
+        message = f"tier {tier.value}; data planes: {', '.join(in_use)}"
+        return Verdict(True, ADMITTED, message, extra=org_extra)
+    over_limit = any(h.reason in TIER_LIMIT_REASONS for h in plan.held)
+    listed = ", ".join(f"{h.kind} {h.name} ({h.reason})" for h in plan.held[:HELD_LISTED])
+    if len(plan.held) > HELD_LISTED:
+        listed += f" and {len(plan.held) - HELD_LISTED} more (status.held)"
+    advice = (
+        f"they are over the {tier.value} tier's limits: delete them or upgrade the tier"
+        if over_limit
+        else "each one's status says what it is missing"
     )
-    desired = {rt.namespace for rt in plan.runtimes.values()}
-    held_by: dict[tuple[str, str], list[str]] = {}
-    for ns, (project, environment) in sorted(materialised.items()):
-        if ns in desired or project not in projects_present or environment not in envs_present:
-            continue  # desired, or its Project or Environment was deleted: pruned
-        if project not in plan.projects:
-            cause = ("Project", project)
-        elif environment not in plan.environments:
-            cause = ("Environment", environment)
-        else:
-            # Both admitted, yet this pair is not desired (a data plane that differs,
-            # from before the rule that fixes a Project's data plane): keep it.
-            cause = ("Project", project)
-        held_by.setdefault(cause, []).append(ns)
-        plan.held_namespaces[ns] = f"{cause[0].lower()} {cause[1]}"
-
-    # Default Environments of a data plane that a Project still lives on stay.
-    dps_present = {default_dp} | {p.spec.data_plane or default_dp for p in projects}
-    for env in environments:
-        if env.labels.get(L.DEFAULT_ENVIRONMENT) != "true" or env.name in plan.environments:
-            continue
-        if env.spec.data_plane not in dps_present and ("Environment", env.name) not in held_by:
-            continue  # nothing lives there any more: pruned
-        plan.held_environments.add(env.name)
-        key = ("Environment", env.namespace, env.name)
-        plan.verdicts[key] = _data_plane_problem(
-            env.spec.data_plane, data_planes, default_dp, plan.tier
-        ) or Verdict(
-            False,
-            "DataPlaneNotInUse",
-            f"no admitted project uses data plane {env.spec.data_plane!r}",
-            stalled=True,
-        )
-
-    for (kind, name), namespaces in sorted(held_by.items()):
-        key = (kind, plan.namespace, name)
-        verdict = plan.verdicts.get(key)
-        if verdict is None or verdict.ready:
-            continue
-        for ns in namespaces:
-            plan.held_namespaces[ns] = f"{kind.lower()} {name}: {verdict.reason}"
-        plan.held.append(Held(kind, name, verdict.reason))
-        plan.verdicts[key] = replace(
-            verdict,
-            message=f"{verdict.message}; its runtime namespace(s) {', '.join(namespaces)} "
-            f"and what runs in them are {HELD_NOTE}",
-        )
-
-
-def _data_plane_problem(
-    dp: str, data_planes: Mapping[str, DataPlaneSpec], default_dp: str, tier: Tier
-) -> Verdict | None:
-    """Why a Project or Environment may not use data plane `dp`, if it may not."""
-    if dp not in data_planes:
-        return Verdict(
-            False, "DataPlaneNotFound", f"data plane {dp!r} does not exist", stalled=True
-        )
-    if dp != default_dp and not limits_for(tier).multiple_data_planes:
-        return Verdict(
-            False,
-            "DataPlaneNotAllowed",
-            f"the {tier.value} tier may use only the default data plane {default_dp!r}, "
-            f"not {dp!r}; upgrade to payg or enterprise for more data planes",
-            stalled=True,
-        )
-    return None
-
-
-@dataclass
-class ComponentPlan:
-    desired: list[Obj] = field(default_factory=list)
-    #: Runtimes the component is deployed to, in a stable order.
-    runtimes: list[Runtime] = field(default_factory=list)
-    verdict: Verdict | None = None
-    #: Judgements beside readiness (e.g. on the egress allowlist), for `complete`.
-    conditions: list[ExtraCondition] = field(default_factory=list)
-
-    def complete(self, verdict: Verdict) -> Verdict:
-        """`verdict` (this plan's or the workloads' readiness) with the plan's conditions."""
-        return replace(verdict, conditions=(*verdict.conditions, *self.conditions))
-
-
-def component_billing(
-    tier: Tier, allow_paid: bool, components: Sequence[Resource[Any]]
-) -> dict[str, Billing | None]:
-    """Each component's billing class; None when it is over the limit.
-
-    In age order (what holds a free slot keeps it, then oldest first, then name)
-    the first ones are free, as many as the tier includes; the others are paid
-    where paid components are allowed (payg and enterprise always, developer when
-    the Organization allows them), otherwise over the limit. So a new component
-    never takes a free slot from another, and when one opens, the oldest paid
-    component takes it.
-    """
-    limits = limits_for(tier)
-    result: dict[str, Billing | None] = {}
-    for i, comp in enumerate(sorted(components, key=lambda r: r.age_key)):
-        if i < limits.free_components:
-            result[comp.name] = Billing.FREE
-        elif allow_paid or limits.max_components is None or i < limits.max_components:
-            result[comp.name] = Billing.PAID
-        else:
-            result[comp.name] = None
-    return result
-
-
-def admitted_components(
-    tier: Tier, components: Sequence[Resource[Any]], allow_paid: bool = False
-) -> set[str]:
-    """Names of the components within the tier's limit (free or paid)."""
-    billing = component_billing(tier, allow_paid, components)
-    return {name for name, cls in billing.items() if cls is not None}
-
-
-def plan_component(
-    plan: OrgPlan,
-    component: Resource[ComponentSpec],
-    *,
-    admitted: bool,
-    materialised: bool = False,
-    environments_present: Iterable[str] | None = None,
-) -> ComponentPlan:
-    """What one component should have. A verdict instead of objects means it cannot
-    be materialised now; the apply layer then writes nothing but status, so what
-    already runs (materialised: it has objects) is held as it is.
-
-    environments_present: every Environment that exists (admitted or not); an entry
-    naming one of them that is not admitted (over a limit, data plane gone) is
-    skipped, one naming none of them is a mistake the component reports.
-    """
-    spec = component.spec
-    result = ComponentPlan()
-    held = f"; its running workloads are {HELD_NOTE} until this is resolved" if materialised else ""
-    if plan.blocked:
-        result.verdict = Verdict(
-            False,
-            "OrganizationNotReady",
-            f"the organization is not materialised{held}",
-            stalled=True,
-        )
-        return result
-    if not admitted:
-        free = limits_for(plan.tier).free_components
-        result.verdict = Verdict(
-            False,
-            "ComponentLimitExceeded",
-            f"the {plan.tier.value} tier includes {free} free components per organization and "
-            f"this one is beyond them (the oldest components are free){held}: allow paid "
-            f"components (spec.allowPaidComponents: true on Organization {plan.organization}, "
-            "set by a cluster admin), upgrade to payg, or delete components",
-            stalled=True,
-        )
-        return result
-    if spec.project not in plan.projects:
-        result.verdict = Verdict(
-            False,
-            "ProjectNotFound" if spec.project not in _known_projects(plan) else "ProjectNotReady",
-            f"project {spec.project!r} does not exist or is not admitted in this "
-            f"organization{held}",
-            stalled=True,
-        )
-        return result
-    runtimes = plan.runtimes_of(spec.project)
-    known = set(plan.environments) | set(environments_present or ())
-    unknown = [
-        e
-        for e in (spec.environments or []) + [o.environment for o in spec.overrides]
-        if e not in known
-    ]
-    if unknown:
-        names = ", ".join(sorted(set(unknown)))
-        result.verdict = Verdict(
-            False,
-            "EnvironmentNotFound",
-            f"environment(s) {names} named in spec.environments or spec.overrides do not "
-            f"exist{held}; correct or remove the name(s)",
-            stalled=True,
-        )
-        return result
-    if spec.egress and runtimes:
-        # Every runtime of a project is on the project's data plane.
-        result.conditions.append(
-            egress_condition(spec, runtimes[0].data_plane_name, runtimes[0].data_plane)
-        )
-    if spec.environments is not None:
-        wanted = set(spec.environments)
-        runtimes = [rt for rt in runtimes if rt.environment in wanted]
-    result.runtimes = [rt for rt in runtimes if plan.serves(rt.data_plane_name)]
-    for rt in result.runtimes:
-        result.desired.extend(render_workloads.component_objects(rt, component.name, spec))
-    return result
-
-
-def run_environments(requested: str | None, runtimes: Sequence[Runtime]) -> list[Runtime]:
-    """The runtimes a manual run starts in: those named in the run-environments
-    annotation (comma separated), or all of them when it is absent or empty.
-    Raises ValueError naming what is not an environment of the component."""
-    names = [n.strip() for n in (requested or "").split(",") if n.strip()]
-    if not names:
-        return list(runtimes)
-    known = {rt.environment for rt in runtimes}
-    unknown = sorted(set(names) - known)
-    if unknown:
-        raise ValueError(
-            f"metadata.annotations[{L.RUN_ENVIRONMENTS}]: {', '.join(unknown)} "
-            f"{'is not an environment' if len(unknown) == 1 else 'are not environments'} "
-            f"this component runs in ({', '.join(sorted(known)) or 'none'}); no run started"
-        )
-    return [rt for rt in runtimes if rt.environment in names]
-
-
-def _networks(networks: Sequence[str]) -> str:
-    if len(networks) == 1:
-        return f"the cluster network {networks[0]}"
-    return "the cluster networks " + ", ".join(networks)
-
-
-def egress_condition(
-    spec: ComponentSpec, data_plane_name: str, data_plane: DataPlaneSpec
-) -> ExtraCondition:
-    """Whether every egress allowlist entry opens something once the DataPlane's
-    cluster networks are taken out (render/egress.py). An entry inside them is left
-    out of the egress policy; the component stays Ready, this condition says so."""
-    dp = f"DataPlane {data_plane_name}"
-    networks = data_plane.cluster_networks
-    if not networks:
-        return ExtraCondition(
-            EGRESS_ALLOWLIST_EFFECTIVE,
-            True,
-            "ClusterNetworksUnset",
-            f"{dp} declares no clusterNetworks: egress entries apply as written and may "
-            "reach in-cluster addresses",
-        )
-    nothing: list[str] = []
-    excluded: list[str] = []
-    for cidr in dict.fromkeys(rule.cidr for rule in spec.egress):
-        block = allowlist_block(cidr, networks)
-        if block.opens_nothing:
-            nothing.append(
-                f"egress {cidr} lies inside {_networks(block.covered_by)} of {dp} and opens nothing"
-            )
-        elif block.excluded:
-            excluded.append(f"egress {cidr} excludes {_networks(block.excluded)} of {dp}")
-    if nothing:
-        return ExtraCondition(
-            EGRESS_ALLOWLIST_EFFECTIVE, False, "InsideClusterNetwork", "; ".join(nothing + excluded)
-        )
-    if excluded:
-        return ExtraCondition(
-            EGRESS_ALLOWLIST_EFFECTIVE, True, "ClusterNetworksExcluded", "; ".join(excluded)
-        )
-    return ExtraCondition(
-        EGRESS_ALLOWLIST_EFFECTIVE,
-        True,
-        "OutsideClusterNetworks",
-        f"no egress entry overlaps the cluster networks of {dp}",
-    )
-
-
-def _known_projects(plan: OrgPlan) -> set[str]:
-    return {k[2] for k in plan.verdicts if k[0] == "Project"}
-
-
-# ------------------------------------------------------- GitOps: fan-out, order
-#: Ready reason of a resource whose data plane no operator of this cluster serves.
-NOT_SERVED_HERE = "NotServedHere"
-#: Ready reason of a DataPlane an operator of this cluster serves.
-DATA_PLANE_AVAILABLE = "Available"
-#: Component references that a GitOps sync may deliver a moment later than the
-#: Component: reported as Reconciling (kstatus InProgress) with the reason they
-#: map to for REFERENCE_GRACE seconds after the Component's spec last changed,
-#: as Stalled (Failed) with their own reason after.
-AWAITED_REASONS = {
-    "ProjectNotFound": "WaitingForProject",
-    "EnvironmentNotFound": "WaitingForEnvironment",
-}
-REFERENCE_GRACE = 10.0
-
-
-def served_in_cluster(data_plane: Mapping[str, Any] | None) -> bool:
-    """Whether an operator of this cluster serves this DataPlane: its status is
-    `Ready=True, Available` for its current generation (only a serving operator
-    writes that). A stale or missing status, or NotServedHere, means none does."""
-    if not data_plane:
-        return False
-    meta = data_plane.get("metadata") or {}
-    status = data_plane.get("status") or {}
-    if status.get("observedGeneration") != meta.get("generation"):
-        return False
-    ready: Mapping[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
-    return ready.get("status") == "True" and ready.get("reason") == DATA_PLANE_AVAILABLE
-
-
-def not_served_verdict(verdict: Verdict | None, data_plane: str) -> Verdict:
-    """What an operator writes on a resource of a data plane that no operator of
-    its cluster serves (every cluster gets every resource under GitOps fan-out).
-
-    Nothing is owed in this cluster, so it is Ready (kstatus Current, Argo CD
-    Healthy) with reason NotServedHere. A Stalled verdict is kept: errors in the
-    manifests themselves (unknown data plane, over a tier limit, a namespace
-    conflict) are the same in every cluster and must fail every cluster's sync.
-    """
-    if verdict is not None and verdict.stalled:
-        return verdict
     return Verdict(
-        True,
-        NOT_SERVED_HERE,
-        f"data plane {data_plane} is not served in this cluster: the operator of "
-        f"{data_plane}'s cluster materialises it; nothing is made here",
-        extra=verdict.extra if verdict is not None else {},
+        False,
+        "OverTierLimit" if over_limit else "ResourcesHeld",
+        f"{listed}: {HELD_NOTE}; {advice}",
+        stalled=True,
+        extra=org_extra,
     )
-
-
-def awaiting_reference(verdict: Verdict, age: float | None) -> tuple[Verdict, float | None]:
-    """A Component's missing Project or Environment, `age` seconds after its spec
-    last changed: within REFERENCE_GRACE it is a reference on its way (Reconciling,
-    WaitingForProject or WaitingForEnvironment; recheck after the returned
-    seconds), after it an error (Stalled, ProjectNotFound or EnvironmentNotFound)."""
-    if not verdict.stalled or verdict.reason not in AWAITED_REASONS or age is None:
-        return verdict, None
-    if age >= REFERENCE_GRACE:
-        return verdict, None
-    waiting = replace(
-        verdict,
-        reason=AWAITED_REASONS[verdict.reason],
-        stalled=False,
-        message=f"{verdict.message}; waiting up to {REFERENCE_GRACE:.0f}s after the last "
-        "change of this Component for it to appear",
-    )
-    return waiting, max(REFERENCE_GRACE - age, 0.5)
-
-
-def spec_age(obj: Mapping[str, Any], now: datetime, *, own_manager: str) -> float | None:
-    """Seconds since someone other than the operator last wrote the object (not its
-    status): the newest `metadata.managedFields` time of another manager, or
-    `creationTimestamp`. None when neither can be read."""
-    meta = obj.get("metadata") or {}
-    stamps = [
-        str(entry.get("time"))
-        for entry in meta.get("managedFields") or []
-        if entry.get("time")
-        and entry.get("manager") != own_manager
-        and entry.get("subresource") != "status"
-    ]
-    if meta.get("creationTimestamp"):
-        stamps.append(str(meta["creationTimestamp"]))
-    times = []
-    for stamp in stamps:
-        try:
-            parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        except ValueError:
-            continue
-        times.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
-    if not times:
-        return None
-    return (now - max(times)).total_seconds()

@@ -146,7 +146,18 @@ def component_policies(rt: Runtime, component: str, spec: ComponentSpec) -> list
     same organization and environment, public ports also to the gateway namespace.
     """
     policies: list[Manifest] = []
+    if ingress := _ingress_rules(rt, spec):
+        pods = component_pods(component)
+        body = {"podSelector": pods, "policyTypes": ["Ingress"], "ingress": ingress}
+        policies.append(_policy(rt, component_ingress_policy_name(component), component, body))
+    if egress := _egress_rules(rt, spec):
+        pods = component_pods(component)  # a new object: manifests share no sub-objects
+        body = {"podSelector": pods, "policyTypes": ["Egress"], "egress": egress}
+        policies.append(_policy(rt, component_egress_policy_name(component), component, body))
+    return policies
 
+
+def _ingress_rules(rt: Runtime, spec: ComponentSpec) -> list[dict[str, Any]]:
     ingress: list[dict[str, Any]] = []
     # Visibility levels nest (domain.md): a public endpoint is also reachable
     # wherever an organization one is.
@@ -169,24 +180,14 @@ def component_policies(rt: Runtime, component: str, spec: ComponentSpec) -> list
                 "ports": _ports(public),
             }
         )
-    if ingress:
-        policies.append(
-            _policy(
-                rt,
-                component_ingress_policy_name(component),
-                component,
-                {
-                    "podSelector": component_pods(component),
-                    "policyTypes": ["Ingress"],
-                    "ingress": ingress,
-                },
-            )
-        )
+    return ingress
 
+
+def _egress_rules(rt: Runtime, spec: ComponentSpec) -> list[dict[str, Any]]:
     egress: list[dict[str, Any]] = []
     for rule in spec.egress:
         # The DataPlane's cluster networks are never opened (render/egress.py); an
-        # entry inside them opens nothing and is left out (plan.py reports it).
+        # entry inside them opens nothing and is left out (component_plan.py reports it).
         block = allowlist_block(rule.cidr, rt.data_plane.cluster_networks)
         if block.opens_nothing:
             continue
@@ -194,17 +195,4 @@ def component_policies(rt: Runtime, component: str, spec: ComponentSpec) -> list
         if rule.ports:  # no ports: every port and protocol to that CIDR
             entry["ports"] = [{"protocol": rule.protocol.value, "port": p} for p in rule.ports]
         egress.append(entry)
-    if egress:
-        policies.append(
-            _policy(
-                rt,
-                component_egress_policy_name(component),
-                component,
-                {
-                    "podSelector": component_pods(component),
-                    "policyTypes": ["Egress"],
-                    "egress": egress,
-                },
-            )
-        )
-    return policies
+    return egress

@@ -40,7 +40,7 @@ logger = logging.getLogger("cdp_operator")
 
 @dataclass
 class Options:
-    """What the command line decides; kept in Kopf's memo for the handlers."""
+    """What the command line decides; kept in Kopf's memo for startup and cleanup."""
 
     kubeconfig: str | None = None
     scope: list[str] | None = None
@@ -93,18 +93,43 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     )
     options.reconciler = reconciler
     loop = asyncio.get_running_loop()
+    watched = await _watched_kinds(client)
+    reconciler.expect_kinds(kind.kind for kind in watched)
+    _start_informers(options, client, reconciler, watched, loop)
+    guard = _start_guard(options, client, loop)
+    options.tasks.append(loop.create_task(reconciler.run(options.workers, guard)))
+    logger.info(
+        "cdp-operator started: scope=%s workers=%d peering=%s",
+        options.scope or "all data planes",
+        options.workers,
+        f"{options.peering} as {options.identity} (priority {options.priority})"
+        if options.peering
+        else "off",
+    )
+
+
+async def _watched_kinds(client: Client) -> tuple[K.Kind, ...]:
+    """Every kind the operator reads; pods only where this identity may list them."""
     watched: tuple[K.Kind, ...] = (*K.CUSTOM_KINDS, *K.CHILD_KINDS)
     if await client.may_list(K.POD, _DEPLOYMENT_PODS):
-        watched = (*watched, K.POD, K.RUN_POD)
-    else:
-        # Everything else works without pods; only the causes go unreported. Not
-        # waiting for a list that is never allowed keeps the operator working.
-        logger.warning(
-            "listing pods is forbidden for this identity: Components will not say why "
-            "their pods do not run (image pull, run as root, crash loop); grant list and "
-            "watch on pods (the chart's ClusterRole does) and restart"
-        )
-    reconciler.expect_kinds(kind.kind for kind in watched)
+        return (*watched, K.POD, K.RUN_POD)
+    # Everything else works without pods; only the causes go unreported. Not
+    # waiting for a list that is never allowed keeps the operator working.
+    logger.warning(
+        "listing pods is forbidden for this identity: Components will not say why "
+        "their pods do not run (image pull, run as root, crash loop); grant list and "
+        "watch on pods (the chart's ClusterRole does) and restart"
+    )
+    return watched
+
+
+def _start_informers(
+    options: Options,
+    client: Client,
+    reconciler: Reconciler,
+    watched: tuple[K.Kind, ...],
+    loop: asyncio.AbstractEventLoop,
+) -> None:
     streaming = client.streaming_api(len(watched) + 2)
     listing = threading.Lock()  # informers list one kind at a time (memory of a restart)
     for kind in watched:
@@ -125,22 +150,19 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
         )
         options.informers.append(informer)
         informer.start()
-    guard = None
-    if options.peering:
-        guard = PeeringGuard(client, options.peering, options.identity, options.priority)
-        options.tasks.append(loop.create_task(guard.run()))
-        options.metrics.active.set_function(lambda: 1 if guard.active.is_set() else 0)
-    else:
+
+
+def _start_guard(
+    options: Options, client: Client, loop: asyncio.AbstractEventLoop
+) -> PeeringGuard | None:
+    """With peering (high availability), the guard that lets only the leader work."""
+    if not options.peering:
         options.metrics.active.set(1)
-    options.tasks.append(loop.create_task(reconciler.run(options.workers, guard)))
-    logger.info(
-        "cdp-operator started: scope=%s workers=%d peering=%s",
-        options.scope or "all data planes",
-        options.workers,
-        f"{options.peering} as {options.identity} (priority {options.priority})"
-        if options.peering
-        else "off",
-    )
+        return None
+    guard = PeeringGuard(client, options.peering, options.identity, options.priority)
+    options.tasks.append(loop.create_task(guard.run()))
+    options.metrics.active.set_function(lambda: 1 if guard.active.is_set() else 0)
+    return guard
 
 
 @kopf.on.cleanup()

@@ -1,1 +1,0 @@
-"""Kopf wiring only: watch events feed the reconciler's cache and queue."""
