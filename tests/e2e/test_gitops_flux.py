@@ -188,13 +188,10 @@ def _writes_to_applied(c: DataPlaneCluster) -> dict[tuple[str, str], float]:
     """The operator's writes to the kinds Flux applies, by (kind, operation)."""
     assert c.operator is not None
     out: dict[tuple[str, str], float] = {}
-    for name, value in c.operator.metrics().items():
-        if not name.startswith("cdp_api_writes_total{") or not value:
+    for name, labels, value in c.operator.metrics().samples:
+        if name != "cdp_api_writes_total" or not value:
             continue
-        labels = dict(
-            part.split("=", 1) for part in name[name.index("{") + 1 : -1].split(",") if "=" in part
-        )
-        kind, operation = labels.get("kind", "").strip('"'), labels.get("operation", "").strip('"')
+        kind, operation = labels.get("kind", ""), labels.get("operation", "")
         if kind in FLUX_KINDS:
             out[(kind, operation)] = out.get((kind, operation), 0.0) + value
     return out
