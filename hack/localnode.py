@@ -155,6 +155,9 @@ echo "$CDP_SAMPLE_IMAGE: task done"
 """
 
 
+NETNS_DIR = "/run/netns"
+
+
 class NodeError(RuntimeError):
     """The real node cannot start or stop cleanly; the message says why."""
 
@@ -501,6 +504,9 @@ disabled_plugins = ['io.containerd.nri.v1.nri', 'io.containerd.tracing.processor
         (RUN_DIR / "s").mkdir(parents=True, exist_ok=True)
         marker.write_text(f"{owner}\n")
         saved: dict[str, Any] = {"sysctls": {}, "existed": {}}
+        # `ip netns add` (tests' external hosts) bind-mounts /run/netns on itself (a
+        # bind mount on the same filesystem: os.path.ismount cannot tell).
+        saved["netns_mounted"] = NETNS_DIR in _mounts_under(Path(NETNS_DIR))
         for key in SYSCTLS:
             path = Path("/proc/sys") / key
             with contextlib.suppress(OSError):
@@ -599,6 +605,12 @@ table ip {NFT_TABLE} {{
                 with contextlib.suppress(OSError):
                     if path.read_text().strip() != value:
                         path.write_text(value)
+            netns = Path(NETNS_DIR)
+            if not saved.get("netns_mounted", True) and NETNS_DIR in _mounts_under(netns):
+                if any(netns.iterdir()):
+                    problems.append(f"{netns} still holds network namespaces; not unmounted")
+                else:
+                    _run("umount", str(netns), check=False)
             for p, existed in saved["existed"].items():
                 if not existed and Path(p).exists():
                     if _mounts_under(Path(p)):
@@ -634,13 +646,7 @@ table ip {NFT_TABLE} {{
         pause.mkdir(exist_ok=True)
         shutil.copy2(self.binaries / "pause", pause / "pause")
         self._push(crane, work, f"pause:{PAUSE_TAG}", pause, ["/pause"], "65535:65535")
-        sample = work / "sample-root"
-        (sample / "bin").mkdir(parents=True, exist_ok=True)
-        (sample / "www").mkdir(exist_ok=True)
-        (sample / "bin" / "busybox").write_bytes(_busybox_static())
-        (sample / "bin" / "busybox").chmod(0o755)
-        if not (sample / "bin" / "sh").is_symlink():
-            (sample / "bin" / "sh").symlink_to("busybox")
+        sample = _busybox_root(work / "sample-root")
         (sample / "www" / "index.html").write_text(SAMPLE_PAGE)
         for name, entrypoint in SAMPLE_IMAGES.items():
             self._push(crane, work, f"{name}:{SAMPLE_TAG}", sample, entrypoint, SAMPLE_USER)
@@ -663,13 +669,7 @@ table ip {NFT_TABLE} {{
         shutil.copy2(self.binaries / "coredns", root / "coredns")
         ref = f"{COREDNS_IMAGE}:{self._addon_version('coredns')}"
         self._push(crane, work, ref, root, ["/coredns"], COREDNS_USER)
-        probe = work / "probe-root"
-        (probe / "bin").mkdir(parents=True, exist_ok=True)
-        (probe / "www").mkdir(exist_ok=True)
-        (probe / "bin" / "busybox").write_bytes(_busybox_static())
-        (probe / "bin" / "busybox").chmod(0o755)
-        if not (probe / "bin" / "sh").is_symlink():
-            (probe / "bin" / "sh").symlink_to("busybox")
+        probe = _busybox_root(work / "probe-root")
         (probe / "www" / "index.html").write_text("probe\n")
         *background, last = PROBE_PORTS
         serve = "".join(f"busybox httpd -p {p} -h /www; " for p in background)
@@ -706,11 +706,8 @@ table ip {NFT_TABLE} {{
         work = self.dir / "images"
         root = work / "stand-in-root"
         if not (root / "bin" / "task").exists():
-            (root / "bin").mkdir(parents=True, exist_ok=True)
+            _busybox_root(root)
             (root / "www" / "cgi-bin").mkdir(parents=True, exist_ok=True)
-            (root / "bin" / "busybox").write_bytes(_busybox_static())
-            (root / "bin" / "busybox").chmod(0o755)
-            (root / "bin" / "sh").symlink_to("busybox")
             for path, text in (
                 (root / "www" / "cgi-bin" / "index.cgi", STAND_IN_PAGE),
                 (root / "bin" / "serve", STAND_IN_SERVE),
@@ -774,6 +771,18 @@ def image_repository(image: str) -> str:
     if sep and ("." in first or ":" in first or first == "localhost"):
         return rest
     return image if sep else f"library/{image}"
+
+
+def _busybox_root(root: Path) -> Path:
+    """A root filesystem of Debian's static busybox as /bin/busybox and /bin/sh, with
+    an empty /www for httpd: what the sample, probe and stand-in images share."""
+    (root / "bin").mkdir(parents=True, exist_ok=True)
+    (root / "www").mkdir(exist_ok=True)
+    (root / "bin" / "busybox").write_bytes(_busybox_static())
+    (root / "bin" / "busybox").chmod(0o755)
+    if not (root / "bin" / "sh").is_symlink():
+        (root / "bin" / "sh").symlink_to("busybox")
+    return root
 
 
 def _busybox_static() -> bytes:
