@@ -642,10 +642,7 @@ table ip {NFT_TABLE} {{
         crane = str(self.binaries / "crane")
         work = self.dir / "images"
         work.mkdir(exist_ok=True)
-        pause = work / "pause-root"
-        pause.mkdir(exist_ok=True)
-        shutil.copy2(self.binaries / "pause", pause / "pause")
-        self._push(crane, work, f"pause:{PAUSE_TAG}", pause, ["/pause"], "65535:65535")
+        self._push_binary(crane, work, "pause", f"pause:{PAUSE_TAG}", "65535:65535")
         sample = _busybox_root(work / "sample-root")
         (sample / "www" / "index.html").write_text(SAMPLE_PAGE)
         for name, entrypoint in SAMPLE_IMAGES.items():
@@ -664,11 +661,8 @@ table ip {NFT_TABLE} {{
         crane = str(self.binaries / "crane")
         work = self.dir / "images"
         work.mkdir(exist_ok=True)
-        root = work / "coredns-root"
-        root.mkdir(exist_ok=True)
-        shutil.copy2(self.binaries / "coredns", root / "coredns")
         ref = f"{COREDNS_IMAGE}:{self._addon_version('coredns')}"
-        self._push(crane, work, ref, root, ["/coredns"], COREDNS_USER)
+        self._push_binary(crane, work, "coredns", ref, COREDNS_USER)
         probe = _busybox_root(work / "probe-root")
         (probe / "www" / "index.html").write_text("probe\n")
         *background, last = PROBE_PORTS
@@ -721,6 +715,13 @@ table ip {NFT_TABLE} {{
             crane, work, repository, root, entrypoint, SAMPLE_USER, env={"CDP_SAMPLE_IMAGE": image}
         )
         return f"{self.registry}/{repository}"
+
+    def _push_binary(self, crane: str, work: Path, binary: str, ref: str, user: str) -> None:
+        """An image of one static binary alone at /<binary>, FROM scratch."""
+        root = work / f"{binary}-root"
+        root.mkdir(exist_ok=True)
+        shutil.copy2(self.binaries / binary, root / binary)
+        self._push(crane, work, ref, root, [f"/{binary}"], user)
 
     def _push(
         self,
