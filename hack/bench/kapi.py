@@ -120,12 +120,16 @@ class Kube:
     async def create(self, obj: Obj, *, retries: int = 20) -> Obj:
         """POST obj to its collection; retries briefly while its namespace is still being made."""
         path = collection_path(obj)
+        timed_out = False  # a 504 may have been persisted: a 409 on the retry is then our own create
         for attempt in range(retries):
-            status, body = await self.request("POST", path, obj, ok=(404, 409, 429, 500, 503))
+            status, body = await self.request("POST", path, obj, ok=(404, 409, 429, 500, 503, 504))
             if status < 300:
                 return dict(body)
             if status == 409:
+                if timed_out:
+                    return dict(await self.get(f"{path}/{obj['metadata']['name']}") or {})
                 raise ApiError(status, "POST", path, json.dumps(body))
+            timed_out = timed_out or status == 504
             await asyncio.sleep(min(1.0, 0.05 * 2**attempt))
         raise ApiError(status, "POST", path, json.dumps(body))
 
