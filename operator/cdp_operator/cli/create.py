@@ -11,7 +11,7 @@ from ..models.naming import organization_of_namespace
 from ..models.resources import ProjectSpec, transition_errors
 from ..models.tiers import Tier
 from . import manifests
-from .kube import BY_KIND, Kube
+from .kube import BY_KIND, Kube, resolve_kind
 from .manifests import CliError, InputError, Manifest
 from .options import FORMATTER, apply_options, connection_options, namespace_options
 from .output import dump, spec_of
@@ -54,13 +54,35 @@ examples:
 
 
 # ------------------------------------------------------------------ parser
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    create = sub.add_parser(
-        "create",
-        help="create a component, project, environment or organization (prints YAML, or --apply)",
-        description="Build a resource, validate it with the same models as the CRDs, "
+#: `cdp create` and each `cdp create RESOURCE`: (its line in the parent's --help, its
+#: description).
+_TEXTS = {
+    "create": (
+        "create a component, project, environment or organization (prints YAML, or --apply)",
+        "Build a resource, validate it with the same models as the CRDs, "
         "and print it as YAML or server-side apply it with --apply.",
-        formatter_class=FORMATTER,
+    ),
+    "component": ("a workload of a project", "Create a Component: a workload of a project."),
+    "project": (
+        "a group of components in one data plane",
+        "Create a Project: a logical group of components, placed in one DataPlane.",
+    ),
+    "organization": (
+        "a tenant (cluster admins)",
+        "Create an Organization: a tenant with a tier and the DataPlane chosen at "
+        "onboarding. Organizations are cluster-scoped: creating one takes a cluster admin.",
+    ),
+    "environment": (
+        "a deployment stage on one data plane",
+        "Create an Environment: a deployment stage bound to one DataPlane.",
+    ),
+}
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    help_, description = _TEXTS["create"]
+    create = sub.add_parser(
+        "create", help=help_, description=description, formatter_class=FORMATTER
     )
     resources = create.add_subparsers(dest="resource", metavar="RESOURCE", required=True)
     _add_component(resources)
@@ -80,7 +102,15 @@ def _resource_parser(
     connection options every resource takes."""
     parents = [namespace_options()] if namespaced else []
     parents += [apply_options(), connection_options()]
-    parser = resources.add_parser(resource, parents=parents, formatter_class=FORMATTER, **kwargs)
+    help_, description = _TEXTS[resource]
+    parser = resources.add_parser(
+        resource,
+        parents=parents,
+        help=help_,
+        description=description,
+        formatter_class=FORMATTER,
+        **kwargs,
+    )
     parser.add_argument("name", metavar="NAME")
     # An alias (`org`, `env`) still names the resource by its full name.
     parser.set_defaults(handler=cmd_create, resource=resource)
@@ -88,13 +118,7 @@ def _resource_parser(
 
 
 def _add_component(resources: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    comp = _resource_parser(
-        resources,
-        "component",
-        help="a workload of a project",
-        description="Create a Component: a workload of a project.",
-        epilog=_EPILOG_COMPONENT,
-    )
+    comp = _resource_parser(resources, "component", epilog=_EPILOG_COMPONENT)
     comp.add_argument("--project", "-p", required=True, help="project the component belongs to")
     types = ", ".join(t.value for t in ComponentType)
     comp.add_argument("--type", "-t", required=True, help=f"component type: {types}")
@@ -140,13 +164,7 @@ def _add_component(resources: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def _add_project(resources: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    proj = _resource_parser(
-        resources,
-        "project",
-        help="a group of components in one data plane",
-        description="Create a Project: a logical group of components, placed in one DataPlane.",
-        epilog=_EPILOG_PROJECT,
-    )
+    proj = _resource_parser(resources, "project", epilog=_EPILOG_PROJECT)
     proj.add_argument(
         "--data-plane",
         metavar="DP",
@@ -164,9 +182,6 @@ def _add_organization(resources: argparse._SubParsersAction[argparse.ArgumentPar
         "organization",
         namespaced=False,
         aliases=["org"],
-        help="a tenant (cluster admins)",
-        description="Create an Organization: a tenant with a tier and the DataPlane chosen at "
-        "onboarding. Organizations are cluster-scoped: creating one takes a cluster admin.",
         epilog="examples:\n  cdp create organization acme --tier payg --data-plane us --apply\n"
         "  cdp create organization labs --data-plane eu --allow-paid-components --apply",
     )
@@ -190,13 +205,7 @@ def _add_organization(resources: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _add_environment(resources: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    env = _resource_parser(
-        resources,
-        "environment",
-        aliases=["env"],
-        help="a deployment stage on one data plane",
-        description="Create an Environment: a deployment stage bound to one DataPlane.",
-    )
+    env = _resource_parser(resources, "environment", aliases=["env"])
     env.add_argument("--data-plane", required=True, help="DataPlane this environment runs on")
     env.add_argument(
         "--production",
@@ -222,6 +231,24 @@ def cmd_create(args: argparse.Namespace, session: Session) -> int:
     return _apply(args, manifest.obj, namespace, kube, session)
 
 
+#: `cdp create project|environment|organization`: spec field -> the flag (argparse dest)
+#: that sets it.
+_SPEC_FLAGS = {
+    "project": {"dataPlane": "data_plane", "displayName": "display_name"},
+    "environment": {
+        "dataPlane": "data_plane",
+        "production": "production",
+        "displayName": "display_name",
+    },
+    "organization": {
+        "defaultDataPlane": "data_plane",
+        "tier": "tier",
+        "allowPaidComponents": "allow_paid_components",
+        "displayName": "display_name",
+    },
+}
+
+
 def _build(args: argparse.Namespace, namespace: str | None) -> Manifest:
     if args.resource == "component":
         return manifests.component(
@@ -239,25 +266,8 @@ def _build(args: argparse.Namespace, namespace: str | None) -> Manifest:
             egress=args.egress,
             overrides=args.override,
         )
-    if args.resource == "project":
-        return manifests.project(
-            args.name, namespace, data_plane=args.data_plane, display_name=args.display_name
-        )
-    if args.resource == "organization":
-        return manifests.organization(
-            args.name,
-            default_data_plane=args.data_plane,
-            tier=args.tier,
-            allow_paid_components=args.allow_paid_components,
-            display_name=args.display_name,
-        )
-    return manifests.environment(
-        args.name,
-        namespace,
-        data_plane=args.data_plane,
-        production=args.production,
-        display_name=args.display_name,
-    )
+    fields = {field: getattr(args, dest) for field, dest in _SPEC_FLAGS[args.resource].items()}
+    return manifests.resource(resolve_kind(args.resource).kind, args.name, namespace, fields)
 
 
 #: Printed (not applied) without --data-plane: no cluster to ask for the default.
@@ -298,9 +308,8 @@ def _apply(
     if args.resource == "project":
         assert namespace is not None
         data_plane, note = _project_data_plane(args, kube, namespace, before)
-        obj = manifests.project(
-            args.name, namespace, data_plane=data_plane, display_name=args.display_name
-        ).obj
+        fields = {"dataPlane": data_plane, "displayName": args.display_name}
+        obj = manifests.resource("Project", args.name, namespace, fields).obj
         if note:
             session.err.write(f"{note}\n")
     after = kube.apply(obj, force=args.force_conflicts, dry_run=args.dry_run)
