@@ -30,7 +30,16 @@ from .component_parts import (
 )
 from .fields import Replicas, Spec
 from .name_rules import EnvironmentName, ProjectName
-from .rules import Rule, cel_validations, duplicates, field_loc, map_list, raise_located, rules_hold
+from .rules import (
+    Rule,
+    cel_validations,
+    duplicates,
+    field_loc,
+    map_list,
+    raise_located,
+    rules_hold,
+    uniqueness_errors,
+)
 
 #: A schedule a CronJob accepts (models/cron.py): five fields or an @ descriptor.
 _SCHEDULE_RULE = Rule(
@@ -218,18 +227,12 @@ class ComponentSpec(Spec):
                     self.type, self.build.buildpack, self.build.configs
                 )
             ]
-        errors: list[str] = []
-        # What the list-type map / set markers make the apiserver reject.
-        for what, values in (
+        errors = uniqueness_errors(
             ("endpoints[].name", [e.name for e in self.endpoints]),
             ("env[].name", [e.name for e in self.env]),
             ("overrides[].environment", [o.environment for o in self.overrides]),
             ("environments", list(self.environments or ())),
-        ):
-            for dup in duplicates(values):
-                errors.append(f"{what} must be unique: {dup!r} appears more than once")
-        for i, rule in enumerate(self.egress):
-            for dup in duplicates(rule.ports):
-                errors.append(f"egress[{i}].ports must be unique: {dup} appears more than once")
+            *((f"egress[{i}].ports", rule.ports) for i, rule in enumerate(self.egress)),
+        )
         raise_located(located + [((), message) for message in errors])
         return self

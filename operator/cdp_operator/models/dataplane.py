@@ -11,7 +11,7 @@ from pydantic import (
 
 from .fields import CIDR, Spec
 from .name_rules import DNS_LABEL_MAX, NAME_RULES, DNSLabel
-from .rules import checked, duplicates, not_empty_rule, pattern_rule, raise_if
+from .rules import checked, not_empty_rule, pattern_rule, raise_if, uniqueness_errors
 
 #: A DNS subdomain: lower-case labels of at most 63 characters, separated by dots.
 DNS_SUBDOMAIN_PATTERN = (
@@ -120,15 +120,9 @@ class DataPlaneSpec(Spec):
 
     @model_validator(mode="after")
     def _rules(self) -> DataPlaneSpec:
-        # What the list-type set marker makes the apiserver reject.
         raise_if(
-            [
-                f"{what} must be unique: {dup!r} appears more than once"
-                for what, values in (
-                    ("egressCIDRs", self.egress_cidrs),
-                    ("clusterNetworks", self.cluster_networks),
-                )
-                for dup in duplicates(values)
-            ]
+            uniqueness_errors(
+                ("egressCIDRs", self.egress_cidrs), ("clusterNetworks", self.cluster_networks)
+            )
         )
         return self

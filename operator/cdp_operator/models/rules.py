@@ -152,3 +152,13 @@ def duplicates(values: Iterable[Any]) -> list[Any]:
             dups.append(v)
         seen.add(v)
     return dups
+
+
+def uniqueness_errors(*lists: tuple[str, Iterable[Any]]) -> list[str]:
+    """What the list-type set and map markers make the apiserver reject: the same item
+    (or key) twice in one list. `lists`: (the list's name in YAML, its items or keys)."""
+    return [
+        f"{what} must be unique: {dup!r} appears more than once"
+        for what, values in lists
+        for dup in duplicates(values)
+    ]
