@@ -8,7 +8,8 @@ models reject, a project with components to delete without --cascade).
 This module is the entry point: the top-level parser, and the seams tests
 replace (the API client, the clock, sleep, the run token), which `main` hands to
 the command in a `Session`. Each command group lives in a module of its own
-(`create`, `get`, `component_commands`, `delete`, `buildpacks`).
+(`create` with `create_parser`, `get`, `component_commands`, `delete`,
+`buildpacks`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from .. import __version__
-from . import buildpacks, create, delete, get
+from . import buildpacks, create_parser, delete, get
 from .component_commands import (
     RUN_ENVIRONMENTS,
     add_run_parser,
@@ -80,7 +81,7 @@ def build_parser(prog: str = "cdp") -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    create.add_parser(sub)
+    create_parser.add_parser(sub)
     get.add_parser(sub)
     add_run_parser(sub)
     add_scale_parser(sub)
