@@ -66,12 +66,6 @@ def add_scale_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 # ------------------------------------------------------------------ shared
-def new_run_token(now: datetime | None = None) -> str:
-    """A fresh, sortable run token: UTC time plus randomness (never repeats)."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{secrets.token_hex(4)}"
-
-
 def deployed_environments(obj: dict[str, Any]) -> list[str]:
     """The environments the operator reports the component in (status.environments)."""
     return [str(e["name"]) for e in entries(status_of(obj).get("environments")) if e.get("name")]
@@ -92,6 +86,12 @@ def get_component(kube: Kube, name: str, namespace: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------- run
+def new_run_token(now: datetime | None = None) -> str:
+    """A fresh, sortable run token: UTC time plus randomness (never repeats)."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(4)}"
+
+
 def cmd_run(args: argparse.Namespace, session: Session) -> int:
     wanted = list(dict.fromkeys(args.environment))
     check_environment_names(wanted)
