@@ -5,79 +5,96 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+#: Every metric: attribute of `Metrics` -> (type, name, help, label names).
+_DECLARATIONS: dict[str, tuple[type[Counter | Gauge | Histogram], str, str, tuple[str, ...]]] = {
+    "reconciles": (Counter, "cdp_reconcile_total", "Reconciles run, per key kind.", ("kind",)),
+    "errors": (
+        Counter,
+        "cdp_reconcile_errors_total",
+        "Reconciles that failed (and were retried).",
+        ("kind",),
+    ),
+    "durations": (
+        Histogram,
+        "cdp_reconcile_duration_seconds",
+        "Reconcile duration, per key kind.",
+        ("kind",),
+    ),
+    "writes": (
+        Counter,
+        "cdp_api_writes_total",
+        "API writes, per object kind and operation (create, adopt, apply, delete, status).",
+        ("kind", "operation"),
+    ),
+    "events_dropped": (
+        Counter,
+        "cdp_events_dropped_total",
+        "Kubernetes Events not posted because too many were waiting (events are best effort).",
+        (),
+    ),
+    "limits": (
+        Counter,
+        "cdp_limit_exceeded_total",
+        "Resources found over a tier limit, per reason.",
+        ("reason",),
+    ),
+    "held": (
+        Gauge,
+        "cdp_held_resources",
+        "Projects, Environments and Components that cannot be materialised now (over a "
+        "tier limit, a reference missing) but already run: kept as they are, per reason.",
+        ("kind", "reason"),
+    ),
+    "paid": (
+        Gauge,
+        "cdp_paid_components",
+        "Components that run as paid components, per organization (held ones included).",
+        ("organization",),
+    ),
+    "managed": (Gauge, "cdp_managed_objects", "Objects the operator manages, per kind.", ("kind",)),
+    "lists": (
+        Counter,
+        "cdp_informer_lists_total",
+        "Complete lists per kind: 1 at start, +1 each time a watch could not resume.",
+        ("kind",),
+    ),
+    "active": (
+        Gauge,
+        "cdp_active",
+        "1 while this replica reconciles; 0 while it stands by for a higher-priority peer.",
+        (),
+    ),
+    "queue_depth": (Gauge, "cdp_work_queue_depth", "Keys waiting or being reconciled.", ()),
+}
+
 
 class Metrics:
+    # One attribute per row of _DECLARATIONS (checked below).
+    reconciles: Counter
+    errors: Counter
+    durations: Histogram
+    writes: Counter
+    events_dropped: Counter
+    limits: Counter
+    held: Gauge
+    paid: Gauge
+    managed: Gauge
+    lists: Counter
+    active: Gauge
+    queue_depth: Gauge
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        self.reconciles = Counter(
-            "cdp_reconcile_total", "Reconciles run, per key kind.", ["kind"], registry=self.registry
-        )
-        self.errors = Counter(
-            "cdp_reconcile_errors_total",
-            "Reconciles that failed (and were retried).",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.durations = Histogram(
-            "cdp_reconcile_duration_seconds",
-            "Reconcile duration, per key kind.",
-            ["kind"],
-            registry=self.registry,
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-        )
-        self.writes = Counter(
-            "cdp_api_writes_total",
-            "API writes, per object kind and operation (create, adopt, apply, delete, status).",
-            ["kind", "operation"],
-            registry=self.registry,
-        )
-        self.events_dropped = Counter(
-            "cdp_events_dropped_total",
-            "Kubernetes Events not posted because too many were waiting (events are best effort).",
-            registry=self.registry,
-        )
-        self.limits = Counter(
-            "cdp_limit_exceeded_total",
-            "Resources found over a tier limit, per reason.",
-            ["reason"],
-            registry=self.registry,
-        )
-        self.held = Gauge(
-            "cdp_held_resources",
-            "Projects, Environments and Components that cannot be materialised now (over a "
-            "tier limit, a reference missing) but already run: kept as they are, per reason.",
-            ["kind", "reason"],
-            registry=self.registry,
-        )
-        self.paid = Gauge(
-            "cdp_paid_components",
-            "Components that run as paid components, per organization (held ones included).",
-            ["organization"],
-            registry=self.registry,
-        )
-        self.managed = Gauge(
-            "cdp_managed_objects",
-            "Objects the operator manages, per kind.",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.lists = Counter(
-            "cdp_informer_lists_total",
-            "Complete lists per kind: 1 at start, +1 each time a watch could not resume.",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.active = Gauge(
-            "cdp_active",
-            "1 while this replica reconciles; 0 while it stands by for a higher-priority peer.",
-            registry=self.registry,
-        )
-        self.queue_depth = Gauge(
-            "cdp_work_queue_depth", "Keys waiting or being reconciled.", registry=self.registry
-        )
+        for attribute, (metric, name, documentation, labels) in _DECLARATIONS.items():
+            extra: dict[str, Any] = {"buckets": _DURATION_BUCKETS} if metric is Histogram else {}
+            collector = metric(name, documentation, labels, registry=self.registry, **extra)
+            setattr(self, attribute, collector)
 
     @contextmanager
     def reconcile(self, kind: str) -> Iterator[None]:
@@ -93,3 +110,13 @@ class Metrics:
 
     def write(self, kind: str, operation: str) -> None:
         self.writes.labels(kind, operation).inc()
+
+
+def _check_declarations() -> None:
+    """The table and the typed attributes name the same metrics, with the same types."""
+    declared = {a: metric.__name__ for a, (metric, *_) in _DECLARATIONS.items()}
+    if declared != Metrics.__annotations__:
+        raise TypeError(f"Metrics attributes {Metrics.__annotations__} != {declared}")
+
+
+_check_declarations()

@@ -23,10 +23,8 @@ from ..models.buildconfigs import (
 )
 from ..models.labels import API_VERSION
 from ..models.resources import (
+    SPEC_MODELS,
     ComponentSpec,
-    EnvironmentSpec,
-    OrganizationSpec,
-    ProjectSpec,
     Spec,
     name_errors,
 )
@@ -297,56 +295,13 @@ def component(
     return Manifest(_manifest("Component", name, namespace, model), warnings)
 
 
-def project(
-    name: str,
-    namespace: str | None,
-    *,
-    data_plane: str | None = None,
-    display_name: str | None = None,
-) -> Manifest:
-    validate_name(name, "Project")
-    spec: dict[str, Any] = {}
-    if data_plane is not None:
-        spec["dataPlane"] = data_plane
-    if display_name is not None:
-        spec["displayName"] = display_name
-    model = _validate_spec(ProjectSpec, spec)
-    return Manifest(_manifest("Project", name, namespace, model))
+def resource(kind: str, name: str, namespace: str | None, fields: dict[str, Any]) -> Manifest:
+    """A Project, Environment or Organization, whose flags each set one spec field.
 
-
-def environment(
-    name: str,
-    namespace: str | None,
-    *,
-    data_plane: str,
-    production: bool = False,
-    display_name: str | None = None,
-) -> Manifest:
-    validate_name(name, "Environment")
-    spec: dict[str, Any] = {"dataPlane": data_plane}
-    if production:
-        spec["production"] = True
-    if display_name is not None:
-        spec["displayName"] = display_name
-    model = _validate_spec(EnvironmentSpec, spec)
-    return Manifest(_manifest("Environment", name, namespace, model))
-
-
-def organization(
-    name: str,
-    *,
-    default_data_plane: str,
-    tier: str | None = None,
-    allow_paid_components: bool = False,
-    display_name: str | None = None,
-) -> Manifest:
-    validate_name(name, "Organization")
-    spec: dict[str, Any] = {"defaultDataPlane": default_data_plane}
-    if tier is not None:
-        spec["tier"] = tier
-    if allow_paid_components:
-        spec["allowPaidComponents"] = True
-    if display_name is not None:
-        spec["displayName"] = display_name
-    model = _validate_spec(OrganizationSpec, spec)
-    return Manifest(_manifest("Organization", name, None, model))
+    Unset flags (None, or False for a switch) are left out of the spec, so the
+    CRD's defaults apply and the printed YAML shows only what was asked for.
+    """
+    validate_name(name, kind)
+    spec = {k: v for k, v in fields.items() if v is not None and v is not False}
+    model = _validate_spec(SPEC_MODELS[kind], spec)
+    return Manifest(_manifest(kind, name, namespace, model))

@@ -4,9 +4,9 @@
     python -m cdp_operator.models.crdgen --check crds    # exit 1 with a diff when they differ
 
 The models are the single source of truth: pydantic's JSON schema is turned
-into a structural OpenAPI v3 schema (refs inlined, Optional unwrapped,
-`additionalProperties: false` dropped since the apiserver prunes unknown
-fields), and the schema extras the models carry (CEL rules, list types,
+into a structural OpenAPI v3 schema (openapi.py: refs inlined, Optional
+unwrapped, `additionalProperties: false` dropped since the apiserver prunes
+unknown fields), and the schema extras the models carry (CEL rules, list types,
 defaults) pass through. Output is deterministic: same models, same bytes.
 """
 
@@ -21,44 +21,37 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
 
 from .labels import GROUP, VERSION
+from .openapi import Schema, model_schema, ordered_rule
 from .resources import SPEC_MODELS, name_description, name_rules
 from .status import STATUS_MODELS, UNOBSERVED_STATUS
-
-Schema = dict[str, Any]
 
 CATEGORY = "cdp"
 COMMAND = "python -m cdp_operator.models.crdgen"
 HEADER = f"# Generated from the models by `{COMMAND} --out crds`. Do not edit.\n"
 
 
+def _column(name: str, json_path: str, type_: str = "string", **more: Any) -> Schema:
+    """An additionalPrinterColumn (`more`: description, priority)."""
+    return {"name": name, "type": type_, "jsonPath": json_path, **more}
+
+
 def _ready_columns() -> list[Schema]:
-    return [
-        {
-            "name": "Ready",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
-            "description": "Ready condition status.",
-        },
-        {
-            "name": "Reason",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
-            "description": "Ready condition reason.",
-        },
-        {
-            "name": "Message",
-            "type": "string",
-            "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
-            "description": "Ready condition message.",
-            "priority": 1,
-        },
+    """The Ready condition's status, reason and (in -o wide) message."""
+    columns = [
+        _column(
+            name,
+            f'.status.conditions[?(@.type=="Ready")].{field}',
+            description=f"Ready condition {field}.",
+        )
+        for name, field in (("Ready", "status"), ("Reason", "reason"), ("Message", "message"))
     ]
+    columns[-1]["priority"] = 1
+    return columns
 
 
-_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
+_AGE = _column("Age", ".metadata.creationTimestamp", "date")
 
 
 @dataclass(frozen=True)
@@ -85,7 +78,7 @@ KINDS: tuple[KindInfo, ...] = (
         "DataPlane is a compute environment in a region: the egress CIDRs third parties must "
         "allowlist, the cluster's own networks (which egress allowlists never open), ingress "
         "settings and request limits.",
-        [{"name": "Region", "type": "string", "jsonPath": ".spec.region"}],
+        [_column("Region", ".spec.region")],
     ),
     KindInfo(
         "Organization",
@@ -95,12 +88,12 @@ KINDS: tuple[KindInfo, ...] = (
         "Organization is a tenant: its tier and default DataPlane. Its Projects, Environments "
         "and Components live in a namespace of its own, created by the operator.",
         [
-            {"name": "Tier", "type": "string", "jsonPath": ".spec.tier"},
-            {"name": "DataPlane", "type": "string", "jsonPath": ".spec.defaultDataPlane"},
-            {"name": "Namespace", "type": "string", "jsonPath": ".status.namespace"},
-            {"name": "AllowPaid", "type": "boolean", "jsonPath": ".spec.allowPaidComponents"},
-            {"name": "Free", "type": "integer", "jsonPath": ".status.freeComponents"},
-            {"name": "Paid", "type": "integer", "jsonPath": ".status.paidComponents"},
+            _column("Tier", ".spec.tier"),
+            _column("DataPlane", ".spec.defaultDataPlane"),
+            _column("Namespace", ".status.namespace"),
+            _column("AllowPaid", ".spec.allowPaidComponents", "boolean"),
+            _column("Free", ".status.freeComponents", "integer"),
+            _column("Paid", ".status.paidComponents", "integer"),
         ],
     ),
     KindInfo(
@@ -110,8 +103,8 @@ KINDS: tuple[KindInfo, ...] = (
         "Namespaced",
         "Environment is a deployment stage (e.g. development, production) bound to one DataPlane.",
         [
-            {"name": "DataPlane", "type": "string", "jsonPath": ".spec.dataPlane"},
-            {"name": "Production", "type": "boolean", "jsonPath": ".spec.production"},
+            _column("DataPlane", ".spec.dataPlane"),
+            _column("Production", ".spec.production", "boolean"),
         ],
     ),
     KindInfo(
@@ -121,7 +114,7 @@ KINDS: tuple[KindInfo, ...] = (
         "Namespaced",
         "Project is a group of components in one DataPlane; it gets one runtime namespace per "
         "environment of that DataPlane.",
-        [{"name": "DataPlane", "type": "string", "jsonPath": ".status.dataPlane"}],
+        [_column("DataPlane", ".status.dataPlane")],
     ),
     KindInfo(
         "Component",
@@ -131,16 +124,15 @@ KINDS: tuple[KindInfo, ...] = (
         "Component is a workload of a project: a service, web-app, webhook, scheduled-task or "
         "manual-task, deployed to each environment of its project's DataPlane.",
         [
-            {"name": "Project", "type": "string", "jsonPath": ".spec.project"},
-            {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
-            {"name": "Billing", "type": "string", "jsonPath": ".status.billing"},
-            {
-                "name": "URL",
-                "type": "string",
-                "jsonPath": ".status.url",
-                "description": "Public URL in a production environment.",
-                "priority": 1,
-            },
+            _column("Project", ".spec.project"),
+            _column("Type", ".spec.type"),
+            _column("Billing", ".status.billing"),
+            _column(
+                "URL",
+                ".status.url",
+                description="Public URL in a production environment.",
+                priority=1,
+            ),
         ],
         # `kubectl scale component NAME --replicas N` sets spec.replicas (environments
         # without a replicas override); status.replicas: see ComponentStatus.
@@ -155,106 +147,6 @@ KINDS: tuple[KindInfo, ...] = (
 )
 
 
-# ------------------------------------------------------- JSON schema -> CRD
-class _Converter:
-    """pydantic JSON schema (with $defs) -> structural OpenAPI v3 schema."""
-
-    def __init__(self, root: Schema) -> None:
-        self.defs: dict[str, Schema] = root.get("$defs", {})
-
-    def convert(self, node: Schema) -> Schema:
-        node = self._resolve(node)
-        out: Schema = {}
-        if "description" in node:
-            out["description"] = node["description"]
-        kind = node.get("type")
-        if "enum" in node:
-            out["type"] = kind or "string"
-            out["enum"] = list(node["enum"])
-        elif kind == "object" or "properties" in node:
-            out["type"] = "object"
-            props = node.get("properties", {})
-            if props:
-                out["properties"] = {k: self.convert(v) for k, v in props.items()}
-            if node.get("required"):
-                out["required"] = list(node["required"])
-            extra = node.get("additionalProperties")
-            if isinstance(extra, dict):
-                out["additionalProperties"] = self.convert(extra)
-        elif kind == "array":
-            out["type"] = "array"
-            out["items"] = self.convert(node["items"])
-        elif kind is not None:
-            out["type"] = kind
-        else:
-            raise ValueError(f"cannot express in a structural schema: {node}")
-        for key in (
-            "format",
-            "minimum",
-            "maximum",
-            "minLength",
-            "maxLength",
-            "pattern",
-            "minItems",
-            "maxItems",
-            "minProperties",
-            "maxProperties",
-        ):
-            if key in node:
-                out[key] = node[key]
-        if node.get("default") is not None:
-            out["default"] = node["default"]
-        for key in sorted(k for k in node if k.startswith("x-kubernetes-")):
-            out[key] = copy.deepcopy(node[key])
-        if "x-kubernetes-validations" in out:
-            out["x-kubernetes-validations"] = [
-                _ordered_rule(r) for r in out["x-kubernetes-validations"]
-            ]
-        return out
-
-    def _resolve(self, node: Schema) -> Schema:
-        """Inline $ref / allOf and unwrap Optional; the outer node's keys win."""
-        node = dict(node)
-        if "anyOf" in node:
-            branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
-            if len(branches) != 1:
-                raise ValueError(f"unions are not structural: {branches}")
-            node = {**self._resolve(branches[0]), **node}
-        if "allOf" in node:
-            (only,) = node.pop("allOf")
-            node = {**self._resolve(only), **node}
-        if "$ref" in node:
-            name = node.pop("$ref").rsplit("/", 1)[-1]
-            target = self._resolve(self.defs[name])
-            merged = {**target, **node}
-            # Rules of the referenced model and of the field both apply.
-            rules = target.get("x-kubernetes-validations", []) + node.get(
-                "x-kubernetes-validations", []
-            )
-            if rules:
-                merged["x-kubernetes-validations"] = rules
-            node = merged
-        node.pop("title", None)
-        return node
-
-
-_RULE_KEYS = ("rule", "message", "messageExpression", "fieldPath", "reason", "optionalOldSelf")
-
-
-def _ordered_rule(rule: Schema) -> Schema:
-    """A CEL rule with its keys in a fixed, readable order (rule first)."""
-    unknown = set(rule) - set(_RULE_KEYS)
-    if unknown:
-        raise ValueError(f"unknown keys in a validation rule: {sorted(unknown)}")
-    return {k: rule[k] for k in _RULE_KEYS if k in rule}
-
-
-def model_schema(model: type[BaseModel]) -> Schema:
-    """The structural schema of a model (as used under spec or status)."""
-    raw = model.model_json_schema(by_alias=True, mode="validation")
-    return _Converter(raw).convert(raw)
-
-
 _STANDARD_PROPERTIES: Schema = {
     "apiVersion": {
         "description": "Versioned schema of this representation of an object.",
@@ -267,7 +159,8 @@ _STANDARD_PROPERTIES: Schema = {
 }
 
 
-def crd(info: KindInfo) -> Schema:
+def openapi_schema(info: KindInfo) -> Schema:
+    """The kind's openAPIV3Schema: spec and status from the models, the name rules at the root."""
     spec_model = SPEC_MODELS[info.kind]
     spec = model_schema(spec_model)
     spec_required = any(f.is_required() for f in spec_model.model_fields.values())
@@ -294,11 +187,14 @@ def crd(info: KindInfo) -> Schema:
             "spec": spec,
             "status": status,
         },
-        "x-kubernetes-validations": [_ordered_rule(r.schema()) for r in name_rules(info.kind)],
+        "x-kubernetes-validations": [ordered_rule(r.schema()) for r in name_rules(info.kind)],
     }
     if spec_required:
         root["required"] = ["spec"]
+    return root
 
+
+def crd(info: KindInfo) -> Schema:
     columns = [*info.columns, *_ready_columns(), _AGE]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -326,7 +222,7 @@ def crd(info: KindInfo) -> Schema:
                     "storage": True,
                     "subresources": info.subresources,
                     "additionalPrinterColumns": columns,
-                    "schema": {"openAPIV3Schema": root},
+                    "schema": {"openAPIV3Schema": openapi_schema(info)},
                 }
             ],
         },

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .labels import RUN_TOKEN_MAX
+from .rules import map_list
 
 READY = "Ready"
 RECONCILING = "Reconciling"
@@ -145,7 +146,7 @@ class Status(StatusModel):
         max_length=16,
         description="Ready, Reconciling and Stalled (kstatus); Components with an egress "
         "allowlist also EgressAllowlistEffective.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+        json_schema_extra=map_list("type"),
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -227,10 +228,7 @@ class ProjectStatus(Status):
         None,
         max_length=256,
         description="Runtime namespaces, one per environment of the data plane.",
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["environment"],
-        },
+        json_schema_extra=map_list("environment"),
     )
 
 
@@ -269,7 +267,7 @@ class ComponentEnvironment(StatusModel):
         None,
         max_length=64,
         description="Each endpoint's in-cluster address and, for public ones, its URL.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        json_schema_extra=map_list("name"),
     )
     workload_kind: str | None = Field(
         None, alias="workloadKind", max_length=63, description="Deployment, CronJob or Job."
@@ -330,7 +328,7 @@ class ComponentStatus(Status):
         None,
         max_length=256,
         description="Per environment: namespace, workload and readiness.",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+        json_schema_extra=map_list("name"),
     )
     last_run: LastRun | None = Field(
         None, alias="lastRun", description="Manual tasks: the latest run."
