@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ import yaml
 
 from cdp_operator.models.naming import runtime_namespace_name
 from isolation.netpol_eval import Cluster, External
-from kit import AuditLog, Kube, service_account_token, token_kubeconfig
+from kit import AuditLog, Kube, holds_for, service_account_token, token_kubeconfig
 
 from .conftest import manifest
 from .identities import CHART
@@ -457,10 +456,12 @@ def test_objects_outside_runtime_namespaces_are_never_pruned(
         )
         settle(operator)
         # Give the prune its chance (bounded): deleted within 30 s is the finding.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and kube.get("service", "forged-2", t.ns_a):
-            time.sleep(1)
-        assert kube.get("service", "forged-2", t.ns_a) is not None, "deleted by the operator"
+        holds_for(
+            lambda: kube.get("service", "forged-2", t.ns_a),
+            30,
+            f"service forged-2 in {t.ns_a} (not deleted by the operator)",
+            interval=1,
+        )
     finally:
         kube.delete("service", "forged-2", t.ns_a, wait=False)
 

@@ -1,7 +1,9 @@
 """The test toolkit: the one set of helpers that tests, the resilience suite and
 the benchmark share (import as ``from kit import ...``; ``tests/`` is on sys.path).
 
-* ``wait``: the one bounded wait; on timeout it shows the last state it observed.
+* ``wait``: the one bounded wait; on timeout it shows the last state it observed
+  (``observe_until`` returns that state for the caller to assert on; ``holds_for``
+  checks that nothing happened for a while).
 * ``kubectl``: the one kubectl wrapper bound to a test cluster (``Kube``), and
   condition helpers.
 * ``audit``: the one reader of the API server's JSON-lines audit log.
@@ -18,7 +20,7 @@ from .audit import WRITE_VERBS, AuditLog, breakdown, describe, username
 from .identity import kubeconfig_entries, service_account_token, token_kubeconfig
 from .kubectl import Kube, condition, has_condition
 from .metrics import Metrics, parse_metrics, pod_active, scrape
-from .wait import WaitTimeout, wait_for
+from .wait import WaitTimeout, holds_for, observe_until, wait_for
 
 __all__ = [
     "WRITE_VERBS",
@@ -30,7 +32,9 @@ __all__ = [
     "condition",
     "describe",
     "has_condition",
+    "holds_for",
     "kubeconfig_entries",
+    "observe_until",
     "parse_metrics",
     "pod_active",
     "scrape",
