@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from build_cases import CONFIG_VALUES, configs_for
 from cdp_operator.models.buildconfigs import (
     CONFIG_KEY_DESCRIPTIONS,
     REQUIRED_BUILD_CONFIGS,
@@ -130,14 +131,6 @@ class Case:
 # ------------------------------------------------------------------ building blocks
 IMAGE = "registry.example.com/app:1"
 INGRESS = {"className": "nginx", "baseDomain": "h.example.com", "gatewayNamespace": "ingress-nginx"}
-CONFIG_VALUES = {
-    "buildPackLangVersion": "3.12",
-    "port": "8080",
-    "dockerFilePath": "Dockerfile",
-    "buildCommand": "npm run build",
-    "outputDirectory": "dist",
-    "nodeVersion": "20",
-}
 
 
 def svc(**extra: Any) -> dict[str, Any]:
@@ -1099,7 +1092,7 @@ def _build_cases() -> list[Case]:
                 )
                 continue
             for missing in required:
-                configs = {k: CONFIG_VALUES[k] for k in required if k != missing}
+                configs = configs_for(k for k in required if k != missing)
                 spec = {**base, "build": {"buildpack": b.value, "configs": configs}}
                 out.append(
                     C(f"build-{t.value}-{b.value}-no-{missing}", "Component", spec, R(missing))

@@ -20,6 +20,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from build_cases import configs_for
 from cdp_operator.models import crdgen, cron
 from cdp_operator.models.buildconfigs import (
     REQUIRED_BUILD_CONFIGS,
@@ -44,14 +45,6 @@ REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
 GROUP, VERSION = "cdp.dev", "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
-CONFIG_VALUES = {
-    "buildPackLangVersion": "3.12",
-    "port": "8080",
-    "dockerFilePath": "Dockerfile",
-    "buildCommand": "npm run build",
-    "outputDirectory": "dist",
-    "nodeVersion": "20",
-}
 
 
 def text(value: str | bytes | None) -> str:
@@ -164,10 +157,9 @@ def test_samples_of_every_kind_are_accepted_and_defaulted(crd_cluster: Any, name
             type="web-app",
             build={
                 "buildpack": "react",
-                "configs": {
-                    k: CONFIG_VALUES[k]
-                    for k in REQUIRED_BUILD_CONFIGS[(ComponentType.WEB_APP, Buildpack.REACT)]
-                },
+                "configs": configs_for(
+                    REQUIRED_BUILD_CONFIGS[(ComponentType.WEB_APP, Buildpack.REACT)]
+                ),
             },
             endpoints=[{"name": "http", "port": 3000, "visibility": "public", "path": "/app"}],
             egress=[{"cidr": "203.0.113.0/24", "ports": [443]}, {"cidr": "2001:db8::/32"}],
@@ -592,7 +584,7 @@ def test_every_table_row_matches_the_models(crd_cluster: Any, namespace: str) ->
         schedule = {"schedule": "@daily"} if t is ComponentType.SCHEDULED_TASK else {}
         for b in Buildpack:
             required = REQUIRED_BUILD_CONFIGS.get((t, b))
-            configs = {k: CONFIG_VALUES[k] for k in required or ()}
+            configs = configs_for(required or ())
             # A web-app serves its build config port.
             endpoints = [{"name": "http", "port": 8080}] if "port" in configs else []
             body = component(

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from build_cases import ROWS, UNSUPPORTED
 from cdp_operator.cli import main as cli
 from cdp_operator.cli.kube import BY_KIND, KINDS, KindInfo
 from cdp_operator.models import crdgen
@@ -41,10 +42,6 @@ from doc_examples import CLI_DOC, README, doc_examples
 
 RUN_ENVIRONMENTS = cli.RUN_ENVIRONMENTS
 
-ROWS = sorted(REQUIRED_BUILD_CONFIGS.items(), key=lambda kv: (kv[0][0].value, kv[0][1].value))
-UNSUPPORTED = [
-    (t, b) for t in ComponentType for b in Buildpack if (t, b) not in REQUIRED_BUILD_CONFIGS
-]
 SAMPLE_VALUES = {
     "buildPackLangVersion": "3.11",
     "port": "8080",
@@ -155,18 +152,6 @@ def test_unsupported_pairs_are_rejected_listing_the_allowed_buildpacks(
     allowed = [b.value for (t, b) in REQUIRED_BUILD_CONFIGS if t is ctype]
     assert f"buildpack '{buildpack.value}' is not supported for type '{ctype.value}'" in err
     assert f"(allowed: {', '.join(allowed)})" in err
-
-
-def test_the_table_covers_the_seed() -> None:
-    # 10 service, 11 web-app, 9 webhook, 10 scheduled-task, 10 manual-task rows.
-    counts = {t: sum(1 for (ct, _) in REQUIRED_BUILD_CONFIGS if ct is t) for t in ComponentType}
-    assert counts == {
-        ComponentType.SERVICE: 10,
-        ComponentType.WEB_APP: 11,
-        ComponentType.WEBHOOK: 9,
-        ComponentType.SCHEDULED_TASK: 10,
-        ComponentType.MANUAL_TASK: 10,
-    }
 
 
 # ------------------------------------------------------------- --build-configs
