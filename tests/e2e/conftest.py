@@ -13,6 +13,7 @@ import yaml
 import localcluster  # hack/localcluster.py, on sys.path through tests/conftest.py
 from kit import Kube
 
+from .identities import operator_stopped
 from .operator_harness import REPO, OperatorProcess
 
 #: The test cluster's pod and service networks, which both DataPlanes declare: egress
@@ -83,6 +84,14 @@ def operator(
     # Keep the log where CI output can point at it.
     if proc.logs():
         Path(REPO / ".pytest-operator.log").write_text(proc.logs())
+
+
+@pytest.fixture
+def admin_operator_stopped(operator: OperatorProcess) -> Iterator[None]:
+    """The session's operator stopped during a test that runs its own instances
+    (restarted after; see ``identities.operator_stopped``)."""
+    with operator_stopped(operator):
+        yield
 
 
 @pytest.fixture
