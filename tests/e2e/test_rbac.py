@@ -19,7 +19,7 @@ import yaml
 
 from kit import AuditLog, Kube, describe
 
-from .conftest import manifest
+from .conftest import manifest, projects_in_both_regions
 from .identities import (
     CHART,
     ChartIdentity,
@@ -192,8 +192,7 @@ def _core_scenarios(kube: Kube, proc: OperatorProcess, org: str) -> dict[str, in
     )
     ns = f"cdp-org-{org}"
     kube.wait_for(lambda: kube.get("namespace", ns), 60, f"namespace {ns}")
-    kube.apply(manifest("Project", "shop", ns, dataPlane="us"))
-    kube.apply(manifest("Project", "analytics", ns, dataPlane="eu"))
+    projects_in_both_regions(kube, ns, "shop", "analytics")
     kube.apply(manifest("Environment", "staging", ns, dataPlane="us"))
     build = {"buildpack": "python", "configs": {"buildPackLangVersion": "3.11"}}
     components = {

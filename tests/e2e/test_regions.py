@@ -20,7 +20,7 @@ import pytest
 
 from kit import AuditLog, Kube, describe, username
 
-from .conftest import manifest
+from .conftest import manifest, projects_in_both_regions
 from .identities import (
     ChartIdentity,
     chart_rbac,
@@ -110,8 +110,7 @@ def _setup_org(kube: Kube, org: str) -> tuple[str, dict[str, str], dict[tuple[st
     kube.apply(manifest("Organization", org, tier="payg", defaultDataPlane="us"))
     ns = f"cdp-org-{org}"
     kube.wait_for(lambda: kube.get("namespace", ns), 60, f"namespace {ns}")
-    kube.apply(manifest("Project", "shop", ns, dataPlane="us"))
-    kube.apply(manifest("Project", "analytics", ns, dataPlane="eu"))
+    projects_in_both_regions(kube, ns, "shop", "analytics")
     build = {"buildpack": "go", "configs": {"buildPackLangVersion": "1.23"}}
     components = {
         "api": ("shop", dict(type="service", endpoints=[{"name": "h", "port": 8080}])),
