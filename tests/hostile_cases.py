@@ -1004,47 +1004,22 @@ _add(
 _add(
     "rendered object rejected downstream",
     # Were H2 (endpoint paths the CRD admitted and the Ingress rejected).
-    C(
-        "ingress-path-double-slash",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/a//b")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-dot-dot",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/api/../admin")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-encoded-slash",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/a%2Fb")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-trailing-dot",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/a/.")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-space",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/a b")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-relative",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="api")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-nginx-forbidden",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/etc/nginx")]),
-        R("path"),
+    *(
+        C(
+            f"ingress-path-{name}",
+            "Component",
+            svc(endpoints=[ep(visibility="public", path=path)]),
+            R("path"),
+        )
+        for name, path in (
+            ("double-slash", "/a//b"),
+            ("dot-dot", "/api/../admin"),
+            ("encoded-slash", "/a%2Fb"),
+            ("trailing-dot", "/a/."),
+            ("space", "/a b"),
+            ("relative", "api"),
+            ("nginx-forbidden", "/etc/nginx"),
+        )
     ),
     # Was H5: a long baseDomain made Ingress hosts longer than 253 characters.
     C(
