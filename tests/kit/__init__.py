@@ -10,6 +10,8 @@ the benchmark share (import as ``from kit import ...``; ``tests/`` is on sys.pat
 * ``identity``: ServiceAccount tokens and token kubeconfigs.
 * ``metrics``: the operator's Prometheus metrics, parsed with
   ``prometheus_client.parser``.
+* ``kind``: the harness's ``--kind`` cluster through pytest-kind (an optional
+  extra; used by tests/conftest.py, not re-exported here).
 
 Nothing here asserts on speed: every wait is a bound, not a measurement.
 """
