@@ -106,6 +106,17 @@ spec: {{dataPlane: {dp}}}
 """
 
 
+def _acme(projects: dict[str, str], *components: tuple[str, str, str]) -> str:
+    """tenants/acme.yaml: these Projects (name: data plane), then these Components
+    ((name, project, tag) of image registry.example.com/acme/<name>:<tag>)."""
+    docs = [_project(name, dp) for name, dp in projects.items()]
+    docs += [
+        _component(name, project, f"registry.example.com/acme/{name}:{tag}")
+        for name, project, tag in components
+    ]
+    return "---\n".join(docs)
+
+
 def _component(name: str, project: str, image: str) -> str:
     return f"""apiVersion: cdp.dev/v1alpha1
 kind: Component
@@ -269,13 +280,10 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         "acme: a project and a component in each region",
         {
             "platform/organizations.yaml": ORGANIZATION,
-            "tenants/acme.yaml": "---\n".join(
-                [
-                    _project("shop", "us"),
-                    _project("analytics", "eu"),
-                    _component("orders", "shop", "registry.example.com/acme/orders:1.0"),
-                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
-                ]
+            "tenants/acme.yaml": _acme(
+                {"shop": "us", "analytics": "eu"},
+                ("orders", "shop", "1.0"),
+                ("reports", "analytics", "1.0"),
             ),
         },
     )
@@ -446,13 +454,10 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     rev = repo.commit(
         "orders 1.1",
         {
-            "tenants/acme.yaml": "---\n".join(
-                [
-                    _project("shop", "us"),
-                    _project("analytics", "eu"),
-                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
-                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
-                ]
+            "tenants/acme.yaml": _acme(
+                {"shop": "us", "analytics": "eu"},
+                ("orders", "shop", "1.1"),
+                ("reports", "analytics", "1.0"),
             )
         },
     )
@@ -476,14 +481,11 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     rev = repo.commit(
         "a component with a typo",
         {
-            "tenants/acme.yaml": "---\n".join(
-                [
-                    _project("shop", "us"),
-                    _project("analytics", "eu"),
-                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
-                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
-                    _component("typo", "shpo", "registry.example.com/acme/typo:1.0"),
-                ]
+            "tenants/acme.yaml": _acme(
+                {"shop": "us", "analytics": "eu"},
+                ("orders", "shop", "1.1"),
+                ("reports", "analytics", "1.0"),
+                ("typo", "shpo", "1.0"),
             )
         },
     )
@@ -519,13 +521,10 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     rev = repo.commit(
         "analytics moves to us",
         {
-            "tenants/acme.yaml": "---\n".join(
-                [
-                    _project("shop", "us"),
-                    _project("analytics-us", "us"),
-                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
-                    _component("reports", "analytics-us", "registry.example.com/acme/reports:1.0"),
-                ]
+            "tenants/acme.yaml": _acme(
+                {"shop": "us", "analytics-us": "us"},
+                ("orders", "shop", "1.1"),
+                ("reports", "analytics-us", "1.0"),
             )
         },
     )
@@ -546,12 +545,8 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     rev = repo.commit(
         "retire reports",
         {
-            "tenants/acme.yaml": "---\n".join(
-                [
-                    _project("shop", "us"),
-                    _project("analytics-us", "us"),
-                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
-                ]
+            "tenants/acme.yaml": _acme(
+                {"shop": "us", "analytics-us": "us"}, ("orders", "shop", "1.1")
             )
         },
     )
