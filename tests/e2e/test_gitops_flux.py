@@ -275,8 +275,14 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         list(clusters.values()),
     )
 
+    def synced_commit(figure: str, message: str, files: dict[str, str]) -> None:
+        """Commit, then wait until both clusters are Ready at that revision (timed)."""
+        rev = repo.commit(message, files)
+        figures[f"{figure}: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
+
     # 1. An organization with everything in it, in one commit.
-    rev = repo.commit(
+    synced_commit(
+        "first sync",
         "acme: a project and a component in each region",
         {
             "platform/organizations.yaml": ORGANIZATION,
@@ -287,7 +293,6 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
             ),
         },
     )
-    figures["first sync: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
     # A new resource's status defaults to observedGeneration 0 (the CRDs), which kstatus
     # reads as InProgress: Flux's wait passes only once the operator has judged every
     # resource. Without that default a resource with no status yet is kstatus Current
@@ -451,7 +456,8 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     eu_reports = {
         d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
     }
-    rev = repo.commit(
+    synced_commit(
+        "image change",
         "orders 1.1",
         {
             "tenants/acme.yaml": _acme(
@@ -461,7 +467,6 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
             )
         },
     )
-    figures["image change: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
     images = {
         d["spec"]["template"]["spec"]["containers"][0]["image"] for d in _deployment(us, "orders")
     }
@@ -518,7 +523,8 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
 
     # 3. Move analytics to us (and drop the typo). A Project's data plane is fixed, so in Git the
     # project is replaced: analytics (eu) goes, analytics-us comes, reports follows.
-    rev = repo.commit(
+    synced_commit(
+        "project move",
         "analytics moves to us",
         {
             "tenants/acme.yaml": _acme(
@@ -528,7 +534,6 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
             )
         },
     )
-    figures["project move: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
     wait_for(
         lambda: not _namespaces(eu, "analytics") and not _deployment(eu, "reports"),
         120,
@@ -542,7 +547,8 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     assert us.get("project", "analytics", NS) is None and eu.get("project", "analytics", NS) is None
 
     # 4. The component goes: Flux prunes it everywhere, the us operator cleans up.
-    rev = repo.commit(
+    synced_commit(
+        "prune",
         "retire reports",
         {
             "tenants/acme.yaml": _acme(
@@ -550,7 +556,6 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
             )
         },
     )
-    figures["prune: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
     for c in clusters.values():
         wait_for(
             lambda c=c: c.get("component", "reports", NS) is None and not _deployment(c, "reports"),
