@@ -54,8 +54,8 @@ E2E_NAMESPACE_LABEL = "e2e.cdp.dev/test"
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("cdp-operator cluster")
-    # pytest-kind's plugin defines these two (a kubeconfig path; keep the cluster): the
-    # harness reads the same options then, for it they mean the same.
+    # pytest-kind's plugin defines --kubeconfig and --keep-cluster too, and pytest refuses
+    # a second definition: with it loaded, the harness reads its two, which mean the same.
     if not kind.kind_plugin_loaded(pluginmanager):
         group.addoption(
             "--kubeconfig",
