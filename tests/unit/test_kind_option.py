@@ -189,7 +189,7 @@ def pytest_addoption(parser):
 def run_pytest(*args: str, plugin_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "CDP_TEST_KUBECONFIG"}
     paths = [str(REPO / "operator"), env.get("PYTHONPATH", "")]
-    if plugin_dir is not None:
+    if plugin_dir is not None and not kind.kind_installed():  # else the real one loads
         paths.insert(0, str(plugin_dir))
         args = ("-p", "pytest_kind.plugin", *args)
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
