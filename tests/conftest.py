@@ -2,14 +2,17 @@
 
 Which cluster:
 
-* ``--kubeconfig PATH`` or ``CDP_TEST_KUBECONFIG=PATH``: any real cluster. With
-  Docker, a kind cluster works, e.g. the kubeconfig written by ``kind create
-  cluster --kubeconfig PATH`` or by pytest-kind (install only one of
-  pytest-kind / pytest-kind-ng; the project depends on neither). Tests that
-  need the local control plane's audit log skip on such clusters. Given the
+* ``--kubeconfig PATH`` or ``CDP_TEST_KUBECONFIG=PATH``: any real cluster
+  (e.g. the kubeconfig written by ``kind create cluster --kubeconfig PATH``).
+  Tests that need the local control plane's audit log skip on such clusters. Given the
   kubeconfig of a running local control plane (``.localcluster/kubeconfig``
   after ``make cluster-up``), the tests use it as it is, audit log included,
   and leave it running.
+* ``--kind`` (with Docker and kind): a kind cluster created, or reused, through
+  pytest-kind's ``KindCluster`` (the optional extra ``kind``: ``tests/kit/kind.py``),
+  then used like ``--kubeconfig``; deleted at the end when this session created it,
+  unless ``--keep-cluster``. pytest-kind's ``--cluster-name``, ``--kind-image`` and
+  ``--kind-bin`` apply.
 * otherwise the local control plane (``hack/localcluster.py``) is started for
   the session in a temporary directory, on the first free ports from 26443 up
   (so it runs next to the demo cluster of ``make cluster-up`` and next to other
@@ -43,24 +46,45 @@ sys.path.insert(0, str(REPO / "hack"))
 
 import localcluster  # noqa: E402  (hack/localcluster.py)
 import localnode  # noqa: E402  (hack/localnode.py)
+from kit import kind  # noqa: E402  (tests/kit/kind.py)
 
 DEFAULT_TEST_BASE_PORT = 26443
 E2E_NAMESPACE_LABEL = "e2e.cdp.dev/test"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("cdp-operator cluster")
+    # pytest-kind's plugin defines --kubeconfig and --keep-cluster too, and pytest refuses
+    # a second definition: with it loaded, the harness reads its two, which mean the same.
+    if not kind.kind_plugin_loaded(pluginmanager):
+        group.addoption(
+            "--kubeconfig",
+            default=None,
+            help="run e2e tests against this cluster (also CDP_TEST_KUBECONFIG); "
+            "default: start the local control plane",
+        )
+        group.addoption(
+            "--keep-cluster",
+            action="store_true",
+            help="leave the test cluster running after the session (reused next time)",
+        )
     group.addoption(
-        "--kubeconfig",
-        default=None,
-        help="run e2e tests against this cluster (also CDP_TEST_KUBECONFIG); "
-        "default: start the local control plane",
-    )
-    group.addoption(
-        "--keep-cluster",
+        "--kind",
         action="store_true",
-        help="leave the local test control plane running after the session (reused next time)",
+        help="run e2e tests against a kind cluster created (or reused) through pytest-kind "
+        "(extra 'kind'; needs Docker and kind); not with --kubeconfig",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--kind"):
+        error = kind.kind_usage_error(
+            kubeconfig=_external_kubeconfig(config),
+            installed=kind.kind_installed(),
+            kind_bin=config.getoption("kind_bin", default=None),
+        )
+        if error:
+            raise pytest.UsageError(error)
 
 
 def _external_kubeconfig(config: pytest.Config) -> str | None:
@@ -88,7 +112,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     A cold build takes many minutes; doing it here keeps it out of the first
     test's timeout and shows its progress.
     """
-    if session.config.option.collectonly or _external_kubeconfig(session.config):
+    config = session.config
+    if config.option.collectonly or _external_kubeconfig(config) or config.getoption("--kind"):
         return
     fixtures = [set(getattr(item, "fixturenames", ())) for item in session.items]
     real_node = (
@@ -203,6 +228,9 @@ def _save_logs(local: localcluster.LocalCluster) -> Path:
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """A real cluster for the whole session (see the module docstring)."""
+    if request.config.getoption("--kind"):
+        yield from _kind_cluster(request.config)
+        return
     external = _external_kubeconfig(request.config)
     if external:
         if not Path(external).is_file():
@@ -236,6 +264,21 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
             local.down()
             if owned_tmp:
                 shutil.rmtree(state_dir.parent, ignore_errors=True)
+
+
+def _kind_cluster(config: pytest.Config) -> Iterator[Cluster]:
+    session = kind.KindSession(
+        name=config.getoption("cluster_name", default=None) or kind.DEFAULT_CLUSTER_NAME,
+        kind=kind.kind_binary(config.getoption("kind_bin", default=None)),
+        image=config.getoption("kind_image", default=None),
+        keep=bool(config.getoption("--keep-cluster")),
+    )
+    kubeconfig = session.start()
+    print(f"\nkind cluster {session.name} ({'created' if session.created else 'reused'})")
+    try:
+        yield Cluster(kubeconfig, _tools_dir_for_external_cluster(), None, None)
+    finally:
+        session.stop()
 
 
 @pytest.fixture(scope="module")

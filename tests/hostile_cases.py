@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from build_cases import CONFIG_VALUES, configs_for
 from cdp_operator.models.buildconfigs import (
     CONFIG_KEY_DESCRIPTIONS,
     REQUIRED_BUILD_CONFIGS,
@@ -130,14 +131,6 @@ class Case:
 # ------------------------------------------------------------------ building blocks
 IMAGE = "registry.example.com/app:1"
 INGRESS = {"className": "nginx", "baseDomain": "h.example.com", "gatewayNamespace": "ingress-nginx"}
-CONFIG_VALUES = {
-    "buildPackLangVersion": "3.12",
-    "port": "8080",
-    "dockerFilePath": "Dockerfile",
-    "buildCommand": "npm run build",
-    "outputDirectory": "dist",
-    "nodeVersion": "20",
-}
 
 
 def svc(**extra: Any) -> dict[str, Any]:
@@ -1011,47 +1004,22 @@ _add(
 _add(
     "rendered object rejected downstream",
     # Were H2 (endpoint paths the CRD admitted and the Ingress rejected).
-    C(
-        "ingress-path-double-slash",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/a//b")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-dot-dot",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/api/../admin")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-encoded-slash",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/a%2Fb")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-trailing-dot",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/a/.")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-space",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/a b")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-relative",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="api")]),
-        R("path"),
-    ),
-    C(
-        "ingress-path-nginx-forbidden",
-        "Component",
-        svc(endpoints=[ep(visibility="public", path="/etc/nginx")]),
-        R("path"),
+    *(
+        C(
+            f"ingress-path-{name}",
+            "Component",
+            svc(endpoints=[ep(visibility="public", path=path)]),
+            R("path"),
+        )
+        for name, path in (
+            ("double-slash", "/a//b"),
+            ("dot-dot", "/api/../admin"),
+            ("encoded-slash", "/a%2Fb"),
+            ("trailing-dot", "/a/."),
+            ("space", "/a b"),
+            ("relative", "api"),
+            ("nginx-forbidden", "/etc/nginx"),
+        )
     ),
     # Was H5: a long baseDomain made Ingress hosts longer than 253 characters.
     C(
@@ -1099,7 +1067,7 @@ def _build_cases() -> list[Case]:
                 )
                 continue
             for missing in required:
-                configs = {k: CONFIG_VALUES[k] for k in required if k != missing}
+                configs = configs_for(k for k in required if k != missing)
                 spec = {**base, "build": {"buildpack": b.value, "configs": configs}}
                 out.append(
                     C(f"build-{t.value}-{b.value}-no-{missing}", "Component", spec, R(missing))

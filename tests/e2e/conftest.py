@@ -13,6 +13,7 @@ import yaml
 import localcluster  # hack/localcluster.py, on sys.path through tests/conftest.py
 from kit import Kube
 
+from .identities import operator_stopped
 from .operator_harness import REPO, OperatorProcess
 
 #: The test cluster's pod and service networks, which both DataPlanes declare: egress
@@ -86,6 +87,14 @@ def operator(
 
 
 @pytest.fixture
+def admin_operator_stopped(operator: OperatorProcess) -> Iterator[None]:
+    """The session's operator stopped during a test that runs its own instances
+    (restarted after; see ``identities.operator_stopped``)."""
+    with operator_stopped(operator):
+        yield
+
+
+@pytest.fixture
 def org_name() -> str:
     """A unique organization name per test, so tests never see each other's objects."""
     return f"t{uuid.uuid4().hex[:7]}"
@@ -138,6 +147,45 @@ def service_component(namespace: str, name: str, project: str, **extra: Any) -> 
     }
     spec.update(extra)
     return manifest("Component", name, namespace, **spec)
+
+
+def projects_in_both_regions(kube: Kube, namespace: str, us: str, eu: str) -> None:
+    """Project ``us`` on DataPlane us and ``eu`` on eu, in an organization's namespace:
+    the organization then uses both data planes (and gets default environments on each)."""
+    kube.apply(manifest("Project", us, namespace, dataPlane="us"))
+    kube.apply(manifest("Project", eu, namespace, dataPlane="eu"))
+
+
+def sixth_component_over_the_developer_limit(
+    kube: Kube, make_org: Callable[..., str], org: str
+) -> tuple[str, dict[str, Any]]:
+    """A developer-tier organization (paid usage off, the default) with project p and
+    components c0 to c5 created one after the other (c0 the oldest): waits until the
+    five oldest are Ready and c5 is ComponentLimitExceeded. Returns the organization's
+    namespace and c5 as read then."""
+    ns = make_org(org, tier="developer")
+    kube.apply(manifest("Project", "p", ns))
+    for i in range(6):
+        kube.apply(service_component(ns, f"c{i}", "p"))
+        kube.wait_for(lambda i=i: kube.get("component", f"c{i}", ns), 30, "component created")
+    for i in range(5):
+        kube.wait_condition("component", f"c{i}", ns)
+    over = kube.wait_condition("component", "c5", ns, "False", "ComponentLimitExceeded")
+    return ns, over
+
+
+def scheduled_task(namespace: str, name: str, project: str, image: str, schedule: str) -> str:
+    """A scheduled-task Component (no build configuration needed with ballerina)."""
+    return manifest(
+        "Component",
+        name,
+        namespace,
+        project=project,
+        type="scheduled-task",
+        image=image,
+        schedule=schedule,
+        build={"buildpack": "ballerina"},
+    )
 
 
 def manual_task(namespace: str, name: str, project: str, image: str) -> str:

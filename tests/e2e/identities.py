@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .operator_harness import REPO
+from kit import service_account_token, token_kubeconfig
+
+from .operator_harness import REPO, OperatorProcess
 
 CHART = REPO / "charts" / "cdp-operator"
 RBAC_TEMPLATES = (
@@ -53,6 +56,22 @@ class ChartIdentity:
     def username(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
+    def kubeconfig(self, cluster: Any, path: Path) -> Path:
+        """A kubeconfig at ``path`` with a fresh TokenRequest token of the ServiceAccount."""
+        token = service_account_token(cluster, self.namespace, self.service_account)
+        return token_kubeconfig(cluster, token, path, self.username)
+
+
+def operator_as(
+    cluster: Any, identity: ChartIdentity, workdir: Path, *extra_args: str, name: str = "operator"
+) -> OperatorProcess:
+    """The real operator as the chart runs it: as ``identity`` (not started yet).
+
+    Its kubeconfig and log are ``<name>.kubeconfig`` and ``<name>.log`` in ``workdir``.
+    """
+    kubeconfig = identity.kubeconfig(cluster, workdir / f"{name}.kubeconfig")
+    return OperatorProcess(str(kubeconfig), workdir / f"{name}.log", extra_args=list(extra_args))
+
 
 def apply_chart_rbac(cluster: Any, release: str, namespace: str, *helm_args: str) -> ChartIdentity:
     """Render only the chart's ServiceAccount, ClusterRole and binding, and apply them."""
@@ -74,6 +93,24 @@ def delete_chart_rbac(cluster: Any, identity: ChartIdentity) -> None:
             cluster.kubectl(
                 "delete", obj["kind"].lower(), obj["metadata"]["name"], "--ignore-not-found"
             )
+
+
+@contextmanager
+def chart_rbac(
+    cluster: Any, release: str, namespace: str, *helm_args: str
+) -> Iterator[ChartIdentity]:
+    """The chart's RBAC applied for the block; its cluster-scoped objects deleted after."""
+    identity = apply_chart_rbac(cluster, release, namespace, *helm_args)
+    try:
+        yield identity
+    finally:
+        delete_chart_rbac(cluster, identity)
+
+
+def operator_args(docs: list[dict[str, Any]]) -> list[str]:
+    """The operator container's args in a rendering of the chart (``render_chart``)."""
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    return list(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import json
 import secrets
 import shlex
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from build_cases import configs_for
 from cdp_operator.models import crdgen, cron
 from cdp_operator.models.buildconfigs import (
     REQUIRED_BUILD_CONFIGS,
@@ -44,14 +46,6 @@ REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
 GROUP, VERSION = "cdp.dev", "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
-CONFIG_VALUES = {
-    "buildPackLangVersion": "3.12",
-    "port": "8080",
-    "dockerFilePath": "Dockerfile",
-    "buildCommand": "npm run build",
-    "outputDirectory": "dist",
-    "nodeVersion": "20",
-}
 
 
 def text(value: str | bytes | None) -> str:
@@ -164,10 +158,9 @@ def test_samples_of_every_kind_are_accepted_and_defaulted(crd_cluster: Any, name
             type="web-app",
             build={
                 "buildpack": "react",
-                "configs": {
-                    k: CONFIG_VALUES[k]
-                    for k in REQUIRED_BUILD_CONFIGS[(ComponentType.WEB_APP, Buildpack.REACT)]
-                },
+                "configs": configs_for(
+                    REQUIRED_BUILD_CONFIGS[(ComponentType.WEB_APP, Buildpack.REACT)]
+                ),
             },
             endpoints=[{"name": "http", "port": 3000, "visibility": "public", "path": "/app"}],
             egress=[{"cidr": "203.0.113.0/24", "ports": [443]}, {"cidr": "2001:db8::/32"}],
@@ -476,30 +469,18 @@ def test_too_long_and_malformed_names(crd_cluster: Any, namespace: str) -> None:
 
 def test_changed_dataplane_is_rejected(crd_cluster: Any, namespace: str) -> None:
     create(crd_cluster, obj("Environment", "staging", {"dataPlane": "us"}, namespace))
-    proc = crd_cluster.kubectl(
-        "patch",
-        "environment",
-        "staging",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        '{"spec":{"dataPlane":"eu"}}',
-        check=False,
-    )
+
+    def patch(spec: dict[str, Any]) -> subprocess.CompletedProcess[Any]:
+        args = ["patch", "environment", "staging", "-n", namespace, "--type=merge"]
+        args += ["-p", json.dumps({"spec": spec})]
+        return crd_cluster.kubectl(*args, check=False)  # type: ignore[no-any-return]
+
+    proc = patch({"dataPlane": "eu"})
     assert proc.returncode != 0
     assert "spec.dataPlane" in text(proc.stderr) and "immutable" in text(proc.stderr)
     # Other fields stay editable.
-    crd_cluster.kubectl(
-        "patch",
-        "environment",
-        "staging",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        '{"spec":{"production":true}}',
-    )
+    proc = patch({"production": True})
+    assert proc.returncode == 0, text(proc.stderr)
 
 
 def patch_project(
@@ -573,16 +554,22 @@ def test_project_dataplane_transitions_agree_with_the_models(
 
 
 # ------------------------------------------------ the whole table, CEL == Python
-def api_error(crd_cluster: Any, body: Any, namespace: str) -> str | None:
-    """Create with a server-side dry run; the apiserver's message, or None when accepted."""
-    api = client.CustomObjectsApi(crd_cluster.api_client)
+def dry_run_error(create: Callable[..., Any], *args: Any) -> str | None:
+    """``create(*args)`` as a server-side dry run: the apiserver's message, or None when
+    it accepts."""
     try:
-        api.create_namespaced_custom_object(
-            GROUP, VERSION, namespace, "components", body, dry_run="All"
-        )
+        create(*args, dry_run="All")
     except ApiException as e:
         return str(json.loads(e.body or "{}").get("message", e.body))
     return None
+
+
+def api_error(crd_cluster: Any, body: Any, namespace: str) -> str | None:
+    """A Component created with a server-side dry run: the apiserver's message, or None."""
+    api = client.CustomObjectsApi(crd_cluster.api_client)
+    return dry_run_error(
+        api.create_namespaced_custom_object, GROUP, VERSION, namespace, "components", body
+    )
 
 
 def test_every_table_row_matches_the_models(crd_cluster: Any, namespace: str) -> None:
@@ -592,7 +579,7 @@ def test_every_table_row_matches_the_models(crd_cluster: Any, namespace: str) ->
         schedule = {"schedule": "@daily"} if t is ComponentType.SCHEDULED_TASK else {}
         for b in Buildpack:
             required = REQUIRED_BUILD_CONFIGS.get((t, b))
-            configs = {k: CONFIG_VALUES[k] for k in required or ()}
+            configs = configs_for(required or ())
             # A web-app serves its build config port.
             endpoints = [{"name": "http", "port": 8080}] if "port" in configs else []
             body = component(
@@ -638,13 +625,8 @@ def _cronjob_error(crd_cluster: Any, namespace: str, schedule: str) -> str | Non
             },
         },
     }
-    try:
-        client.BatchV1Api(crd_cluster.api_client).create_namespaced_cron_job(
-            namespace, body, dry_run="All"
-        )
-    except ApiException as e:
-        return str(json.loads(e.body or "{}").get("message", e.body))
-    return None
+    api = client.BatchV1Api(crd_cluster.api_client)
+    return dry_run_error(api.create_namespaced_cron_job, namespace, body)
 
 
 def test_schedules_are_what_a_cronjob_accepts(crd_cluster: Any, namespace: str) -> None:
@@ -746,13 +728,8 @@ def _ingress_error(crd_cluster: Any, namespace: str, path: str) -> str | None:
             ],
         },
     }
-    try:
-        client.NetworkingV1Api(crd_cluster.api_client).create_namespaced_ingress(
-            namespace, body, dry_run="All"
-        )
-    except ApiException as e:
-        return str(json.loads(e.body or "{}").get("message", e.body))
-    return None
+    api = client.NetworkingV1Api(crd_cluster.api_client)
+    return dry_run_error(api.create_namespaced_ingress, namespace, body)
 
 
 @pytest.mark.parametrize("path", PATHS_OK + PATHS_BAD)

@@ -12,7 +12,7 @@ import pytest
 
 from kit import Kube
 
-from .conftest import manifest, service_component
+from .conftest import manifest, service_component, sixth_component_over_the_developer_limit
 from .operator_harness import OperatorProcess
 from .test_cli_e2e import cdp, ok
 
@@ -50,18 +50,11 @@ def paid_metric(operator: OperatorProcess, org: str) -> float | None:
 def test_the_developer_tiers_sixth_component_is_paid_when_allowed(
     kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str, cluster: Any
 ) -> None:
-    ns = make_org(org_name, tier="developer")
-    dev = f"{org_name}-p-development"
-    kube.apply(manifest("Project", "p", ns))
-    for i in range(6):
-        kube.apply(service_component(ns, f"c{i}", "p"))
-        kube.wait_for(lambda i=i: kube.get("component", f"c{i}", ns), 30, "component created")
-    for i in range(5):
-        kube.wait_condition("component", f"c{i}", ns)
-        assert billing(kube, f"c{i}", ns) == "free"
-
     # Paid usage off (the default): the sixth is refused, with both ways out.
-    over = kube.wait_condition("component", "c5", ns, "False", "ComponentLimitExceeded")
+    ns, over = sixth_component_over_the_developer_limit(kube, make_org, org_name)
+    dev = f"{org_name}-p-development"
+    for i in range(5):
+        assert billing(kube, f"c{i}", ns) == "free"
     text = kube.condition(over)["message"]  # type: ignore[index]
     assert f"spec.allowPaidComponents: true on Organization {org_name}" in text, text
     assert "upgrade to payg" in text

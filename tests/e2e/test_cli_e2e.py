@@ -48,50 +48,26 @@ def test_create_get_and_run_without_the_operator(
     cluster: Any, kube: Any, crds: None, namespace: str
 ) -> None:
     ns = namespace
+
+    def create(kind: str, name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return cdp(cluster, "create", kind, name, *args, "-n", ns, "--apply", "--no-wait")
+
     # A project's data plane is fixed at creation, so the CLI writes the one it
     # resolves; in a namespace of no organization there is no default to resolve.
-    refused = cdp(cluster, "create", "project", "shop", "-n", ns, "--apply", "--no-wait")
+    refused = create("project", "shop")
     assert refused.returncode == 2
     assert "no organization's namespace" in refused.stderr and "--data-plane" in refused.stderr
     assert kube.get("project", "shop", ns) is None
     # create ... --apply: server-side apply with field manager cdp-cli.
-    out = ok(
-        cdp(
-            cluster,
-            "create",
-            "project",
-            "shop",
-            "--data-plane",
-            "us",
-            "-n",
-            ns,
-            "--apply",
-            "--no-wait",
-        )
-    )
+    out = ok(create("project", "shop", "--data-plane", "us"))
     assert out.strip() == f"project.cdp.dev/shop created in namespace {ns}"
     assert kube.get("project", "shop", ns)["spec"] == {"dataPlane": "us"}
     # Moving it is refused by the CLI before the apiserver would.
-    moved = cdp(
-        cluster, "create", "project", "shop", "--data-plane", "eu", "-n", ns, "--apply", "--no-wait"
-    )
+    moved = create("project", "shop", "--data-plane", "eu")
     assert moved.returncode == 2
     assert "spec.dataPlane: dataPlane is fixed when the project is created" in moved.stderr
     assert kube.get("project", "shop", ns)["spec"] == {"dataPlane": "us"}
-    out = ok(
-        cdp(
-            cluster,
-            "create",
-            "environment",
-            "staging",
-            "--data-plane",
-            "us",
-            "-n",
-            ns,
-            "--apply",
-            "--no-wait",
-        )
-    )
+    out = ok(create("environment", "staging", "--data-plane", "us"))
     assert out.strip() == f"environment.cdp.dev/staging created in namespace {ns}"
     job_args = [
         *["create", "component", "job", "--project", "shop", "--type", "Manual Task"],

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -68,42 +69,30 @@ def deployment(name: str, replicas: int) -> str:
     )
 
 
+def job_spec() -> dict[str, Any]:
+    """One try of a task that exits (a Job's spec, or a CronJob's job template)."""
+    pod = {
+        "restartPolicy": "Never",
+        "containers": [{"name": "task", "image": "registry.example/task:1.0"}],
+    }
+    return {"backoffLimit": 0, "template": {"spec": pod}}
+
+
 def job(name: str) -> str:
-    return textwrap.dedent(
-        f"""\
-        apiVersion: batch/v1
-        kind: Job
-        metadata: {{name: {name}}}
-        spec:
-          backoffLimit: 0
-          template:
-            spec:
-              restartPolicy: Never
-              containers:
-              - {{name: task, image: registry.example/task:1.0}}
-        """
+    return yaml.safe_dump(
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": job_spec()}
     )
 
 
 def cronjob(name: str, schedule: str) -> str:
-    return textwrap.dedent(
-        f"""\
-        apiVersion: batch/v1
-        kind: CronJob
-        metadata: {{name: {name}}}
-        spec:
-          schedule: "{schedule}"
-          concurrencyPolicy: Forbid
-          successfulJobsHistoryLimit: 3
-          jobTemplate:
-            spec:
-              backoffLimit: 0
-              template:
-                spec:
-                  restartPolicy: Never
-                  containers:
-                  - {{name: task, image: registry.example/task:1.0}}
-        """
+    spec = {
+        "schedule": schedule,
+        "concurrencyPolicy": "Forbid",
+        "successfulJobsHistoryLimit": 3,
+        "jobTemplate": {"spec": job_spec()},
+    }
+    return yaml.safe_dump(
+        {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name}, "spec": spec}
     )
 
 

@@ -106,6 +106,17 @@ spec: {{dataPlane: {dp}}}
 """
 
 
+def _acme(projects: dict[str, str], *components: tuple[str, str, str]) -> str:
+    """tenants/acme.yaml: these Projects (name: data plane), then these Components
+    ((name, project, tag) of image registry.example.com/acme/<name>:<tag>)."""
+    docs = [_project(name, dp) for name, dp in projects.items()]
+    docs += [
+        _component(name, project, f"registry.example.com/acme/{name}:{tag}")
+        for name, project, tag in components
+    ]
+    return "---\n".join(docs)
+
+
 def _component(name: str, project: str, image: str) -> str:
     return f"""apiVersion: cdp.dev/v1alpha1
 kind: Component
@@ -264,22 +275,24 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
         list(clusters.values()),
     )
 
+    def synced_commit(figure: str, message: str, files: dict[str, str]) -> None:
+        """Commit, then wait until both clusters are Ready at that revision (timed)."""
+        rev = repo.commit(message, files)
+        figures[f"{figure}: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
+
     # 1. An organization with everything in it, in one commit.
-    rev = repo.commit(
+    synced_commit(
+        "first sync",
         "acme: a project and a component in each region",
         {
             "platform/organizations.yaml": ORGANIZATION,
-            "tenants/acme.yaml": "---\n".join(
-                [
-                    _project("shop", "us"),
-                    _project("analytics", "eu"),
-                    _component("orders", "shop", "registry.example.com/acme/orders:1.0"),
-                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
-                ]
+            "tenants/acme.yaml": _acme(
+                {"shop": "us", "analytics": "eu"},
+                ("orders", "shop", "1.0"),
+                ("reports", "analytics", "1.0"),
             ),
         },
     )
-    figures["first sync: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
     # A new resource's status defaults to observedGeneration 0 (the CRDs), which kstatus
     # reads as InProgress: Flux's wait passes only once the operator has judged every
     # resource. Without that default a resource with no status yet is kstatus Current
@@ -443,20 +456,17 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     eu_reports = {
         d["metadata"]["uid"]: d["metadata"]["generation"] for d in _deployment(eu, "reports")
     }
-    rev = repo.commit(
+    synced_commit(
+        "image change",
         "orders 1.1",
         {
-            "tenants/acme.yaml": "---\n".join(
-                [
-                    _project("shop", "us"),
-                    _project("analytics", "eu"),
-                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
-                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
-                ]
+            "tenants/acme.yaml": _acme(
+                {"shop": "us", "analytics": "eu"},
+                ("orders", "shop", "1.1"),
+                ("reports", "analytics", "1.0"),
             )
         },
     )
-    figures["image change: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
     images = {
         d["spec"]["template"]["spec"]["containers"][0]["image"] for d in _deployment(us, "orders")
     }
@@ -476,14 +486,11 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     rev = repo.commit(
         "a component with a typo",
         {
-            "tenants/acme.yaml": "---\n".join(
-                [
-                    _project("shop", "us"),
-                    _project("analytics", "eu"),
-                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
-                    _component("reports", "analytics", "registry.example.com/acme/reports:1.0"),
-                    _component("typo", "shpo", "registry.example.com/acme/typo:1.0"),
-                ]
+            "tenants/acme.yaml": _acme(
+                {"shop": "us", "analytics": "eu"},
+                ("orders", "shop", "1.1"),
+                ("reports", "analytics", "1.0"),
+                ("typo", "shpo", "1.0"),
             )
         },
     )
@@ -516,20 +523,17 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
 
     # 3. Move analytics to us (and drop the typo). A Project's data plane is fixed, so in Git the
     # project is replaced: analytics (eu) goes, analytics-us comes, reports follows.
-    rev = repo.commit(
+    synced_commit(
+        "project move",
         "analytics moves to us",
         {
-            "tenants/acme.yaml": "---\n".join(
-                [
-                    _project("shop", "us"),
-                    _project("analytics-us", "us"),
-                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
-                    _component("reports", "analytics-us", "registry.example.com/acme/reports:1.0"),
-                ]
+            "tenants/acme.yaml": _acme(
+                {"shop": "us", "analytics-us": "us"},
+                ("orders", "shop", "1.1"),
+                ("reports", "analytics-us", "1.0"),
             )
         },
     )
-    figures["project move: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
     wait_for(
         lambda: not _namespaces(eu, "analytics") and not _deployment(eu, "reports"),
         120,
@@ -543,19 +547,15 @@ def test_flux_fans_the_platform_out_to_two_data_plane_clusters(
     assert us.get("project", "analytics", NS) is None and eu.get("project", "analytics", NS) is None
 
     # 4. The component goes: Flux prunes it everywhere, the us operator cleans up.
-    rev = repo.commit(
+    synced_commit(
+        "prune",
         "retire reports",
         {
-            "tenants/acme.yaml": "---\n".join(
-                [
-                    _project("shop", "us"),
-                    _project("analytics-us", "us"),
-                    _component("orders", "shop", "registry.example.com/acme/orders:1.1"),
-                ]
+            "tenants/acme.yaml": _acme(
+                {"shop": "us", "analytics-us": "us"}, ("orders", "shop", "1.1")
             )
         },
     )
-    figures["prune: commit to Ready in both clusters (s)"] = _synced(clusters, rev)
     for c in clusters.values():
         wait_for(
             lambda c=c: c.get("component", "reports", NS) is None and not _deployment(c, "reports"),

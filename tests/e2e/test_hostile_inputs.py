@@ -426,29 +426,27 @@ def _wait_project_or_failure(
     return result
 
 
+def data_plane(name: str, region: str, base_domain: str) -> str:
+    return manifest("DataPlane", name, region=region, ingress={"baseDomain": base_domain})
+
+
+def org_with_project_p(kube: Kube, org: str, data_plane: str) -> str:
+    """A payg Organization on ``data_plane`` with Project p; its namespace."""
+    kube.apply(manifest("Organization", org, tier="payg", defaultDataPlane=data_plane))
+    ns = f"cdp-org-{org}"
+    kube.wait_for(lambda: kube.get("namespace", ns), 60, "org namespace")
+    kube.apply(manifest("Project", "p", ns))
+    return ns
+
+
 def test_emoji_in_a_data_plane_region(kube: Kube, operator: OperatorProcess) -> None:
     """The region becomes the cdp.dev/region annotation of every runtime namespace."""
     run = uuid.uuid4().hex[:5]
     dp, org = f"hemoji{run}", f"hemoji{run}"
-    kube.apply(
-        yaml.safe_dump(
-            {
-                "apiVersion": API_VERSION,
-                "kind": "DataPlane",
-                "metadata": {"name": dp},
-                "spec": {
-                    "region": "Z\u00fcrich \U0001f3d4",
-                    "ingress": {"baseDomain": "z.example.com"},
-                },
-            }
-        )
-    )
+    kube.apply(data_plane(dp, "Z\u00fcrich \U0001f3d4", "z.example.com"))
     start = len(operator.logs())
     try:
-        kube.apply(manifest("Organization", org, tier="payg", defaultDataPlane=dp))
-        ns = f"cdp-org-{org}"
-        kube.wait_for(lambda: kube.get("namespace", ns), 60, "org namespace")
-        kube.apply(manifest("Project", "p", ns))
+        ns = org_with_project_p(kube, org, dp)
         proj = _wait_project_or_failure(kube, operator, org, ns, start)
         assert kube.condition(proj)["status"] == "True"  # type: ignore[index]
         live = kube.get("namespace", f"{org}-p-development")
@@ -466,39 +464,17 @@ def test_ingress_hosts_always_fit_in_253(kube: Kube, operator: OperatorProcess) 
     longest organization name (30) and a host label cut at 63, the host is 253 at most."""
     run = uuid.uuid4().hex[:5]
     too_long = ".".join(["d" * 49] * 3 + ["d" * 9])  # 159
-    rejected = kube.apply(
-        yaml.safe_dump(
-            {
-                "apiVersion": API_VERSION,
-                "kind": "DataPlane",
-                "metadata": {"name": f"hlong{run}"},
-                "spec": {"region": "x", "ingress": {"baseDomain": too_long}},
-            }
-        ),
-        check=False,
-    )
+    rejected = kube.apply(data_plane(f"hlong{run}", "x", too_long), check=False)
     assert rejected.returncode != 0 and "baseDomain" in rejected.stderr, rejected.stderr
     assert kube.get("dataplane", f"hlong{run}") is None
 
     dp, org = f"hmax{run}", f"h{run}".ljust(30, "o")
     base = ".".join(["d" * 49] * 3 + ["d" * 8])  # 158: the longest admitted
     comp, env = "a" * 40, ("e" * 40)[:-5] + run
-    kube.apply(
-        yaml.safe_dump(
-            {
-                "apiVersion": API_VERSION,
-                "kind": "DataPlane",
-                "metadata": {"name": dp},
-                "spec": {"region": "x", "ingress": {"baseDomain": base}},
-            }
-        )
-    )
+    kube.apply(data_plane(dp, "x", base))
     start = len(operator.logs())
     try:
-        kube.apply(manifest("Organization", org, tier="payg", defaultDataPlane=dp))
-        ns = f"cdp-org-{org}"
-        kube.wait_for(lambda: kube.get("namespace", ns), 60, "org namespace")
-        kube.apply(manifest("Project", "p", ns))
+        ns = org_with_project_p(kube, org, dp)
         kube.apply(manifest("Environment", env, ns, dataPlane=dp))
         kube.apply(
             manifest(

@@ -17,7 +17,14 @@ import pytest
 
 from kit import Kube
 
-from .conftest import DATA_PLANES, manifest, pod_templates, service_component
+from .conftest import (
+    DATA_PLANES,
+    manifest,
+    pod_templates,
+    projects_in_both_regions,
+    scheduled_task,
+    service_component,
+)
 from .operator_harness import OperatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -93,25 +100,13 @@ def test_a_downgrade_keeps_everything_running_and_an_upgrade_rolls_nothing(
     kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
 ) -> None:
     ns = make_org(org_name, tier="payg")
-    kube.apply(manifest("Project", "shop", ns, dataPlane="us"))
-    kube.apply(manifest("Project", "data", ns, dataPlane="eu"))
+    projects_in_both_regions(kube, ns, "shop", "data")
     kube.apply(manifest("Environment", "staging", ns, dataPlane="us"))
     public = [{"name": "web", "port": 8080, "visibility": "public"}]
     kube.apply(service_component(ns, "c0", "shop", endpoints=public))
     for i in range(1, 6):
         kube.apply(service_component(ns, f"c{i}", "shop"))
-    kube.apply(
-        manifest(
-            "Component",
-            "report",
-            ns,
-            project="data",
-            type="scheduled-task",
-            image="registry.example.com/report:1",
-            schedule="0 3 * * *",
-            build={"buildpack": "ballerina"},
-        )
-    )
+    kube.apply(scheduled_task(ns, "report", "data", "registry.example.com/report:1", "0 3 * * *"))
     components = [f"c{i}" for i in range(6)] + ["report"]
     for name in components:
         kube.wait_condition("component", name, ns, timeout=120)
@@ -203,8 +198,7 @@ def test_a_deleted_data_plane_holds_its_projects_and_its_return_rolls_nothing(
     kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
 ) -> None:
     ns = make_org(org_name, tier="enterprise")
-    kube.apply(manifest("Project", "shop", ns, dataPlane="us"))
-    kube.apply(manifest("Project", "data", ns, dataPlane="eu"))
+    projects_in_both_regions(kube, ns, "shop", "data")
     kube.apply(service_component(ns, "web", "shop"))
     kube.apply(service_component(ns, "api", "data"))
     kube.wait_condition("component", "web", ns)

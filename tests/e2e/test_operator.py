@@ -17,7 +17,10 @@ from .conftest import (
     manifest,
     manual_task,
     pod_templates,
+    projects_in_both_regions,
+    scheduled_task,
     service_component,
+    sixth_component_over_the_developer_limit,
 )
 from .operator_harness import REPO, OperatorProcess
 
@@ -333,14 +336,7 @@ def test_resources_outside_an_organization_namespace(
 def test_component_limit_keeps_the_oldest(
     kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
 ) -> None:
-    ns = make_org(org_name, tier="developer")
-    kube.apply(manifest("Project", "p", ns))
-    for i in range(6):
-        kube.apply(service_component(ns, f"c{i}", "p"))
-        kube.wait_for(lambda i=i: kube.get("component", f"c{i}", ns), 30, "component created")
-    for i in range(5):
-        kube.wait_condition("component", f"c{i}", ns)
-    over = kube.wait_condition("component", "c5", ns, "False", "ComponentLimitExceeded")
+    ns, over = sixth_component_over_the_developer_limit(kube, make_org, org_name)
     assert "5" in kube.condition(over)["message"]  # type: ignore[index]
     assert kube.get("deployment", "c5", f"{org_name}-p-development") is None
     # Free a slot: the next oldest is admitted.
@@ -356,8 +352,7 @@ def test_payg_environment_limit(
     kube: Kube, operator: OperatorProcess, make_org: Any, org_name: str
 ) -> None:
     ns = make_org(org_name, tier="payg")
-    kube.apply(manifest("Project", "a", ns, dataPlane="us"))
-    kube.apply(manifest("Project", "b", ns, dataPlane="eu"))
+    projects_in_both_regions(kube, ns, "a", "b")
     kube.wait_condition("project", "b", ns)
     kube.apply(manifest("Environment", "staging", ns, dataPlane="us"))
     kube.wait_condition("environment", "staging", ns)
@@ -409,18 +404,7 @@ def test_drift_is_repaired(
             endpoints=[{"name": "http", "port": 8080, "visibility": "public"}],
         )
     )
-    kube.apply(
-        manifest(
-            "Component",
-            "cron",
-            ns,
-            project="p",
-            type="scheduled-task",
-            image="x/c:1",
-            schedule="*/5 * * * *",
-            build={"buildpack": "ballerina"},
-        )
-    )
+    kube.apply(scheduled_task(ns, "cron", "p", "x/c:1", "*/5 * * * *"))
     kube.wait_condition("component", "api", ns)
     kube.wait_condition("component", "cron", ns)
     rt = f"{org_name}-p-production"
@@ -668,18 +652,7 @@ def test_tier_change_causes_no_rollout(
     ns = make_org(org_name, tier="payg")
     kube.apply(manifest("Project", "p", ns))
     kube.apply(service_component(ns, "api", "p"))
-    kube.apply(
-        manifest(
-            "Component",
-            "cron",
-            ns,
-            project="p",
-            type="scheduled-task",
-            image="x/cron:1",
-            schedule="*/5 * * * *",
-            build={"buildpack": "ballerina"},
-        )
-    )
+    kube.apply(scheduled_task(ns, "cron", "p", "x/cron:1", "*/5 * * * *"))
     kube.wait_condition("component", "api", ns)
     kube.wait_condition("component", "cron", ns)
     rt = f"{org_name}-p-production"
@@ -777,18 +750,7 @@ def test_restart_makes_zero_writes(
             ns, "api", "p", endpoints=[{"name": "h", "port": 80, "visibility": "public"}]
         )
     )
-    kube.apply(
-        manifest(
-            "Component",
-            "cron",
-            ns,
-            project="r",
-            type="scheduled-task",
-            image="x/c:1",
-            schedule="@hourly",
-            build={"buildpack": "ballerina"},
-        )
-    )
+    kube.apply(scheduled_task(ns, "cron", "r", "x/c:1", "@hourly"))
     kube.apply(manual_task(ns, "job", "p", "x/j:1"))
     for c in ("api", "cron", "job"):
         kube.wait_condition("component", c, ns)

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-from kit import AuditLog, Kube, describe, service_account_token, token_kubeconfig
+from kit import AuditLog, Kube, describe
 
-from .conftest import manifest
+from .conftest import manifest, projects_in_both_regions
 from .identities import (
     CHART,
     ChartIdentity,
-    apply_chart_rbac,
-    delete_chart_rbac,
-    operator_stopped,
+    chart_rbac,
+    operator_args,
+    operator_as,
     render_chart,
 )
 from .operator_harness import OperatorProcess
@@ -38,24 +38,9 @@ FORBIDDEN = re.compile(r"\b403\b|\bforbidden\b|not enough permissions", re.IGNOR
 
 
 @pytest.fixture
-def shared_operator_stopped(operator: OperatorProcess) -> Iterator[None]:
-    with operator_stopped(operator):
-        yield
-
-
-@pytest.fixture
 def chart_identity(cluster: Any, namespace: str) -> Iterator[ChartIdentity]:
-    identity = apply_chart_rbac(cluster, f"rbac-{namespace[-5:]}", namespace)
-    yield identity
-    delete_chart_rbac(cluster, identity)
-
-
-def _operator_as(
-    cluster: Any, identity: ChartIdentity, tmp_path: Path, *extra_args: str
-) -> OperatorProcess:
-    token = service_account_token(cluster, identity.namespace, identity.service_account)
-    kubeconfig = token_kubeconfig(cluster, token, tmp_path / "sa.kubeconfig", identity.username)
-    return OperatorProcess(str(kubeconfig), tmp_path / "operator.log", extra_args=list(extra_args))
+    with chart_rbac(cluster, f"rbac-{namespace[-5:]}", namespace) as identity:
+        yield identity
 
 
 def _assert_no_forbidden(
@@ -129,13 +114,13 @@ def test_operator_runs_as_the_chart_service_account(
     cluster: Any,
     kube: Kube,
     crds: None,
-    shared_operator_stopped: None,
+    admin_operator_stopped: None,
     chart_identity: ChartIdentity,
     org_name: str,
     tmp_path: Path,
 ) -> None:
     since = AuditLog(cluster.audit_log).mark()
-    proc = _operator_as(cluster, chart_identity, tmp_path)
+    proc = operator_as(cluster, chart_identity, tmp_path)
     proc.start()
     try:
         counts = _core_scenarios(kube, proc, org_name)
@@ -207,8 +192,7 @@ def _core_scenarios(kube: Kube, proc: OperatorProcess, org: str) -> dict[str, in
     )
     ns = f"cdp-org-{org}"
     kube.wait_for(lambda: kube.get("namespace", ns), 60, f"namespace {ns}")
-    kube.apply(manifest("Project", "shop", ns, dataPlane="us"))
-    kube.apply(manifest("Project", "analytics", ns, dataPlane="eu"))
+    projects_in_both_regions(kube, ns, "shop", "analytics")
     kube.apply(manifest("Environment", "staging", ns, dataPlane="us"))
     build = {"buildpack": "python", "configs": {"buildPackLangVersion": "3.11"}}
     components = {
@@ -293,7 +277,7 @@ def test_operator_with_peering_runs_as_the_chart_service_account(
     cluster: Any,
     kube: Kube,
     crds: None,
-    shared_operator_stopped: None,
+    admin_operator_stopped: None,
     namespace: str,
     org_name: str,
     tmp_path: Path,
@@ -306,40 +290,38 @@ def test_operator_with_peering_runs_as_the_chart_service_account(
     )
     docs = render_chart(cluster, release, namespace, "--set", "replicaCount=2")
     peering = next(d for d in docs if d["kind"] == "ClusterKopfPeering")
-    deployment = next(d for d in docs if d["kind"] == "Deployment")
-    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    args = operator_args(docs)
     assert f"--peering={peering['metadata']['name']}" in args
     kube.apply(yaml.safe_dump(peering))
-    identity = apply_chart_rbac(cluster, release, namespace, "--set", "replicaCount=2")
-    since = AuditLog(cluster.audit_log).mark()
-    proc = _operator_as(cluster, identity, tmp_path, "--peering", peering["metadata"]["name"])
-    try:
-        proc.start()
-        ns = f"cdp-org-{org_name}"
-        kube.apply(manifest("Organization", org_name, tier="payg", defaultDataPlane="us"))
-        kube.wait_for(lambda: kube.get("namespace", ns), 60, f"namespace {ns}")
-        kube.apply(manifest("Project", "p", ns))
-        kube.apply(
-            manifest(
-                "Component",
-                "api",
-                ns,
-                project="p",
-                type="service",
-                image="registry.example.com/api:1",
-                build={"buildpack": "go", "configs": {"buildPackLangVersion": "1.23"}},
+    with chart_rbac(cluster, release, namespace, "--set", "replicaCount=2") as identity:
+        since = AuditLog(cluster.audit_log).mark()
+        proc = operator_as(cluster, identity, tmp_path, "--peering", peering["metadata"]["name"])
+        try:
+            proc.start()
+            ns = f"cdp-org-{org_name}"
+            kube.apply(manifest("Organization", org_name, tier="payg", defaultDataPlane="us"))
+            kube.wait_for(lambda: kube.get("namespace", ns), 60, f"namespace {ns}")
+            kube.apply(manifest("Project", "p", ns))
+            kube.apply(
+                manifest(
+                    "Component",
+                    "api",
+                    ns,
+                    project="p",
+                    type="service",
+                    image="registry.example.com/api:1",
+                    build={"buildpack": "go", "configs": {"buildPackLangVersion": "1.23"}},
+                )
             )
-        )
-        kube.wait_condition("component", "api", ns, timeout=120)
-        live = kube.get("clusterkopfpeering", peering["metadata"]["name"])
-        assert live is not None and live.get("status"), "the operator joined the peering"
-        kube.delete("organization", org_name)
-        kube.wait_gone("namespace", ns, timeout=180)
-        proc.wait_settled()
-    finally:
-        proc.stop()
-        kube.delete("clusterkopfpeering", peering["metadata"]["name"], wait=False)
-        delete_chart_rbac(cluster, identity)
+            kube.wait_condition("component", "api", ns, timeout=120)
+            live = kube.get("clusterkopfpeering", peering["metadata"]["name"])
+            assert live is not None and live.get("status"), "the operator joined the peering"
+            kube.delete("organization", org_name)
+            kube.wait_gone("namespace", ns, timeout=180)
+            proc.wait_settled()
+        finally:
+            proc.stop()
+            kube.delete("clusterkopfpeering", peering["metadata"]["name"], wait=False)
     writes = _assert_no_forbidden(cluster, proc, identity, since)
     if cluster.audit_log is not None:
         assert writes["patch clusterkopfpeerings"] > 0, writes
@@ -375,8 +357,7 @@ def test_the_chart_identity_cannot_read_secrets(
     assert result.stdout.strip() == "yes"
 
     # A real request with the token.
-    token = service_account_token(cluster, namespace, chart_identity.service_account)
-    kubeconfig = token_kubeconfig(cluster, token, tmp_path / "sa.kubeconfig", "sa")
+    kubeconfig = chart_identity.kubeconfig(cluster, tmp_path / "sa.kubeconfig")
     api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
     assert api.list_namespace(limit=1).items is not None  # the token works
     for call in (

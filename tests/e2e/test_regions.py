@@ -9,6 +9,7 @@ workloads and statuses made by that region's operator only.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,21 +18,14 @@ from typing import Any
 
 import pytest
 
-from kit import (
-    AuditLog,
-    Kube,
-    describe,
-    service_account_token,
-    token_kubeconfig,
-    username,
-)
+from kit import AuditLog, Kube, describe, username
 
-from .conftest import manifest
+from .conftest import manifest, projects_in_both_regions
 from .identities import (
     ChartIdentity,
-    apply_chart_rbac,
-    delete_chart_rbac,
-    operator_stopped,
+    chart_rbac,
+    operator_args,
+    operator_as,
     render_chart,
 )
 from .operator_harness import OperatorProcess
@@ -50,39 +44,27 @@ class RegionalOperator:
 
 @pytest.fixture
 def regional_operators(
-    cluster: Any, crds: None, operator: OperatorProcess, namespace: str, tmp_path: Path
+    cluster: Any, crds: None, admin_operator_stopped: None, namespace: str, tmp_path: Path
 ) -> Iterator[dict[str, RegionalOperator]]:
     if cluster.audit_log is None:
         pytest.skip("needs the local control plane's audit log to attribute writes")
     result: dict[str, RegionalOperator] = {}
-    with operator_stopped(operator):
+    with contextlib.ExitStack() as rbac:
         try:
             for region in REGIONS:
                 release = f"cdp-{region}-{namespace[-5:]}"
                 values = ("--set", f"dataPlanes={{{region}}}")
-                deployment = next(
-                    d
-                    for d in render_chart(cluster, release, namespace, *values)
-                    if d["kind"] == "Deployment"
-                )
-                args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+                args = operator_args(render_chart(cluster, release, namespace, *values))
                 scope = [a for a in args if a.startswith("--data-plane")]
                 assert scope == [f"--data-plane={region}"], args
-                identity = apply_chart_rbac(cluster, release, namespace, *values)
-                token = service_account_token(cluster, namespace, identity.service_account)
-                kubeconfig = token_kubeconfig(
-                    cluster, token, tmp_path / f"{region}.kubeconfig", identity.username
-                )
-                proc = OperatorProcess(
-                    str(kubeconfig), tmp_path / f"operator-{region}.log", extra_args=scope
-                )
+                identity = rbac.enter_context(chart_rbac(cluster, release, namespace, *values))
+                proc = operator_as(cluster, identity, tmp_path, *scope, name=f"operator-{region}")
                 result[region] = RegionalOperator(region, identity, proc)
                 proc.start()
             yield result
         finally:
             for op in result.values():
                 op.process.stop()
-                delete_chart_rbac(cluster, op.identity)
             for op in result.values():
                 print(f"\n{op.region} operator log: {op.process.log_path}")
 
@@ -128,8 +110,7 @@ def _setup_org(kube: Kube, org: str) -> tuple[str, dict[str, str], dict[tuple[st
     kube.apply(manifest("Organization", org, tier="payg", defaultDataPlane="us"))
     ns = f"cdp-org-{org}"
     kube.wait_for(lambda: kube.get("namespace", ns), 60, f"namespace {ns}")
-    kube.apply(manifest("Project", "shop", ns, dataPlane="us"))
-    kube.apply(manifest("Project", "analytics", ns, dataPlane="eu"))
+    projects_in_both_regions(kube, ns, "shop", "analytics")
     build = {"buildpack": "go", "configs": {"buildPackLangVersion": "1.23"}}
     components = {
         "api": ("shop", dict(type="service", endpoints=[{"name": "h", "port": 8080}])),

@@ -33,10 +33,11 @@ from typing import Any
 
 import pytest
 
-from kit import AuditLog, Kube, describe
+from kit import AuditLog, Kube, describe, observe_until
 
 from .operator_harness import OperatorProcess
 from .resilience_support import (
+    Comparison,
     Expectation,
     Identity,
     compare,
@@ -245,6 +246,16 @@ class World:
         if result.lost or result.orphans or result.stale:
             raise AssertionError(result.summary())
         return True
+
+    def converged(self, timeout: float) -> Comparison:
+        """The cluster compared with the desired state: once they agree, or as they
+        stand after ``timeout`` (bounded; the caller records it, then asserts)."""
+        return observe_until(
+            lambda: compare(self.expectation(), snapshot(self.kube, self.org)),
+            lambda result: result.ok,
+            timeout,
+            interval=3,
+        )
 
     def check(self) -> None:
         """The cluster equals the desired state (see Comparison for every way it may not)."""
@@ -507,11 +518,7 @@ def test_watch_expiry_while_partitioned(
         kube.wait_condition("component", fresh, world.ns, timeout=180)
         assert op.running and op.proc.pid == pid
         # Bounded: what a watch would have delivered is acted on within 90 s.
-        deadline = time.monotonic() + 90
-        result = compare(world.expectation(), snapshot(kube, world.org))
-        while not result.ok and time.monotonic() < deadline:
-            time.sleep(3)
-            result = compare(world.expectation(), snapshot(kube, world.org))
+        result = world.converged(timeout=90)
         c1 = kube.get("component", "c1", world.ns)
         figures["watch_expiry"] = {
             "compacted_at_revision": revision,
@@ -799,11 +806,7 @@ def test_failover_to_a_replica_that_was_active_before(
     kube.wait_condition("component", name, world.ns, timeout=120)
     world.components["c3"] = component(world.ns, "c3", "pa", 3)
     kube.apply(dump([world.components["c3"]]))
-    deadline = time.monotonic() + 90
-    result = compare(world.expectation(), snapshot(kube, world.org))
-    while not result.ok and time.monotonic() < deadline:
-        time.sleep(3)
-        result = compare(world.expectation(), snapshot(kube, world.org))
+    result = world.converged(timeout=90)
     figures["failover_after_pause"] = {
         "problems": result.summary(),
         "c1_ready_condition": kube.condition(kube.get("component", "c1", world.ns)),

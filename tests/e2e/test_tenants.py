@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ import yaml
 
 from cdp_operator.models.naming import runtime_namespace_name
 from isolation.netpol_eval import Cluster, External
-from kit import AuditLog, Kube, service_account_token, token_kubeconfig
+from kit import AuditLog, Kube, holds_for, service_account_token, token_kubeconfig
 
 from .conftest import manifest
 from .identities import CHART
@@ -97,6 +96,33 @@ def settle(operator: OperatorProcess) -> None:
     and keep the operator busy with status updates: then a bounded wait is enough."""
     with contextlib.suppress(TimeoutError):
         operator.wait_settled(quiet=2, timeout=60)
+
+
+def forged_service(name: str, t: Tenant, more_labels: dict[str, str] | None = None) -> str:
+    """A Service tenant A makes in its namespace, labelled as if the operator had made
+    it for organization B's component bapi (YAML)."""
+    labels = {
+        "app.kubernetes.io/managed-by": "cdp-operator",
+        "cdp.dev/organization": t.org_b,
+        "cdp.dev/component": "bapi",
+        **(more_labels or {}),
+    }
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": t.ns_a, "labels": labels},
+            "spec": {"selector": {"app": "forged"}, "ports": [{"port": 80}]},
+        }
+    )
+
+
+def reconcile_bs_component(kube: Kube, operator: OperatorProcess, t: Tenant) -> None:
+    """Make the operator reconcile organization B's component (a new annotation), and
+    let it work that off."""
+    poke = f"poke={uuid.uuid4().hex[:6]}"
+    kube.run("annotate", "component", "bapi", "-n", t.ns_b, poke, "--overwrite")
+    settle(operator)
 
 
 def forbidden(result: Any) -> bool:
@@ -403,26 +429,11 @@ def test_forged_labels_on_tenant_objects_make_the_operator_touch_nothing_of_b(
 ) -> None:
     """Objects a tenant labels as if the operator made them for organization B."""
     t = tenant
-    forged_labels = {
-        "app.kubernetes.io/managed-by": "cdp-operator",
-        "cdp.dev/organization": t.org_b,
-        "cdp.dev/component": "bapi",
-        "cdp.dev/project": "bproj",
-        "cdp.dev/environment": "development",
-    }
-    svc = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "forged", "namespace": t.ns_a, "labels": forged_labels},
-        "spec": {"selector": {"app": "forged"}, "ports": [{"port": 80}]},
-    }
-    result = t.apply(yaml.safe_dump(svc))
+    more = {"cdp.dev/project": "bproj", "cdp.dev/environment": "development"}
+    result = t.apply(forged_service("forged", t, more))
     assert result.returncode == 0, result.stderr
     # Make the operator reconcile B's component, then check B is intact.
-    kube.run(
-        "annotate", "component", "bapi", "-n", t.ns_b, f"poke={uuid.uuid4().hex[:6]}", "--overwrite"
-    )
-    settle(operator)
+    reconcile_bs_component(kube, operator, t)
     for env in ("development", "production"):
         for kind in ("deployment", "service", "ingress"):
             assert kube.get(kind, "bapi", f"{t.org_b}-bproj-{env}") is not None, (kind, env)
@@ -433,34 +444,16 @@ def test_objects_outside_runtime_namespaces_are_never_pruned(
     kube: Kube, operator: OperatorProcess, tenant: Tenant
 ) -> None:
     t = tenant
-    labels = {
-        "app.kubernetes.io/managed-by": "cdp-operator",
-        "cdp.dev/organization": t.org_b,
-        "cdp.dev/component": "bapi",
-    }
-    cm = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "forged-2", "namespace": t.ns_a, "labels": labels},
-        "spec": {"selector": {"app": "forged"}, "ports": [{"port": 80}]},
-    }
-    assert t.apply(yaml.safe_dump(cm)).returncode == 0
+    assert t.apply(forged_service("forged-2", t)).returncode == 0
     try:
-        kube.run(
-            "annotate",
-            "component",
-            "bapi",
-            "-n",
-            t.ns_b,
-            f"poke={uuid.uuid4().hex[:6]}",
-            "--overwrite",
-        )
-        settle(operator)
+        reconcile_bs_component(kube, operator, t)
         # Give the prune its chance (bounded): deleted within 30 s is the finding.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and kube.get("service", "forged-2", t.ns_a):
-            time.sleep(1)
-        assert kube.get("service", "forged-2", t.ns_a) is not None, "deleted by the operator"
+        holds_for(
+            lambda: kube.get("service", "forged-2", t.ns_a),
+            30,
+            f"service forged-2 in {t.ns_a} (not deleted by the operator)",
+            interval=1,
+        )
     finally:
         kube.delete("service", "forged-2", t.ns_a, wait=False)
 
@@ -787,29 +780,16 @@ def test_an_ingress_cannot_be_changed_to_a_foreign_host(
 ) -> None:
     t, h = tenant, host_policy
     assert t.apply(ingress("moving", t.ns_a, h.a)).returncode == 0
+
+    def patch(patch_type: str, body: Any) -> Any:
+        args = ["patch", "ingress", "moving", "-n", t.ns_a, f"--type={patch_type}"]
+        return t.kubectl(*args, "-p", json.dumps(body))
+
     try:
         for result in (
             t.apply(ingress("moving", t.ns_a, h.b)),
-            t.kubectl(
-                "patch",
-                "ingress",
-                "moving",
-                "-n",
-                t.ns_a,
-                "--type=json",
-                "-p",
-                json.dumps([{"op": "replace", "path": "/spec/rules/0/host", "value": h.b}]),
-            ),
-            t.kubectl(
-                "patch",
-                "ingress",
-                "moving",
-                "-n",
-                t.ns_a,
-                "--type=merge",
-                "-p",
-                json.dumps({"spec": {"tls": [{"hosts": [h.b]}]}}),
-            ),
+            patch("json", [{"op": "replace", "path": "/spec/rules/0/host", "value": h.b}]),
+            patch("merge", {"spec": {"tls": [{"hosts": [h.b]}]}}),
         ):
             assert forbidden(result), result.stdout
             assert h.b in result.stderr, result.stderr

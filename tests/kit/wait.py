@@ -65,3 +65,49 @@ def wait_for(
     else:
         seen = f"last seen: {last!r}"
     raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what}; {_shorten(seen)}")
+
+
+def observe_until(
+    observe: Callable[[], T],
+    done: Callable[[T], bool],
+    timeout: float,
+    *,
+    interval: float = 0.5,
+) -> T:
+    """Observe until ``done(observation)`` or ``timeout``; return the last observation.
+
+    For a wait whose outcome the test records before it asserts (e.g. figures of a
+    resilience run): the caller asserts on what is returned, so running out of time
+    fails there, with the whole observation to show. A bound, not a measurement;
+    an exception raised by ``observe`` is not caught.
+    """
+    deadline = time.monotonic() + timeout
+    seen = observe()
+    while not done(seen) and time.monotonic() < deadline:
+        time.sleep(interval)
+        seen = observe()
+    return seen
+
+
+def holds_for(
+    predicate: Callable[[], Any],
+    duration: float,
+    message: str,
+    *,
+    interval: float = 0.5,
+) -> None:
+    """Fail as soon as ``predicate`` is falsy during ``duration`` seconds ("nothing
+    happened": e.g. an object the operator must never delete is still there).
+
+    Checked at the start, every ``interval`` and once more at the end; the error
+    names ``message`` and the falsy value seen. An exception raised by the
+    predicate is not caught.
+    """
+    deadline = time.monotonic() + duration
+    while True:
+        value = predicate()
+        if not value:
+            raise AssertionError(f"{message} no longer held; seen: {_shorten(repr(value))}")
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from build_cases import ROWS, UNSUPPORTED
 from cdp_operator.cli import main as cli
 from cdp_operator.cli.kube import BY_KIND, KINDS, KindInfo
 from cdp_operator.models import crdgen
@@ -41,10 +42,6 @@ from doc_examples import CLI_DOC, README, doc_examples
 
 RUN_ENVIRONMENTS = cli.RUN_ENVIRONMENTS
 
-ROWS = sorted(REQUIRED_BUILD_CONFIGS.items(), key=lambda kv: (kv[0][0].value, kv[0][1].value))
-UNSUPPORTED = [
-    (t, b) for t in ComponentType for b in Buildpack if (t, b) not in REQUIRED_BUILD_CONFIGS
-]
 SAMPLE_VALUES = {
     "buildPackLangVersion": "3.11",
     "port": "8080",
@@ -155,18 +152,6 @@ def test_unsupported_pairs_are_rejected_listing_the_allowed_buildpacks(
     allowed = [b.value for (t, b) in REQUIRED_BUILD_CONFIGS if t is ctype]
     assert f"buildpack '{buildpack.value}' is not supported for type '{ctype.value}'" in err
     assert f"(allowed: {', '.join(allowed)})" in err
-
-
-def test_the_table_covers_the_seed() -> None:
-    # 10 service, 11 web-app, 9 webhook, 10 scheduled-task, 10 manual-task rows.
-    counts = {t: sum(1 for (ct, _) in REQUIRED_BUILD_CONFIGS if ct is t) for t in ComponentType}
-    assert counts == {
-        ComponentType.SERVICE: 10,
-        ComponentType.WEB_APP: 11,
-        ComponentType.WEBHOOK: 9,
-        ComponentType.SCHEDULED_TASK: 10,
-        ComponentType.MANUAL_TASK: 10,
-    }
 
 
 # ------------------------------------------------------------- --build-configs
@@ -1116,26 +1101,6 @@ def test_egress_allowlist_from_flags(capsys: pytest.CaptureFixture[str]) -> None
     ComponentSpec.model_validate(spec)
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("203.0.113.0/24:https", "ports are numbers"),
-        ("203.0.113.0/24:443,", "ports are numbers"),
-        ("203.0.113.1/24", "spec.egress.0.cidr: "),  # host bits set: the model's verdict
-        ("203.0.113.10:443", "spec.egress.0.cidr: "),  # no prefix length
-        ("203.0.113.0/24:70000", "spec.egress.0.ports.0: "),
-        ("203.0.113.0/24:443,443", "egress[0].ports must be unique"),
-    ],
-)
-def test_bad_egress_is_refused_naming_the_field(
-    value: str, expected: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, _, err = _component_spec(capsys, "--egress", value)
-    assert code == 2
-    assert expected in err
-    assert "Traceback" not in err
-
-
 def test_overrides_from_flags(capsys: pytest.CaptureFixture[str]) -> None:
     code, spec, err = _component_spec(
         capsys,
@@ -1157,24 +1122,32 @@ def test_overrides_from_flags(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"),
+    ("flag", "value", "expected"),
     [
-        ("replicas=3", "expected ENVIRONMENT:KEY=VALUE"),
-        ("production:size=3", "KEY one of replicas, image, env, cpu, memory"),
-        ("production:replicas=three", "replicas must be a whole number"),
-        ("production:replicas=101", "spec.overrides.0.replicas: "),
-        ("production:cpu=lots", "spec.overrides.0.resources.cpu: "),
-        ("production:env=NOVALUE", "expected NAME=value"),
-        ("Prod:replicas=2", "spec.overrides.0.environment: "),
-        ("production:image=has space", "spec.overrides.0.image: "),
+        ("--egress", "203.0.113.0/24:https", "ports are numbers"),
+        ("--egress", "203.0.113.0/24:443,", "ports are numbers"),
+        # host bits set: the model's verdict
+        ("--egress", "203.0.113.1/24", "spec.egress.0.cidr: "),
+        ("--egress", "203.0.113.10:443", "spec.egress.0.cidr: "),  # no prefix length
+        ("--egress", "203.0.113.0/24:70000", "spec.egress.0.ports.0: "),
+        ("--egress", "203.0.113.0/24:443,443", "egress[0].ports must be unique"),
+        ("--override", "replicas=3", "expected ENVIRONMENT:KEY=VALUE"),
+        ("--override", "production:size=3", "KEY one of replicas, image, env, cpu, memory"),
+        ("--override", "production:replicas=three", "replicas must be a whole number"),
+        ("--override", "production:replicas=101", "spec.overrides.0.replicas: "),
+        ("--override", "production:cpu=lots", "spec.overrides.0.resources.cpu: "),
+        ("--override", "production:env=NOVALUE", "expected NAME=value"),
+        ("--override", "Prod:replicas=2", "spec.overrides.0.environment: "),
+        ("--override", "production:image=has space", "spec.overrides.0.image: "),
     ],
 )
-def test_bad_overrides_are_refused_naming_the_field(
-    value: str, expected: str, capsys: pytest.CaptureFixture[str]
+def test_bad_egress_and_overrides_are_refused_naming_the_field(
+    flag: str, value: str, expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = _component_spec(capsys, "--override", value)
+    code, _, err = _component_spec(capsys, flag, value)
     assert code == 2
     assert expected in err
+    assert "Traceback" not in err
 
 
 # ------------------------------------------------------------------- run --environment

@@ -127,101 +127,41 @@ def cond(ctype: str, status: str, reason: str = "", message: str = "") -> dict[s
 
 #: Statuses of the operator's shape, per kind: (id, object, Argo CD health, kstatus status).
 def conformant_samples() -> list[tuple[str, dict[str, Any], HealthResult, Status]]:
+    limit = "the developer tier allows at most 5 components"
     samples = []
     for kind in KINDS:
-        samples += [
-            (
-                f"{kind}-ready",
-                obj(
-                    kind,
-                    status=operator_status(
-                        ready=True,
-                        stalled=False,
-                        reason="Ready",
-                        message="all materialised",
-                        observed=2,
-                    ),
-                ),
-                HealthResult(Health.HEALTHY, "all materialised"),
-                Status.CURRENT,
-            ),
-            (
-                f"{kind}-reconciling",
-                obj(
-                    kind,
-                    status=operator_status(
-                        ready=False,
-                        stalled=False,
-                        reason="RollingOut",
-                        message="1/2 replicas ready",
-                        observed=2,
-                    ),
-                ),
-                HealthResult(Health.PROGRESSING, "1/2 replicas ready"),
-                Status.IN_PROGRESS,
-            ),
-            (
-                f"{kind}-stalled",
-                obj(
-                    kind,
-                    status=operator_status(
-                        ready=False,
-                        stalled=True,
-                        reason="ComponentLimitExceeded",
-                        message="the developer tier allows at most 5 components",
-                        observed=2,
-                    ),
-                ),
-                HealthResult(Health.DEGRADED, "the developer tier allows at most 5 components"),
-                Status.FAILED,
-            ),
-            (
-                f"{kind}-new-generation-not-observed",
-                obj(
-                    kind,
-                    generation=3,
-                    status=operator_status(
-                        ready=True, stalled=False, reason="Ready", message="", observed=2
-                    ),
-                ),
-                HealthResult(
-                    Health.PROGRESSING,
-                    f"{kind} generation is 3, but latest observed generation is 2",
-                ),
-                Status.IN_PROGRESS,
-            ),
-            (
-                f"{kind}-stalled-but-stale",
-                obj(
-                    kind,
-                    generation=5,
-                    status=operator_status(
-                        ready=False,
-                        stalled=True,
-                        reason="UnknownDataPlane",
-                        message="x",
-                        observed=4,
-                    ),
-                ),
-                HealthResult(
-                    Health.PROGRESSING,
-                    f"{kind} generation is 5, but latest observed generation is 4",
-                ),
-                Status.IN_PROGRESS,
-            ),
-            (
-                f"{kind}-deleting",
-                obj(
-                    kind,
-                    deleting=True,
-                    status=operator_status(
-                        ready=True, stalled=False, reason="Ready", message="", observed=2
-                    ),
-                ),
-                HealthResult(Health.PROGRESSING, "Resource scheduled for deletion"),
-                Status.TERMINATING,
-            ),
-        ]
+        stale = f"{kind} generation is %d, but latest observed generation is %d"
+        # id, metadata.generation, deleting; the status as written (ready, stalled, reason,
+        # message, observedGeneration); then what Argo CD and kstatus must make of it.
+        rows = (
+            ("ready", 2, False, True, False, "Ready", "all materialised", 2,
+             HealthResult(Health.HEALTHY, "all materialised"), Status.CURRENT),
+            ("reconciling", 2, False, False, False, "RollingOut", "1/2 replicas ready", 2,
+             HealthResult(Health.PROGRESSING, "1/2 replicas ready"), Status.IN_PROGRESS),
+            ("stalled", 2, False, False, True, "ComponentLimitExceeded", limit, 2,
+             HealthResult(Health.DEGRADED, limit), Status.FAILED),
+            ("new-generation-not-observed", 3, False, True, False, "Ready", "", 2,
+             HealthResult(Health.PROGRESSING, stale % (3, 2)), Status.IN_PROGRESS),
+            ("stalled-but-stale", 5, False, False, True, "UnknownDataPlane", "x", 4,
+             HealthResult(Health.PROGRESSING, stale % (5, 4)), Status.IN_PROGRESS),
+            ("deleting", 2, True, True, False, "Ready", "", 2,
+             HealthResult(Health.PROGRESSING, "Resource scheduled for deletion"),
+             Status.TERMINATING),
+        )  # fmt: skip
+        for row in rows:
+            name, generation, deleting, ready, stalled, reason, message, observed = row[:8]
+            health, status = row[8:]
+            written = operator_status(
+                ready=ready, stalled=stalled, reason=reason, message=message, observed=observed
+            )
+            samples.append(
+                (
+                    f"{kind}-{name}",
+                    obj(kind, generation=generation, deleting=deleting, status=written),
+                    health,
+                    status,
+                )
+            )
     # Why a component does not run (render/pod_health.py): a cause that may go away
     # by itself is Reconciling, one that needs a person Stalled.
     pull = "production: image 'r/api:1' cannot be pulled: not found"

@@ -11,7 +11,17 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from kit import AuditLog, Kube, WaitTimeout, breakdown, describe, parse_metrics, wait_for
+from kit import (
+    AuditLog,
+    Kube,
+    WaitTimeout,
+    breakdown,
+    describe,
+    holds_for,
+    observe_until,
+    parse_metrics,
+    wait_for,
+)
 from kit.faults import FAULTS, fail_replica
 from kit.identity import kubeconfig_entries, token_kubeconfig
 from kit.processes import outputs_per_hash_seed
@@ -55,6 +65,34 @@ def test_abort_ends_the_wait_at_once() -> None:
 
     with pytest.raises(AssertionError, match="exited 1"):
         wait_for(lambda: None, 3600, "never", abort=dead)
+
+
+def test_observe_until_returns_the_first_observation_that_is_done() -> None:
+    values = iter([1, 2, 3, 4])
+    assert observe_until(lambda: next(values), lambda n: n >= 3, 3600, interval=0) == 3
+
+
+def test_observe_until_returns_the_last_observation_when_time_runs_out() -> None:
+    state = {"n": 0}
+
+    def observe() -> int:
+        state["n"] += 1
+        return state["n"]
+
+    last = observe_until(observe, lambda n: False, 0.05, interval=0.01)
+    assert last == state["n"] and last > 1
+
+
+def test_holds_for_fails_at_the_first_falsy_value_with_what_it_saw() -> None:
+    values = iter(["there", "there", None])
+    with pytest.raises(AssertionError, match="the service no longer held; seen: None"):
+        holds_for(lambda: next(values), 3600, "the service", interval=0)
+
+
+def test_holds_for_checks_until_the_end() -> None:
+    calls = []
+    holds_for(lambda: calls.append(1) or True, 0.05, "always", interval=0.01)
+    assert len(calls) > 2
 
 
 class FakeCluster:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from build_cases import ROWS, UNSUPPORTED, configs_for
 from cdp_operator.models.buildconfigs import (
     REQUIRED_BUILD_CONFIGS,
     Buildpack,
@@ -35,21 +36,6 @@ from cdp_operator.models.status import (
     set_condition,
 )
 from cdp_operator.models.tiers import Tier
-
-# A valid value for each config key the table can require.
-CONFIG_VALUES = {
-    "buildPackLangVersion": "3.12",
-    "port": "8080",
-    "dockerFilePath": "Dockerfile",
-    "buildCommand": "npm run build",
-    "outputDirectory": "dist",
-    "nodeVersion": "20",
-}
-
-TABLE = sorted(REQUIRED_BUILD_CONFIGS.items(), key=lambda kv: (kv[0][0].value, kv[0][1].value))
-UNSUPPORTED = [
-    (t, b) for t in ComponentType for b in Buildpack if (t, b) not in REQUIRED_BUILD_CONFIGS
-]
 
 
 def component(**overrides: Any) -> dict[str, Any]:
@@ -81,12 +67,12 @@ def test_table_has_the_seed_rows() -> None:
     }
 
 
-@pytest.mark.parametrize(("pair", "required"), TABLE, ids=lambda v: "-".join(map(str, v)))
+@pytest.mark.parametrize(("pair", "required"), ROWS, ids=lambda v: "-".join(map(str, v)))
 def test_every_row_accepts_its_required_configs(
     pair: tuple[ComponentType, Buildpack], required: tuple[str, ...]
 ) -> None:
     t, b = pair
-    configs = {k: CONFIG_VALUES[k] for k in required}
+    configs = configs_for(required)
     extras = task_extras(t)
     if "port" in configs:
         extras["endpoints"] = [{"name": "http", "port": int(configs["port"])}]
@@ -98,7 +84,7 @@ def test_every_row_accepts_its_required_configs(
 
 @pytest.mark.parametrize(
     ("pair", "key"),
-    [(pair, key) for pair, required in TABLE for key in required],
+    [(pair, key) for pair, required in ROWS for key in required],
     ids=lambda v: "-".join(map(str, v)) if isinstance(v, tuple) else v,
 )
 def test_every_row_rejects_each_missing_key(
@@ -106,7 +92,7 @@ def test_every_row_rejects_each_missing_key(
 ) -> None:
     t, b = pair
     required = REQUIRED_BUILD_CONFIGS[pair]
-    configs = {k: CONFIG_VALUES[k] for k in required if k != key}
+    configs = configs_for(k for k in required if k != key)
     message = errors_of(
         ComponentSpec,
         component(type=t.value, build={"buildpack": b.value, "configs": configs}, **task_extras(t)),

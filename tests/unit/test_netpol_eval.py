@@ -44,6 +44,11 @@ def world(*policies: dict[str, Any], **kw: Any) -> Cluster:
     return Cluster(NAMESPACES, PODS, policies, **kw)
 
 
+def prod_egress_only(*rules: dict[str, Any]) -> Cluster:
+    """The world with one policy: every pod of prod may send only what ``rules`` allow."""
+    return world(policy("prod", "p", podSelector={}, policyTypes=["Egress"], egress=list(rules)))
+
+
 # ------------------------------------------------------------------ basics
 def test_no_policies_allow_everything() -> None:
     c = world()
@@ -219,19 +224,11 @@ def test_empty_selectors() -> None:
 
 # ------------------------------------------------------------------- ports
 def test_port_ranges_with_end_port() -> None:
-    c = world(
-        policy(
-            "prod",
-            "p",
-            podSelector={},
-            policyTypes=["Egress"],
-            egress=[
-                {
-                    "to": [{"ipBlock": {"cidr": "10.0.0.0/24"}}],
-                    "ports": [{"protocol": "TCP", "port": 32000, "endPort": 32768}],
-                }
-            ],
-        )
+    c = prod_egress_only(
+        {
+            "to": [{"ipBlock": {"cidr": "10.0.0.0/24"}}],
+            "ports": [{"protocol": "TCP", "port": 32000, "endPort": 32768}],
+        }
     )
     for port, ok in ((31999, False), (32000, True), (32500, True), (32768, True), (32769, False)):
         assert c.verdict(FRONTEND, External("10.0.0.1"), port).egress is ok, port
@@ -294,15 +291,7 @@ def test_both_sides_must_allow() -> None:
 
 
 def test_selectors_only_select_pods_not_external_addresses() -> None:
-    c = world(
-        policy(
-            "prod",
-            "p",
-            podSelector={},
-            policyTypes=["Egress"],
-            egress=[{"to": [{"namespaceSelector": {}}]}],
-        )
-    )
+    c = prod_egress_only({"to": [{"namespaceSelector": {}}]})
     assert c.allowed(DB, CLIENT_DEV, 80)
     assert not c.allowed(DB, External("10.0.1.12"), 80)
 
