@@ -120,7 +120,8 @@ class Kube:
     async def create(self, obj: Obj, *, retries: int = 20) -> Obj:
         """POST obj to its collection; retries briefly while its namespace is still being made."""
         path = collection_path(obj)
-        timed_out = False  # a 504 may have been persisted: a 409 on the retry is then our own create
+        # A 504 may have been persisted: a 409 on the retry is then our own create.
+        timed_out = False
         for attempt in range(retries):
             status, body = await self.request("POST", path, obj, ok=(404, 409, 429, 500, 503, 504))
             if status < 300:

@@ -1810,3 +1810,30 @@ def test_readme_shows_what_the_cli_prints(
     kube = readme_cluster()
     kube.verdict = docs_verdict(command)
     assert run_doc_command(command, monkeypatch, kube) == expected, f"README.md:{line}"
+
+
+@pytest.mark.parametrize(
+    ("after", "verb"),
+    [
+        ({"resourceVersion": "5", "generation": 1, "labels": {"a": "b"}}, "unchanged"),
+        # The first update after a create also stores the CRD's status default.
+        ({"resourceVersion": "7", "generation": 1, "labels": {"a": "b"}}, "unchanged"),
+        ({"resourceVersion": "7", "generation": 2, "labels": {"a": "b"}}, "configured"),
+        ({"resourceVersion": "7", "generation": 1, "labels": {"a": "c"}}, "configured"),
+        (
+            {
+                "resourceVersion": "7",
+                "generation": 1,
+                "labels": {"a": "b"},
+                "annotations": {"x": "y"},
+            },
+            "configured",
+        ),
+    ],
+)
+def test_apply_verb_reads_what_the_apply_changed(after: dict[str, object], verb: str) -> None:
+    from cdp_operator.cli.create import _verb
+
+    before = {"metadata": {"resourceVersion": "5", "generation": 1, "labels": {"a": "b"}}}
+    assert _verb(None, {"metadata": after}) == "created"
+    assert _verb(before, {"metadata": after}) == verb

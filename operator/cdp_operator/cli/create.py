@@ -124,11 +124,20 @@ def _apply(
 
 
 def _verb(before: dict[str, Any] | None, after: dict[str, Any]) -> str:
-    """What the apply did, as kubectl says it."""
+    """What the apply did, as kubectl says it.
+
+    Unchanged when the apply left the spec (same generation), labels and
+    annotations as they were. The resourceVersion alone would say configured
+    once after a create: the first update also stores the status the CRD
+    defaults (``observedGeneration: 0``), which the object only showed until
+    then.
+    """
     if before is None:
         return "created"
-    version = (before.get("metadata") or {}).get("resourceVersion")
-    if version == (after.get("metadata") or {}).get("resourceVersion"):
+    old, new = before.get("metadata") or {}, after.get("metadata") or {}
+    if old.get("resourceVersion") == new.get("resourceVersion"):
+        return "unchanged"
+    if all(old.get(k) == new.get(k) for k in ("generation", "labels", "annotations")):
         return "unchanged"
     return "configured"
 
