@@ -35,7 +35,7 @@ from .rules import (
     cel_validations,
     duplicates,
     field_loc,
-    map_list,
+    list_field,
     raise_located,
     rules_hold,
     uniqueness_errors,
@@ -161,11 +161,10 @@ class ComponentSpec(Spec):
     build: Build | None = Field(
         None, description="How the image is built, validated against the seed's table."
     )
-    endpoints: list[Endpoint] = Field(
-        default_factory=list,
+    endpoints: list[Endpoint] = list_field(
+        "Ports the component serves; names are unique. Not allowed for tasks.",
         max_length=16,
-        description="Ports the component serves; names are unique. Not allowed for tasks.",
-        json_schema_extra=map_list("name"),
+        key="name",
     )
     schedule: Schedule | None = Field(
         None,
@@ -187,11 +186,10 @@ class ComponentSpec(Spec):
         # An empty object in the CRD, so the apiserver fills in the nested defaults.
         json_schema_extra={"default": {}},
     )
-    env: list[EnvVar] = Field(
-        default_factory=list,
+    env: list[EnvVar] = list_field(
+        "Environment variables; names are unique.",
         max_length=128,
-        description="Environment variables; names are unique.",
-        json_schema_extra=map_list("name"),
+        key="name",
     )
     egress: list[EgressRule] = Field(
         default_factory=list,
@@ -199,18 +197,16 @@ class ComponentSpec(Spec):
         description="Destinations outside the cluster this component may reach (all other "
         "egress but DNS is denied). Never the DataPlane's clusterNetworks.",
     )
-    environments: list[EnvironmentName] | None = Field(
-        None,
-        max_length=32,
-        description="Restrict deployment to these environments (default: every environment of "
+    environments: list[EnvironmentName] | None = list_field(
+        "Restrict deployment to these environments (default: every environment of "
         "the project's data plane).",
-        json_schema_extra={"x-kubernetes-list-type": "set"},
-    )
-    overrides: list[Override] = Field(
-        default_factory=list,
         max_length=32,
-        description="Per-environment settings; one entry per environment.",
-        json_schema_extra=map_list("environment"),
+        optional=True,
+    )
+    overrides: list[Override] = list_field(
+        "Per-environment settings; one entry per environment.",
+        max_length=32,
+        key="environment",
     )
 
     @model_validator(mode="after")

@@ -29,7 +29,7 @@ from .rules import (
     cel_validations,
     checked,
     duplicates,
-    map_list,
+    list_field,
     matching,
     not_empty_rule,
     pattern_rule,
@@ -230,11 +230,9 @@ class EgressRule(Spec):
         description="Destination CIDR, e.g. 203.0.113.0/24. The DataPlane's clusterNetworks "
         "are taken out of it: an entry inside them opens nothing.",
     )
-    ports: list[Port] = Field(
-        default_factory=list,
+    ports: list[Port] = list_field(
+        "Destination ports; empty means all.",
         max_length=16,
-        description="Destination ports; empty means all.",
-        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     protocol: Protocol = Field(Protocol.TCP, description="TCP or UDP.")
 
@@ -262,11 +260,11 @@ class Override(Spec):
         description="Image in this environment (e.g. a promoted build): " + imageref.SHAPE + ".",
         json_schema_extra=cel_validations(IMAGE_RULE),
     )
-    env: list[EnvVar] | None = Field(
-        None,
+    env: list[EnvVar] | None = list_field(
+        "Environment variables in this environment; replaces the component's list.",
         max_length=128,
-        description="Environment variables in this environment; replaces the component's list.",
-        json_schema_extra=map_list("name"),
+        key="name",
+        optional=True,
     )
     resources: Resources | None = Field(None, description="Compute resources in this environment.")
 

@@ -11,7 +11,7 @@ from pydantic import (
 
 from .fields import CIDR, Spec
 from .name_rules import DNS_LABEL_MAX, NAME_RULES, DNSLabel
-from .rules import checked, not_empty_rule, pattern_rule, raise_if, uniqueness_errors
+from .rules import checked, list_field, not_empty_rule, pattern_rule, raise_if, uniqueness_errors
 
 #: A DNS subdomain: lower-case labels of at most 63 characters, separated by dots.
 DNS_SUBDOMAIN_PATTERN = (
@@ -87,13 +87,11 @@ class DataPlaneSpec(Spec):
     region: Region = Field(
         ..., max_length=63, description="Human-readable region, e.g. 'US East 2'."
     )
-    egress_cidrs: list[CIDR] = Field(
-        default_factory=list,
-        alias="egressCIDRs",
-        max_length=32,
-        description="Source CIDRs of traffic leaving this data plane: what third parties must "
+    egress_cidrs: list[CIDR] = list_field(
+        "Source CIDRs of traffic leaving this data plane: what third parties must "
         "allowlist. Canonical CIDR notation, e.g. 20.22.170.144/28.",
-        json_schema_extra={"x-kubernetes-list-type": "set"},
+        max_length=32,
+        alias="egressCIDRs",
     )
     cluster_networks: list[CIDR] = Field(
         default_factory=list,

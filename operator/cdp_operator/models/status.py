@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .labels import RUN_TOKEN_MAX
-from .rules import map_list
+from .rules import list_field
 
 READY = "Ready"
 RECONCILING = "Reconciling"
@@ -141,12 +141,11 @@ class Status(StatusModel):
         ge=0,
         description="metadata.generation of the spec this status describes.",
     )
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        max_length=16,
-        description="Ready, Reconciling and Stalled (kstatus); Components with an egress "
+    conditions: list[Condition] = list_field(
+        "Ready, Reconciling and Stalled (kstatus); Components with an egress "
         "allowlist also EgressAllowlistEffective.",
-        json_schema_extra=map_list("type"),
+        max_length=16,
+        key="type",
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -224,11 +223,11 @@ class ProjectStatus(Status):
     data_plane: NAME | None = Field(
         None, alias="dataPlane", description="DataPlane the project runs on (resolved default)."
     )
-    namespaces: list[ProjectNamespace] | None = Field(
-        None,
+    namespaces: list[ProjectNamespace] | None = list_field(
+        "Runtime namespaces, one per environment of the data plane.",
         max_length=256,
-        description="Runtime namespaces, one per environment of the data plane.",
-        json_schema_extra=map_list("environment"),
+        key="environment",
+        optional=True,
     )
 
 
@@ -263,11 +262,11 @@ class ComponentEnvironment(StatusModel):
 
     name: NAME = Field(..., description="Environment name.")
     namespace: NAME = Field(..., description="Runtime namespace.")
-    endpoints: list[EndpointAddress] | None = Field(
-        None,
+    endpoints: list[EndpointAddress] | None = list_field(
+        "Each endpoint's in-cluster address and, for public ones, its URL.",
         max_length=64,
-        description="Each endpoint's in-cluster address and, for public ones, its URL.",
-        json_schema_extra=map_list("name"),
+        key="name",
+        optional=True,
     )
     workload_kind: str | None = Field(
         None, alias="workloadKind", max_length=63, description="Deployment, CronJob or Job."
@@ -324,11 +323,11 @@ class ComponentStatus(Status):
         "five); paid: billed per component. Unset while it is not materialised.",
     )
 
-    environments: list[ComponentEnvironment] | None = Field(
-        None,
+    environments: list[ComponentEnvironment] | None = list_field(
+        "Per environment: namespace, workload and readiness.",
         max_length=256,
-        description="Per environment: namespace, workload and readiness.",
-        json_schema_extra=map_list("name"),
+        key="name",
+        optional=True,
     )
     last_run: LastRun | None = Field(
         None, alias="lastRun", description="Manual tasks: the latest run."

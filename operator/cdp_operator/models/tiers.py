@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -36,6 +36,15 @@ class TierLimits:
     build_retention: int
 
 
+_PAID = TierLimits(
+    free_components=0,
+    max_components=None,
+    max_environments=5,
+    defaults_only=False,
+    multiple_data_planes=True,
+    build_retention=5,
+)
+
 TIER_LIMITS: dict[Tier, TierLimits] = {
     Tier.DEVELOPER: TierLimits(
         free_components=5,
@@ -45,22 +54,9 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
         multiple_data_planes=False,
         build_retention=1,
     ),
-    Tier.PAYG: TierLimits(
-        free_components=0,
-        max_components=None,
-        max_environments=5,
-        defaults_only=False,
-        multiple_data_planes=True,
-        build_retention=5,
-    ),
-    Tier.ENTERPRISE: TierLimits(
-        free_components=0,
-        max_components=None,
-        max_environments=None,
-        defaults_only=False,
-        multiple_data_planes=True,
-        build_retention=5,
-    ),
+    Tier.PAYG: _PAID,
+    # Enterprise: pay-as-you-go without a limit on environments.
+    Tier.ENTERPRISE: replace(_PAID, max_environments=None),
 }
 
 
