@@ -170,7 +170,7 @@ def list_field(
     """A list field that says how the apiserver merges it: a map keyed by `key`
     (duplicate keys refused, items merged by key) or, without a key, a set.
     Empty by default; `optional` makes it None until set."""
-    extra = map_list(key) if key else {"x-kubernetes-list-type": "set"}
+    extra: dict[str, Any] = map_list(key) if key else {"x-kubernetes-list-type": "set"}
     default: dict[str, Any] = {"default": None} if optional else {"default_factory": list}
     return Field(
         **default, max_length=max_length, description=description, json_schema_extra=extra, **kw
