@@ -33,6 +33,11 @@ REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 NAME = Annotated[str, Field(max_length=253)]
 
 
+def _reported(key: str, max_length: int, description: str) -> Any:
+    """A list the operator reports, one item per `key`; None until it does."""
+    return list_field(description, max_length=max_length, key=key, optional=True)
+
+
 class StatusModel(BaseModel):
     # Frozen like the specs. Unknown fields are ignored (not rejected): status
     # written by another operator version must still parse.
@@ -223,11 +228,8 @@ class ProjectStatus(Status):
     data_plane: NAME | None = Field(
         None, alias="dataPlane", description="DataPlane the project runs on (resolved default)."
     )
-    namespaces: list[ProjectNamespace] | None = list_field(
-        "Runtime namespaces, one per environment of the data plane.",
-        max_length=256,
-        key="environment",
-        optional=True,
+    namespaces: list[ProjectNamespace] | None = _reported(
+        "environment", 256, "Runtime namespaces, one per environment of the data plane."
     )
 
 
@@ -262,11 +264,8 @@ class ComponentEnvironment(StatusModel):
 
     name: NAME = Field(..., description="Environment name.")
     namespace: NAME = Field(..., description="Runtime namespace.")
-    endpoints: list[EndpointAddress] | None = list_field(
-        "Each endpoint's in-cluster address and, for public ones, its URL.",
-        max_length=64,
-        key="name",
-        optional=True,
+    endpoints: list[EndpointAddress] | None = _reported(
+        "name", 64, "Each endpoint's in-cluster address and, for public ones, its URL."
     )
     workload_kind: str | None = Field(
         None, alias="workloadKind", max_length=63, description="Deployment, CronJob or Job."
@@ -323,11 +322,8 @@ class ComponentStatus(Status):
         "five); paid: billed per component. Unset while it is not materialised.",
     )
 
-    environments: list[ComponentEnvironment] | None = list_field(
-        "Per environment: namespace, workload and readiness.",
-        max_length=256,
-        key="name",
-        optional=True,
+    environments: list[ComponentEnvironment] | None = _reported(
+        "name", 256, "Per environment: namespace, workload and readiness."
     )
     last_run: LastRun | None = Field(
         None, alias="lastRun", description="Manual tasks: the latest run."
