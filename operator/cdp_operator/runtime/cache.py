@@ -119,6 +119,10 @@ class Cache:
     def __init__(self, index: Callable[[Obj], Iterable[Hashable]] | None = None) -> None:
         """`index`: the keys an object is found under by indexed() (none by default)."""
         self._by_kind: dict[str, dict[Key, Obj]] = defaultdict(dict)
+        #: (kind, namespace) -> its keys, in the order of _by_kind (a dict as an
+        #: ordered set): in_namespace() reads one namespace, not every object of
+        #: the kind (10,000 Components in 500 namespaces).
+        self._by_namespace: dict[tuple[str, str], dict[Key, None]] = defaultdict(dict)
         self._index_of = index or (lambda _obj: ())
         self._by_index: dict[Hashable, set[Key]] = defaultdict(set)
         self._removed: OrderedDict[Key, int] = OrderedDict()
@@ -130,7 +134,8 @@ class Cache:
         return iter(list(self._by_kind[kind].values()))
 
     def in_namespace(self, kind: str, namespace: str) -> list[Obj]:
-        return [o for k, o in self._by_kind[kind].items() if k[1] == namespace]
+        objects = self._by_kind[kind]
+        return [objects[k] for k in self._by_namespace.get((kind, namespace), ())]
 
     def indexed(self, value: Hashable) -> list[Obj]:
         """The objects that `index` files under `value`."""
@@ -161,6 +166,8 @@ class Cache:
         obj = slim(obj)
         if current is not None:
             self._unindex(key, current)
+        else:
+            self._by_namespace[key[0], key[1]][key] = None
         self._by_kind[key[0]][key] = obj
         self._index(key, obj)
         return True
@@ -182,6 +189,10 @@ class Cache:
         current = self._by_kind[key[0]].pop(key, None)
         if current is not None:
             self._unindex(key, current)
+            keys = self._by_namespace[key[0], key[1]]
+            del keys[key]
+            if not keys:
+                del self._by_namespace[key[0], key[1]]
         version = max(resource_version(obj), resource_version(current or obj))
         if version > 0:
             self._removed[key] = max(version, self._removed.pop(key, 0))
