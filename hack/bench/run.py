@@ -50,6 +50,8 @@ for p in (HERE, REPO / "hack", REPO / "tests", REPO):
 
 import yaml  # noqa: E402
 from kapi import Kube, kind_path  # noqa: E402
+from kopf_peer.process import USER_AGENT_PREFIX as PEER_UA  # noqa: E402
+from kopf_peer.process import KopfPeerProcess  # noqa: E402
 from observe import (  # noqa: E402
     Tracker,
     component_ready,
@@ -78,6 +80,12 @@ MANAGED = "app.kubernetes.io/managed-by=cdp-operator"
 
 #: Either shape's input (workload.py): the same interface.
 AnyWorkload = Workload | SharedWorkload
+#: The operator, or the Kopf peer (hack/bench/kopf_peer): the same interface.
+Contender = OperatorProcess | KopfPeerProcess
+
+
+def user_agent(op: Contender) -> str:
+    return PEER_UA if isinstance(op, KopfPeerProcess) else OPERATOR_UA
 
 
 def make_workload(shape: str, name: str, n: int) -> AnyWorkload:
@@ -141,7 +149,7 @@ class Bench:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.profile_dir: Path | None = Path(args.profile) if args.profile else None
         #: Every process the bench started, stopped in close() whatever happens.
-        self.operators: list[OperatorProcess] = []
+        self.operators: list[Contender] = []
         #: Pods of the largest workload (fake nodes are sized for them).
         self.max_pods = 0
         self.clusters_made = 0
@@ -222,21 +230,25 @@ class Bench:
     def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
         return {k: round(after.get(k, 0.0) - v, 2) for k, v in before.items()}
 
-    async def start_operator(self, tag: str) -> OperatorProcess:
-        op = OperatorProcess(
-            str(self.kubeconfig), self.logs / f"operator-{tag}.log", self.args.operator_arg
-        )
+    async def start_operator(self, tag: str, peer: bool = False) -> Contender:
+        op: Contender
+        if peer:
+            op = KopfPeerProcess(str(self.kubeconfig), self.logs / f"kopf-peer-{tag}.log")
+        else:
+            op = OperatorProcess(
+                str(self.kubeconfig), self.logs / f"operator-{tag}.log", self.args.operator_arg
+            )
         self.operators.append(op)
         await asyncio.to_thread(op.start)
         return op
 
     @staticmethod
-    def pid(op: OperatorProcess) -> int | None:
+    def pid(op: Contender) -> int | None:
         return op.proc.pid if op.proc is not None and op.proc.poll() is None else None
 
     async def settle(
         self,
-        op: OperatorProcess,
+        op: Contender,
         *,
         quiet: float = 3.0,
         timeout: float = 600,
@@ -328,16 +340,19 @@ class Bench:
 
     # ---------------------------------------------------- convergence: operator
     async def operator_run(
-        self, shape: str, n: int, tag: str
-    ) -> tuple[dict[str, Any], OperatorProcess]:
-        wl = make_workload(shape, run_name(shape, n, tag, "o"), n)
-        op = await self.start_operator(f"{shape}-{n}-{tag}")
+        self, shape: str, n: int, tag: str, peer: bool = False
+    ) -> tuple[dict[str, Any], Contender]:
+        """The operator's convergence (or, peer=True, the Kopf peer's, bounded by
+        --peer-timeout: where it stood at the bound is the result then)."""
+        wl = make_workload(shape, run_name(shape, n, tag, "k" if peer else "o"), n)
+        who = "kopf peer" if peer else "operator"
+        op = await self.start_operator(f"{shape}-{n}-{tag}", peer)
         await self.settle(op)
         tracker = Tracker(self.kube, component_watch_path(wl), component_ready)
         await tracker.start()
         names = {(c["metadata"]["namespace"], c["metadata"]["name"]) for c in wl.component_objs}
         pid = self.pid(op)
-        profiler = self.start_profiler(pid, f"{shape}-{n}-{tag}")
+        profiler = self.start_profiler(pid, f"{'peer-' if peer else ''}{shape}-{n}-{tag}")
         cpu0, cp0, audit0 = cpu_seconds(pid), self.control_plane_cpu(), self.audit.mark()
         t0 = time.monotonic()
         await self.create_all(wl.org_objs)
@@ -347,19 +362,32 @@ class Bench:
         t_ns = time.monotonic()
         await self.create_all(wl.namespaced_objs)
         t_created = time.monotonic()
-        await tracker.wait(
-            lambda t: names <= t.ready_at.keys(),
-            self.args.converge_timeout,
-            f"{n} Components Ready (operator run {shape} {tag})",
-        )
-        t_ready = max(tracker.ready_at[k] for k in names)
+        bound = self.args.peer_timeout if peer else self.args.converge_timeout
+        converged = True
+        try:
+            await tracker.wait(
+                lambda t: names <= t.ready_at.keys(),
+                bound,
+                f"{n} Components Ready ({who} run {shape} {tag})",
+            )
+        except TimeoutError:
+            if not peer:
+                raise
+            converged = False
+        ready = [tracker.ready_at[k] for k in names if k in tracker.ready_at]
+        t_ready = max(ready) if converged else time.monotonic()
         await tracker.stop()
         cpu1, cp1 = cpu_seconds(pid), self.control_plane_cpu()
         self.stop_profiler(profiler)
-        settled = await self.settle(op, timeout=self.args.converge_timeout)
-        writes = self.audit.writes(audit0, user_agent_prefix=OPERATOR_UA)
+        settled = (
+            await self.settle(op, timeout=self.args.converge_timeout) if converged else t_ready
+        )
+        writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
         result = {
             "org": [o["metadata"]["name"] for o in wl.org_objs],
+            "converged": converged,
+            "components_ready": len(ready),
+            "bound_seconds": bound,
             "seconds": round(t_ready - t0, 3),
             "org_namespace_after": round(t_ns - t0, 3),
             "created_after": round(t_created - t0, 3),
@@ -371,7 +399,9 @@ class Bench:
             "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),
         }
         log(
-            f"{shape} N={n} {tag} operator: {result['seconds']:.1f}s, {len(writes)} writes, "
+            f"{shape} N={n} {tag} {who}: {result['seconds']:.1f}s"
+            + ("" if converged else f" (bound; {len(ready)} of {n} Ready)")
+            + f", {len(writes)} writes, "
             f"cpu {result['operator_cpu_seconds']}s, peak RSS {result['peak_rss_mib']} MiB"
         )
         return result, op
@@ -428,7 +458,7 @@ class Bench:
         return result
 
     # ---------------------------------------------------------------- extras
-    async def idle(self, op: OperatorProcess, seconds: float) -> dict[str, Any]:
+    async def idle(self, op: Contender, seconds: float) -> dict[str, Any]:
         await self.settle(op)
         pid = self.pid(op)
         m0 = await asyncio.to_thread(op.metrics)
@@ -436,7 +466,7 @@ class Bench:
         log(f"idle for {seconds:.0f}s")
         await asyncio.sleep(seconds)
         cpu1, m1 = cpu_seconds(pid), await asyncio.to_thread(op.metrics)
-        writes = self.audit.writes(audit0, user_agent_prefix=OPERATOR_UA)
+        writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
 
         return {
             "seconds": seconds,
@@ -446,7 +476,7 @@ class Bench:
             "reconciles": int(m1.sum("cdp_reconcile_total") - m0.sum("cdp_reconcile_total")),
         }
 
-    async def restart(self, op: OperatorProcess, deployments: int, n: int) -> dict[str, Any]:
+    async def restart(self, op: Contender, deployments: int, n: int) -> dict[str, Any]:
         await asyncio.to_thread(op.stop)
         audit0 = self.audit.mark()
         t0 = time.monotonic()
@@ -457,7 +487,7 @@ class Bench:
         settled = await self.settle(
             op, min_deployments=deployments, min_component_reconciles=n, quiet=5.0, timeout=1800
         )
-        writes = self.audit.writes(audit0, user_agent_prefix=OPERATOR_UA)
+        writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
         m = await asyncio.to_thread(op.metrics)
         result = {
             "seconds": round(settled - t0, 3),
@@ -615,16 +645,72 @@ class Bench:
         self.audit = AuditLog(cluster.audit_log)
         await self.setup(self.max_pods)
 
+    async def extras(self, op: Contender, wl: AnyWorkload, n: int) -> dict[str, Any]:
+        """Idle, restart, latency and memory of a contender that converged wl."""
+        extras: dict[str, Any] = {}
+        deployments = len(wl.render({}).deployments())
+        idle = self.args.idle_at.get(n, self.args.idle_seconds)
+        extras["idle"] = await self.idle(op, idle)
+        extras["restart"] = await self.restart(op, deployments, n)
+        extras["latency"] = await self.latency(wl, self.args.latency_samples)
+        extras["rss_after_latency_mib"] = round(status_kib(self.pid(op), "VmHWM") / 1024, 1)
+        return extras
+
+    async def peer(self, shape: str, n: int, floor_seconds: float, last: bool) -> dict[str, Any]:
+        """The Kopf peer on the same input, on a clean cluster, bounded by --peer-timeout."""
+        fresh = shape == "shared" and self.args.fresh_clusters
+        result, op = await self.operator_run(shape, n, "r0", peer=True)
+        wl = make_workload(shape, run_name(shape, n, "r0", "k"), n)
+        extras: dict[str, Any] = {}
+        try:
+            if result["converged"]:
+                extras = await self.extras(op, wl, n)
+            if not last and not (fresh and self.cluster is not None):
+                # Kopf put finalizers on the Components: clean up while it runs.
+                result["cleanup_seconds"] = round(await self.cleanup(result["org"]), 1)
+        finally:
+            await asyncio.to_thread(op.stop)
+        if not last and fresh and self.cluster is not None:
+            result["cleanup_seconds"] = await self.between_runs(True, result["org"])
+        rendered = wl.render({})
+        minimum = rendered.total + wl.user_resources
+        note = (
+            f"converged in {result['seconds']} s"
+            if result["converged"]
+            else f"**not converged** within the bound of {result['bound_seconds']:.0f} s: "
+            f"{result['components_ready']} of {n} Components Ready then"
+        )
+        return {
+            "shape": shape,
+            "n": n,
+            "organizations": len(wl.org_objs),
+            "operator": [result],
+            "converged": result["converged"],
+            "bound_seconds": result["bound_seconds"],
+            "median_operator_seconds": result["seconds"],
+            "median_floor_seconds": floor_seconds,
+            "median_ratio": round(result["seconds"] / floor_seconds, 3) if floor_seconds else None,
+            "median_operator_writes": result["operator_writes"],
+            "writes_per_component": round(result["operator_writes"] / n, 2),
+            "minimum_writes_per_component": round(minimum / n, 2),
+            "peak_rss_mib": result["peak_rss_mib"],
+            "note": f"{note}; {result['operator_writes']} writes (user agent {PEER_UA}), "
+            f"CPU {result['operator_cpu_seconds']} s during convergence; floor of the same "
+            "run's size for the ratio",
+            **extras,
+        }
+
     async def size(self, shape: str, n: int) -> dict[str, Any]:
         operator_runs: list[dict[str, Any]] = []
         floor_runs: list[dict[str, Any]] = []
         extras: dict[str, Any] = {}
         repeats = self.args.repeats_at.get(n, self.args.repeats)
         fresh = shape == "shared" and self.args.fresh_clusters
+        with_peer = (shape, n) in self.args.peer_plan
         for r in range(repeats):
             order = ("operator", "floor") if r % 2 == 0 else ("floor", "operator")
             for side in order:
-                last = self.last_run(shape, n, r, side, repeats)
+                last = not with_peer and self.last_run(shape, n, r, side, repeats)
                 if side == "floor":
                     floor_runs.append(await self.floor_run(shape, n, f"r{r}"))
                     if not last:
@@ -637,13 +723,7 @@ class Bench:
                 try:
                     if r == repeats - 1:  # the last operator run: the other figures
                         wl = make_workload(shape, run_name(shape, n, f"r{r}", "o"), n)
-                        deployments = len(wl.render({}).deployments())
-                        extras["idle"] = await self.idle(op, self.args.idle_seconds)
-                        extras["restart"] = await self.restart(op, deployments, n)
-                        extras["latency"] = await self.latency(wl, self.args.latency_samples)
-                        extras["rss_after_latency_mib"] = round(
-                            status_kib(self.pid(op), "VmHWM") / 1024, 1
-                        )
+                        extras = await self.extras(op, wl, n)
                 finally:
                     await asyncio.to_thread(op.stop)
                 if not last:
@@ -655,6 +735,10 @@ class Bench:
             o["seconds"] / f["seconds"] for o, f in zip(operator_runs, floor_runs, strict=True)
         ]
         op_writes = statistics.median(o["operator_writes"] for o in operator_runs)
+        floor_seconds = statistics.median(f["seconds"] for f in floor_runs)
+        if with_peer:
+            final = (shape, n) == self.args.plan[-1] and self.cluster is not None
+            extras["peer"] = await self.peer(shape, n, floor_seconds, final)
         return {
             "shape": shape,
             "n": n,
@@ -669,7 +753,7 @@ class Bench:
             "operator": operator_runs,
             "floor": floor_runs,
             "median_operator_seconds": statistics.median(o["seconds"] for o in operator_runs),
-            "median_floor_seconds": statistics.median(f["seconds"] for f in floor_runs),
+            "median_floor_seconds": floor_seconds,
             "ratios": [round(x, 3) for x in ratios],
             "median_ratio": round(statistics.median(ratios), 3),
             "median_operator_writes": op_writes,
@@ -764,8 +848,12 @@ def _row(label: str, s: dict[str, Any]) -> str:
     ratio = s.get("median_ratio")
     return (
         f"| {label} | {s['n']} | {s.get('organizations', 1)} "
-        f"| {s['median_operator_seconds']:.1f} "
-        f"| {'-' if floor is None else f'{floor:.1f}'} "
+        + (
+            f"| {s['median_operator_seconds']:.1f} "
+            if s.get("converged", True)
+            else f"| > {s['median_operator_seconds']:.0f} (bound) "
+        )
+        + f"| {'-' if floor is None else f'{floor:.1f}'} "
         f"| {'-' if ratio is None else f'{ratio:.2f}'} "
         f"| {s['writes_per_component']:.2f} ({s['minimum_writes_per_component']:.2f}) "
         f"| {s.get('idle', {}).get('writes', '-')} "
@@ -1014,6 +1102,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fewer repeats for some sizes, e.g. 10000:1 (N:repeats, comma-separated)",
     )
     p.add_argument(
+        "--idle-at",
+        help="another idle period for some sizes, e.g. 1000:60 (N:seconds, comma-separated)",
+    )
+    p.add_argument(
+        "--peer-sizes",
+        default="",
+        help="also run the Kopf peer (hack/bench/kopf_peer) at these sizes of --peer-shape, "
+        "after the operator and floor of the same size (e.g. 1000)",
+    )
+    p.add_argument("--peer-shape", choices=SHAPES, default="shared")
+    p.add_argument(
+        "--peer-timeout",
+        type=float,
+        default=1200,
+        help="bound on the peer's convergence (s): where it stood then is its result",
+    )
+    p.add_argument(
         "--no-fresh-clusters",
         dest="fresh_clusters",
         action="store_false",
@@ -1077,10 +1182,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if args.shared_sizes is not None
         else list(DEFAULT_SHARED_SIZES)
     )
-    args.repeats_at = {
-        int(k): int(v)
-        for k, v in (item.split(":") for item in (args.repeats_at or "").split(",") if item)
-    }
+
+    def per_size(option: str | None) -> dict[int, int]:
+        return {
+            int(k): int(v)
+            for k, v in (item.split(":") for item in (option or "").split(",") if item)
+        }
+
+    args.repeats_at = per_size(args.repeats_at)
+    args.idle_at = per_size(args.idle_at)
     if args.sizes:
         args.size_list = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     elif args.n:
@@ -1096,6 +1206,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.plan = [("single", n) for n in args.size_list] + [("shared", n) for n in args.shared_list]
     if not args.plan:
         p.error("nothing to measure: no sizes for the chosen shape(s)")
+    peer_sizes = {int(s) for s in (args.peer_sizes or "").split(",") if s.strip()}
+    args.peer_plan = [
+        (shape, n) for shape, n in args.plan if shape == args.peer_shape and n in peer_sizes
+    ]
+    if len(args.peer_plan) != len(peer_sizes):
+        p.error(f"--peer-sizes must be sizes of the {args.peer_shape} shape being measured")
     args.stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return args
 
@@ -1143,6 +1259,10 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             "sizes": args.size_list,
             "shared_sizes": args.shared_list,
             "repeats_at": args.repeats_at,
+            "idle_at": args.idle_at,
+            "peer_sizes": [n for _, n in args.peer_plan],
+            "peer_shape": args.peer_shape,
+            "peer_timeout": args.peer_timeout,
             "fresh_clusters": args.fresh_clusters,
             "repeats": args.repeats,
             "idle_seconds": args.idle_seconds,
@@ -1162,7 +1282,10 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         await bench.setup(bench.max_pods)
         for i, (shape, n) in enumerate(args.plan):
             log(f"shape {shape}, N={n}")
-            report["sizes"].append(await bench.size(shape, n))
+            size = await bench.size(shape, n)
+            if "peer" in size:
+                report.setdefault("peer", []).append(size.pop("peer"))
+            report["sizes"].append(size)
             report["wall_seconds"] = round(time.monotonic() - started, 1)
             report["machine"]["loadavg_at_end"] = os.getloadavg()
             report["complete"] = i == len(args.plan) - 1
