@@ -8,12 +8,14 @@ Takes run.py's options (``--n``, ``--repeats``, ``--kubeconfig``/``--audit-log``
 and runs, with the peer where run.py runs the operator, the same steps as
 ``Bench.size`` for one size: on the bench's cluster (its own local control
 plane unless --kubeconfig, with the fake nodes and client QPS of the bench), the
-convergence run of ``Bench.operator_run`` (``--repeats`` times, a fresh
-organization each, the previous one deleted first), then the idle period
-(``Bench.idle``) and the restart (``Bench.restart``: SIGTERM, start, until every
+floor run of ``Bench.floor_run`` once (before the peer starts: it would handle
+the floor's objects), the convergence run of ``Bench.operator_run``
+(``--repeats`` times, a fresh organization each, the previous one deleted first,
+while the peer runs: Kopf's finalizers on Components), then the idle period
+(``Bench.idle``), the restart (``Bench.restart``: SIGTERM, start, until every
 Deployment is known, every Component was handled again and nothing happened for
-5 s). Writes are the audit log's with the peer's user agent (``cdp-kopf-peer/``).
-No floor runs: the floor is the operator's bench (run.py). Results:
+5 s) and ``--latency-samples`` sequential creates (``Bench.latency``). Writes
+are the audit log's with the peer's user agent (``cdp-kopf-peer/``). Results:
 ``<results-dir>/kopf-peer-<stamp>.json``, and a summary on stdout.
 """
 
@@ -92,6 +94,10 @@ async def measure(args: Any) -> dict[str, Any]:
         deployments = rendered.count_by_kind().get("Deployment", 0)
         report["rendered_objects"] = rendered.total
         report["minimum_writes"] = rendered.total + 1 + 20 + 2 + n
+        # The floor first, with no peer running (it would handle the floor's objects).
+        report["floor"] = await bench.floor_run(n, "f0")
+        report["floor"]["cleanup_seconds"] = round(await bench.cleanup(report["floor"]["org"]), 1)
+        save(args, report)
         peer = None
         for repeat in range(args.repeats):
             if peer is not None:  # the previous organization goes while the peer runs
@@ -99,12 +105,16 @@ async def measure(args: Any) -> dict[str, Any]:
                 await asyncio.to_thread(peer.stop)
             result, peer = await bench.operator_run(n, f"k{repeat}")
             result["writes_per_component"] = round(result["operator_writes"] / n, 2)
+            result["ratio_to_floor"] = round(result["seconds"] / report["floor"]["seconds"], 3)
             report["runs"].append(result)
             save(args, report)
         assert peer is not None
         report["idle"] = await bench.idle(peer, args.idle_seconds)
         save(args, report)
         report["restart"] = await bench.restart(peer, deployments, n)
+        save(args, report)
+        if args.latency_samples:
+            report["latency"] = await bench.latency(report["runs"][-1]["org"], args.latency_samples)
         report["peak_rss_mib"] = max(
             [r["peak_rss_mib"] for r in report["runs"]]
             + [report["restart"]["peak_rss_mib"], round(status_kib(peer.pid, "VmHWM") / 1024, 1)]
@@ -139,6 +149,8 @@ def summary(report: dict[str, Any]) -> str:
         + f"{[r['operator_writes'] for r in runs]} "
         + f"(median {_median([r['operator_writes'] for r in runs])}, "
         + f"per component {_median([r['writes_per_component'] for r in runs])})",
+        f"floor s (same cluster, before the peer runs): {report.get('floor', {}).get('seconds')}",
+        f"ratio to the floor: {[r['ratio_to_floor'] for r in runs]}",
         f"peer CPU s during convergence: {[r['operator_cpu_seconds'] for r in runs]}",
     ]
     if runs:
@@ -154,6 +166,13 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(
             f"restart: {rs['seconds']} s, {rs['writes']} writes {rs['writes_by_request']}, "
             f"CPU {rs['operator_cpu_seconds']} s"
+        )
+    if "latency" in report:
+        lat = report["latency"]
+        lines.append(
+            f"create->Deployment p50/p95 {lat['to_all_deployments']['p50']}/"
+            f"{lat['to_all_deployments']['p95']} s, create->Ready p50/p95 "
+            f"{lat['to_ready']['p50']}/{lat['to_ready']['p95']} s ({lat['samples']} samples)"
         )
     if "peak_rss_mib" in report:
         lines.append(f"peak RSS {report['peak_rss_mib']} MiB")

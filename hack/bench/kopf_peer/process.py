@@ -36,8 +36,10 @@ as run.py has them: ``from kopf_peer.process import KopfPeerProcess, USER_AGENT_
   so ``cdp_reconcile_total{kind="component"} >= N`` means every Component was
   handled again (run.py's ``min_component_reconciles``).
 * Cleanup: Kopf's default for a ``@kopf.on.delete`` handler is a finalizer on every
-  Component. Delete an Organization while the peer still runs (or its
-  namespace stays Terminating until a peer runs again and removes the finalizers).
+  Component. Delete an Organization while the peer still runs (run.py's
+  ``Bench.size`` stops the operator before ``cleanup``: for the peer, clean up
+  first), or call ``release_finalizers(kubeconfig, namespace)`` after stopping it;
+  otherwise the organization's namespace stays Terminating until a peer runs again.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -67,6 +70,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def release_finalizers(kubeconfig: str, namespace: str) -> int:
+    """Remove Kopf's finalizer from every Component in `namespace` (for a cleanup
+    after the peer stopped); returns how many were released. Writes with the
+    kubernetes client's default user agent, not the peer's."""
+    from kubernetes import client, config
+
+    api_client = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    api = client.CustomObjectsApi(api_client)
+    items: Any = api.list_namespaced_custom_object("cdp.dev", "v1alpha1", namespace, "components")
+    released = 0
+    for item in items["items"]:
+        finalizers = item["metadata"].get("finalizers") or []
+        kept = [f for f in finalizers if not f.startswith("kopf.zalando.org/")]
+        if kept == finalizers:
+            continue
+        api.patch_namespaced_custom_object(
+            "cdp.dev",
+            "v1alpha1",
+            namespace,
+            "components",
+            item["metadata"]["name"],
+            {"metadata": {"finalizers": kept or None}},
+            _content_type="application/merge-patch+json",
+        )
+        released += 1
+    return released
 
 
 class KopfPeerProcess:
