@@ -57,6 +57,7 @@ import importlib.metadata
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -102,6 +103,8 @@ RETRY_DELAY = 1.0
 #: How long a Component waits for its Project or Environment to appear before
 #: its status says it is missing (the operator's REFERENCE_GRACE is 10 s).
 REFERENCE_GRACE = datetime.timedelta(seconds=30)
+#: Seconds past a retry's delay within which Kopf calls the handler again.
+RETRY_EXPECTED = 10.0
 AWAITED = frozenset({"ProjectNotFound", "ProjectNotReady", "EnvironmentNotFound"})
 MANAGED = {L.MANAGED_BY: L.MANAGED_BY_VALUE}
 
@@ -348,11 +351,14 @@ class Peer:
         self.metrics = metrics
         self._lock = threading.Lock()
         self.running = 0
-        self.retrying: set[tuple[str, str, str]] = set()
+        #: Objects whose handler Kopf is to call again -> until when that is expected
+        #: (an object deleted meanwhile is never called again: it expires).
+        self.retrying: dict[tuple[str, str, str], float] = {}
         #: (kind, namespace, name) of a workload -> its render.readiness.live_state
         self.workloads: dict[tuple[str, str, str], Obj] = {}
         #: (namespace, name) of a Component -> what its status is computed from
         self.components: dict[tuple[str, str], Tracked] = {}
+        metrics.depth.set_function(self.depth)
 
     # ---------------------------------------------------------------- bookkeeping
     @contextlib.contextmanager
@@ -361,23 +367,24 @@ class Peer:
         self.metrics.handled.labels(kind).inc()
         with self._lock:
             self.running += 1
-            self._update_depth()
         try:
             yield
-        except kopf.TemporaryError:
+        except kopf.TemporaryError as exc:
             with self._lock:
-                self.retrying.add(key)
+                self.retrying[key] = time.monotonic() + (exc.delay or 0) + RETRY_EXPECTED
             raise
         else:
             with self._lock:
-                self.retrying.discard(key)
+                self.retrying.pop(key, None)
         finally:
             with self._lock:
                 self.running -= 1
-                self._update_depth()
 
-    def _update_depth(self) -> None:
-        self.metrics.depth.set(self.running + len(self.retrying))
+    def depth(self) -> float:
+        """Handler calls running plus retries still expected (the bench's queue depth)."""
+        now = time.monotonic()
+        with self._lock:
+            return float(self.running + sum(1 for t in self.retrying.values() if t > now))
 
     # ---------------------------------------------------------------- reading
     def context(self, org_name: str, org_body: Obj | None = None) -> OrgContext | None:
@@ -666,7 +673,9 @@ def _namespace_member(
         peer.ensure(own, update=update)
         verdict = ctx.plan.verdicts.get((kind, namespace, name))
         if verdict is None:
-            raise kopf.TemporaryError(f"{kind} {name} not in its organization's plan yet")
+            raise kopf.TemporaryError(
+                f"{kind} {name} not in its organization's plan yet", delay=RETRY_DELAY
+            )
         _set_status(patch, status, verdict, generation)
 
 
