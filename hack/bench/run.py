@@ -656,7 +656,9 @@ class Bench:
         extras["rss_after_latency_mib"] = round(status_kib(self.pid(op), "VmHWM") / 1024, 1)
         return extras
 
-    async def peer(self, shape: str, n: int, floor_seconds: float, last: bool) -> dict[str, Any]:
+    async def peer(
+        self, shape: str, n: int, floor_seconds: float | None, last: bool
+    ) -> dict[str, Any]:
         """The Kopf peer on the same input, on a clean cluster, bounded by --peer-timeout."""
         fresh = shape == "shared" and self.args.fresh_clusters
         result, op = await self.operator_run(shape, n, "r0", peer=True)
@@ -707,10 +709,13 @@ class Bench:
         repeats = self.args.repeats_at.get(n, self.args.repeats)
         fresh = shape == "shared" and self.args.fresh_clusters
         with_peer = (shape, n) in self.args.peer_plan
+        no_floor = (shape, n) in self.args.no_floor_plan
         for r in range(repeats):
             order = ("operator", "floor") if r % 2 == 0 else ("floor", "operator")
+            if no_floor:
+                order = ("operator",)
             for side in order:
-                last = not with_peer and self.last_run(shape, n, r, side, repeats)
+                last = not with_peer and self.last_run(shape, n, r, side, repeats, order)
                 if side == "floor":
                     floor_runs.append(await self.floor_run(shape, n, f"r{r}"))
                     if not last:
@@ -732,10 +737,10 @@ class Bench:
         rendered = wl.render({})
         minimum = rendered.total + wl.user_resources  # every object once, every status once
         ratios = [
-            o["seconds"] / f["seconds"] for o, f in zip(operator_runs, floor_runs, strict=True)
+            o["seconds"] / f["seconds"] for o, f in zip(operator_runs, floor_runs, strict=False)
         ]
         op_writes = statistics.median(o["operator_writes"] for o in operator_runs)
-        floor_seconds = statistics.median(f["seconds"] for f in floor_runs)
+        floor_seconds = statistics.median(f["seconds"] for f in floor_runs) if floor_runs else None
         if with_peer:
             final = (shape, n) == self.args.plan[-1] and self.cluster is not None
             extras["peer"] = await self.peer(shape, n, floor_seconds, final)
@@ -755,7 +760,7 @@ class Bench:
             "median_operator_seconds": statistics.median(o["seconds"] for o in operator_runs),
             "median_floor_seconds": floor_seconds,
             "ratios": [round(x, 3) for x in ratios],
-            "median_ratio": round(statistics.median(ratios), 3),
+            "median_ratio": round(statistics.median(ratios), 3) if ratios else None,
             "median_operator_writes": op_writes,
             "writes_per_component": round(op_writes / n, 2),
             "minimum_writes_per_component": round(minimum / n, 2),
@@ -763,11 +768,11 @@ class Bench:
             **extras,
         }
 
-    def last_run(self, shape: str, n: int, r: int, side: str, repeats: int) -> bool:
+    def last_run(
+        self, shape: str, n: int, r: int, side: str, repeats: int, order: tuple[str, ...]
+    ) -> bool:
         """The bench's very last run: nothing to clean up after it (the cluster goes)."""
-        plan = self.args.plan
-        final = (shape, n) == plan[-1] and r == repeats - 1
-        order = ("operator", "floor") if r % 2 == 0 else ("floor", "operator")
+        final = (shape, n) == self.args.plan[-1] and r == repeats - 1
         return final and side == order[-1] and self.cluster is not None
 
 
@@ -824,6 +829,10 @@ def versions() -> dict[str, str]:
     # A run from an exported tree (git archive) names its commit here.
     result["git"] = result.get("git") or os.environ.get("CDP_BENCH_COMMIT", "unknown")
     return result
+
+
+def _x(ratio: float | None) -> str:
+    return "not measured (no floor run)" if ratio is None else f"{ratio:.2f}x"
 
 
 def _met(ok: bool) -> str:
@@ -959,8 +968,8 @@ def markdown(report: dict[str, Any]) -> str:
         lat = big.get("latency", {}).get("to_all_deployments", {})
         targets += [
             (
-                f"single: convergence <= 1.3x floor (N={big['n']}: {big['median_ratio']:.2f}x)",
-                big["median_ratio"] <= 1.3,
+                f"single: convergence <= 1.3x floor (N={big['n']}: {_x(big['median_ratio'])})",
+                big["median_ratio"] is not None and big["median_ratio"] <= 1.3,
             ),
             (
                 f"single: p50 create→Deployment < 0.3 s (N={big['n']}: {lat.get('p50')} s)",
@@ -990,9 +999,13 @@ def markdown(report: dict[str, Any]) -> str:
             )
         targets += [
             (
-                f"shared: convergence <= 1.2x floor (N={big['n']}: {big['median_ratio']:.2f}x, "
-                f"repeats {', '.join(f'{x:.2f}' for x in big['ratios'])})",
-                big["median_ratio"] <= 1.2,
+                f"shared: convergence <= 1.2x floor (N={big['n']}: {_x(big['median_ratio'])}"
+                + (
+                    f", repeats {', '.join(f'{x:.2f}' for x in big['ratios'])})"
+                    if big["ratios"]
+                    else ")"
+                ),
+                big["median_ratio"] is not None and big["median_ratio"] <= 1.2,
             ),
             (
                 f"shared: restart <= 20 s with 0 writes (N={big['n']}: "
@@ -1057,8 +1070,13 @@ def markdown(report: dict[str, Any]) -> str:
             f"({', '.join(f'{v} {k}' for k, v in s['rendered_by_kind'].items())}), "
             f"{s['pods']} pods; operator runs "
             f"{', '.join(str(o['seconds']) for o in s['operator'])} s, "
-            f"floor runs {', '.join(str(f['seconds']) for f in s['floor'])} s (ratios "
-            f"{', '.join(f'{x:.2f}' for x in s['ratios'])}); operator CPU "
+            + (
+                f"floor runs {', '.join(str(f['seconds']) for f in s['floor'])} s (ratios "
+                f"{', '.join(f'{x:.2f}' for x in s['ratios'])}); "
+                if s["floor"]
+                else "**no floor run** at this size (time); "
+            )
+            + "operator CPU "
             f"during convergence {op_cpu:.1f} s; operator writes {s['median_operator_writes']:.0f} "
             f"vs minimum {s['minimum_writes']}."
         )
@@ -1112,6 +1130,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "after the operator and floor of the same size (e.g. 1000)",
     )
     p.add_argument("--peer-shape", choices=SHAPES, default="shared")
+    p.add_argument(
+        "--no-floor-at",
+        help="sizes measured without a floor run (no ratio), when time does not allow it",
+    )
     p.add_argument(
         "--peer-timeout",
         type=float,
@@ -1206,6 +1228,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.plan = [("single", n) for n in args.size_list] + [("shared", n) for n in args.shared_list]
     if not args.plan:
         p.error("nothing to measure: no sizes for the chosen shape(s)")
+    no_floor = {int(s) for s in (args.no_floor_at or "").split(",") if s.strip()}
+    args.no_floor_plan = [(shape, n) for shape, n in args.plan if n in no_floor]
     peer_sizes = {int(s) for s in (args.peer_sizes or "").split(",") if s.strip()}
     args.peer_plan = [
         (shape, n) for shape, n in args.plan if shape == args.peer_shape and n in peer_sizes
@@ -1263,6 +1287,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             "peer_sizes": [n for _, n in args.peer_plan],
             "peer_shape": args.peer_shape,
             "peer_timeout": args.peer_timeout,
+            "no_floor_at": [n for _, n in args.no_floor_plan],
             "fresh_clusters": args.fresh_clusters,
             "repeats": args.repeats,
             "idle_seconds": args.idle_seconds,
