@@ -1106,9 +1106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--shape",
         choices=(*SHAPES, "both"),
-        default="both",
-        help="single: one payg organization (--sizes); shared: a shared data plane of many "
-        "organizations (--shared-sizes); both (default)",
+        help="single: one payg organization (--n, --sizes); shared: a shared data plane of "
+        "many organizations (--shared-sizes); both. Default: the shape(s) whose sizes are "
+        "given, both when none or both are",
     )
     p.add_argument(
         "--shared-sizes",
@@ -1198,6 +1198,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="do not say the machine was shared with other work",
     )
     args = p.parse_args(argv)
+    if args.shape is None:
+        single, shared = bool(args.n or args.sizes), args.shared_sizes is not None
+        args.shape = (
+            "single" if single and not shared else "shared" if shared and not single else "both"
+        )
     shapes = SHAPES if args.shape == "both" else (args.shape,)
     args.shared_list = (
         sorted({int(s) for s in args.shared_sizes.split(",") if s.strip()})
