@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,8 @@ class Bench:
         self.operators: list[Contender] = []
         #: Pods of the largest workload (fake nodes are sized for them).
         self.max_pods = 0
+        #: The size being measured, as far as it got (see amain).
+        self.partial: Callable[[], dict[str, Any]] | None = None
         self.clusters_made = 0
         self.profilers: list[subprocess.Popen[bytes]] = []
 
@@ -645,9 +648,12 @@ class Bench:
         self.audit = AuditLog(cluster.audit_log)
         await self.setup(self.max_pods)
 
-    async def extras(self, op: Contender, wl: AnyWorkload, n: int) -> dict[str, Any]:
-        """Idle, restart, latency and memory of a contender that converged wl."""
-        extras: dict[str, Any] = {}
+    async def extras(
+        self, op: Contender, wl: AnyWorkload, n: int, extras: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Idle, restart, latency and memory of a contender that converged wl (into
+        `extras` as each is measured, when given)."""
+        extras = {} if extras is None else extras
         deployments = len(wl.render({}).deployments())
         idle = self.args.idle_at.get(n, self.args.idle_seconds)
         extras["idle"] = await self.idle(op, idle)
@@ -710,6 +716,8 @@ class Bench:
         fresh = shape == "shared" and self.args.fresh_clusters
         with_peer = (shape, n) in self.args.peer_plan
         no_floor = (shape, n) in self.args.no_floor_plan
+        # What is measured so far, for a run interrupted in the middle of this size.
+        self.partial = lambda: self.summary(shape, n, operator_runs, floor_runs, extras)
         for r in range(repeats):
             order = ("operator", "floor") if r % 2 == 0 else ("floor", "operator")
             if no_floor:
@@ -728,11 +736,29 @@ class Bench:
                 try:
                     if r == repeats - 1:  # the last operator run: the other figures
                         wl = make_workload(shape, run_name(shape, n, f"r{r}", "o"), n)
-                        extras = await self.extras(op, wl, n)
+                        await self.extras(op, wl, n, extras)
                 finally:
                     await asyncio.to_thread(op.stop)
                 if not last:
                     result["cleanup_seconds"] = await self.between_runs(fresh, result["org"])
+        if with_peer:
+            final = (shape, n) == self.args.plan[-1] and self.cluster is not None
+            floor_seconds = (
+                statistics.median(f["seconds"] for f in floor_runs) if floor_runs else None
+            )
+            extras["peer"] = await self.peer(shape, n, floor_seconds, final)
+        self.partial = None
+        return self.summary(shape, n, operator_runs, floor_runs, extras)
+
+    @staticmethod
+    def summary(
+        shape: str,
+        n: int,
+        operator_runs: list[dict[str, Any]],
+        floor_runs: list[dict[str, Any]],
+        extras: dict[str, Any],
+    ) -> dict[str, Any]:
+        """A size's entry of the report, from its runs."""
         wl = make_workload(shape, "x", n)
         rendered = wl.render({})
         minimum = rendered.total + wl.user_resources  # every object once, every status once
@@ -741,9 +767,6 @@ class Bench:
         ]
         op_writes = statistics.median(o["operator_writes"] for o in operator_runs)
         floor_seconds = statistics.median(f["seconds"] for f in floor_runs) if floor_runs else None
-        if with_peer:
-            final = (shape, n) == self.args.plan[-1] and self.cluster is not None
-            extras["peer"] = await self.peer(shape, n, floor_seconds, final)
         return {
             "shape": shape,
             "n": n,
@@ -957,7 +980,8 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sizes:
-        lines.append(_row(s.get("shape", "single"), s))
+        label = s.get("shape", "single") + (" (interrupted)" if s.get("interrupted") else "")
+        lines.append(_row(label, s))
     for s in report.get("peer", []):
         lines.append(_row(f"Kopf peer ({s['shape']})", s))
     targets: list[tuple[str, bool]] = []
@@ -1321,6 +1345,14 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             report["complete"] = i == len(args.plan) - 1
             save(args, report)  # after every size: an interrupted run keeps what it measured
     finally:
+        if bench.partial is not None:  # interrupted (SIGTERM) in the middle of a size
+            with contextlib.suppress(Exception):  # e.g. no operator run finished yet
+                size = bench.partial()
+                size["interrupted"] = True
+                report["sizes"].append(size)
+                report["wall_seconds"] = round(time.monotonic() - started, 1)
+                report["machine"]["loadavg_at_end"] = os.getloadavg()
+                save(args, report)
         await bench.close()
         if bench.cluster is not None and not args.keep_cluster:
             await asyncio.to_thread(bench.cluster.down)
