@@ -289,7 +289,7 @@ class Bench:
             await asyncio.sleep(0.2)
         raise TimeoutError(f"operator did not settle within {timeout:.0f}s")
 
-    async def wait_namespaces(self, names: list[str], timeout: float = 300) -> None:
+    async def wait_namespaces(self, names: list[str], timeout: float = 900) -> None:
         """Until every namespace in `names` exists (the operator makes them)."""
         deadline = time.monotonic() + timeout
         if len(names) == 1:
@@ -1229,7 +1229,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     shapes = SHAPES if args.shape == "both" else (args.shape,)
     args.shared_list = (
-        sorted({int(s) for s in args.shared_sizes.split(",") if s.strip()})
+        # In the order given: the largest first, when the time is short.
+        list(dict.fromkeys(int(s) for s in args.shared_sizes.split(",") if s.strip()))
         if args.shared_sizes is not None
         else list(DEFAULT_SHARED_SIZES)
     )
