@@ -8,7 +8,11 @@ peer, gives exactly the objects the floor creates (hack/bench/workload.py
 rendered labels, annotations, owner references and spec, and every Component
 is Ready for its generation. After a restart, with one Deployment deleted while
 the peer was down, it converges again. Every write the peer made carries its
-user agent. Asserts what happened, never how fast.
+user agent. And in the shape of a shared data plane (Projects on both
+DataPlanes applied after their Components, an Environment of the user's added
+once the Components run), it makes what the render layer plans for the
+organization as it ends up.
+Asserts what happened, never how fast.
 """
 
 from __future__ import annotations
@@ -25,7 +29,18 @@ import pytest
 import yaml
 
 import localcluster  # hack/localcluster.py, on sys.path through tests/conftest.py
+from cdp_operator.apply.organization import own_namespaces
 from cdp_operator.models import labels as L
+from cdp_operator.models.resources import (
+    ComponentSpec,
+    DataPlaneSpec,
+    EnvironmentSpec,
+    OrganizationSpec,
+    ProjectSpec,
+)
+from cdp_operator.render.billing import resource_of
+from cdp_operator.render.component_plan import plan_component
+from cdp_operator.render.plan import plan_organization
 from cdp_operator.runtime.diff import is_subset
 from kit import AuditLog, Kube, describe
 
@@ -202,6 +217,166 @@ def test_kopf_peer_makes_what_the_floor_makes_and_converges_again_after_a_restar
 
         # Deleting the Organization while the peer runs removes everything
         # (Kopf's finalizers on the Components are released by the peer).
+        kube.delete("organization", org, wait=False)
+        kube.wait_for(
+            lambda: not kube.list("namespaces", None, f"{L.ORGANIZATION}={org}"),
+            300,
+            "the organization's namespaces gone",
+        )
+    finally:
+        peer.stop()
+        print(peer.logs()[-3000:])
+
+
+def _planned(kube: Kube, org: str) -> list[dict[str, Any]]:
+    """What the render layer plans for the organization's resources as they are now
+    (plus the namespaces' owner, as the operator's apply layer adds it)."""
+    org_obj = kube.get("organization", org)
+    assert org_obj is not None
+    namespace = org_obj["status"]["namespace"]
+    data_planes = {
+        dp["metadata"]["name"]: DataPlaneSpec.model_validate(dp["spec"])
+        for dp in kube.list("dataplanes")
+    }
+    organization = resource_of(org_obj, OrganizationSpec.model_validate(org_obj["spec"]))
+    environments = [
+        resource_of(e, EnvironmentSpec.model_validate(e["spec"]))
+        for e in kube.list("environments", namespace)
+    ]
+    plan = plan_organization(
+        organization,
+        data_planes,
+        environments,
+        [
+            resource_of(p, ProjectSpec.model_validate(p["spec"]))
+            for p in kube.list("projects", namespace)
+        ],
+    )
+    own_namespaces(plan, organization)
+    desired = list(plan.desired)
+    for c in kube.list("components", namespace):
+        cplan = plan_component(
+            plan,
+            resource_of(c, ComponentSpec.model_validate(c["spec"])),
+            admitted=True,
+            environments_present=[e.name for e in environments],
+        )
+        assert cplan.verdict is None, cplan.verdict
+        desired += cplan.desired
+    return desired
+
+
+@pytest.mark.timeout(600)
+def test_kopf_peer_follows_environments_and_data_planes_that_come_with_the_components(
+    peer_cluster: Any, tmp_path: Path
+) -> None:
+    kube = Kube(peer_cluster)
+    install_crds(kube)
+    peer = KopfPeerProcess(str(peer_cluster.kubeconfig), tmp_path / "kopf-peer.log")
+    org = f"s{uuid.uuid4().hex[:6]}"
+    namespace = f"cdp-org-{org}"
+    service = dict(workload.component_spec(0, 1))
+    web = dict(workload.component_spec(9, 1))
+    task = dict(workload.component_spec(8, 1))
+    components = [
+        ("api", {**service, "project": "shop"}),
+        ("web", {**web, "project": "shop"}),
+        ("report", {**task, "project": "shop"}),
+        ("eu-api", {**service, "project": "europe"}),
+    ]
+    peer.start()
+    try:
+        kube.apply(
+            yaml.safe_dump(
+                {
+                    "apiVersion": workload.API,
+                    "kind": "Organization",
+                    "metadata": {"name": org},
+                    "spec": {"tier": "payg", "defaultDataPlane": "us"},
+                }
+            )
+        )
+        kube.wait_for(lambda: kube.get("namespace", namespace), 120, "organization namespace")
+        # Components first, then what they need: the order a GitOps sync may apply them in.
+        docs: list[dict[str, Any]] = [
+            {
+                "apiVersion": workload.API,
+                "kind": "Component",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": spec,
+            }
+            for name, spec in components
+        ]
+        docs += [
+            {
+                "apiVersion": workload.API,
+                "kind": "Project",
+                "metadata": {"name": "shop", "namespace": namespace},
+                "spec": {},
+            },
+            {
+                "apiVersion": workload.API,
+                "kind": "Project",
+                "metadata": {"name": "europe", "namespace": namespace},
+                "spec": {"dataPlane": "eu"},
+            },
+        ]
+        kube.apply(yaml.safe_dump_all(docs))
+
+        def not_ready() -> list[str]:
+            found = kube.list("components", namespace)
+            if len(found) < len(components):
+                return [f"{len(found)} Components"]
+            return [c["metadata"]["name"] for c in found if not component_ready(c)]
+
+        kube.wait_for(lambda: not not_ready(), 300, lambda: f"Components Ready: {not_ready()}")
+        # An Environment of the user's after the Components were handled: their
+        # handlers planned without it, its own handler brings them there.
+        kube.apply(
+            yaml.safe_dump(
+                {
+                    "apiVersion": workload.API,
+                    "kind": "Environment",
+                    "metadata": {"name": "staging", "namespace": namespace},
+                    "spec": {"dataPlane": "us"},
+                }
+            )
+        )
+
+        def without_staging() -> list[str]:
+            return [
+                c["metadata"]["name"]
+                for c in kube.list("components", namespace)
+                if c["spec"]["project"] == "shop"
+                and "staging" not in {e["name"] for e in c["status"]["environments"]}
+            ]
+
+        kube.wait_for(
+            lambda: not without_staging(), 300, lambda: f"in staging: {without_staging()}"
+        )
+        kube.wait_for(lambda: not not_ready(), 300, lambda: f"Components Ready: {not_ready()}")
+        peer.wait_settled(timeout=300)
+        planned = _planned(kube, org)
+        # The user's staging and both DataPlanes' default Environments are in it.
+        names = {o["metadata"]["name"] for o in planned if o["kind"] == "Environment"}
+        assert {"development-eu", "production-eu"} <= names
+        assert any(
+            o["kind"] == "Deployment" and o["metadata"]["labels"][L.ENVIRONMENT] == "staging"
+            for o in planned
+        )
+        assert _differences(planned, _managed(kube, org)) == []
+        for c in kube.list("components", namespace):
+            envs = {e["name"] for e in c["status"]["environments"]}
+            project = c["spec"]["project"]
+            want = (
+                {"development", "production", "staging"}
+                if project == "shop"
+                else {
+                    "development-eu",
+                    "production-eu",
+                }
+            )
+            assert envs == want, (c["metadata"]["name"], envs)
         kube.delete("organization", org, wait=False)
         kube.wait_for(
             lambda: not kube.list("namespaces", None, f"{L.ORGANIZATION}={org}"),

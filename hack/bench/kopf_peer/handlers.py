@@ -45,8 +45,18 @@ Left out (not needed by the benchmark, which has none of it): manual runs of
 manual-task Components (their entry says "runs on request"), pod diagnosis,
 high availability, DataPlane statuses, name conflicts with foreign objects (a
 409 is taken as "ours"), holding resources over a tier limit that already run
-(only what the handled object renders is created or pruned), and Organization
-counts of free and paid components after the Organization was handled.
+(only what the handled object renders is created or pruned), and rewriting an
+Organization's status when its Projects and Components change (its data planes
+in use and its free and paid counts are those of when it was handled).
+
+Which handler makes what: an Organization its namespace, policies and default
+Environments; a Project its runtime namespaces and their policies, and the
+default Environments of a data plane not in use yet; an Environment its runtime
+namespaces (for every Project) and, for an Environment of the user's, every
+Component's objects in them (a Component handled before the Environment existed
+was planned without it); a Component its objects in every runtime namespace of
+its plan. A create answered 409 by another handler's object is the cost of that
+overlap.
 """
 
 from __future__ import annotations
@@ -328,6 +338,9 @@ class Tracked:
     cplan: ComponentPlan
     billing: Billing | None
     status: Obj  # as last written (or as found)
+    #: When the snapshot its plan came from was listed (monotonic): a plan from
+    #: an older snapshot never replaces a newer one (see the Environment handler).
+    planned_at: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -340,6 +353,7 @@ class OrgContext:
     plan: OrgPlan
     environments: list[str]
     components: list[Obj]
+    listed_at: float
 
 
 class Peer:
@@ -390,6 +404,7 @@ class Peer:
     def context(self, org_name: str, org_body: Obj | None = None) -> OrgContext | None:
         """The organization, its data planes, projects, environments and components
         (listed from the API) and its plan; None when it does not exist."""
+        listed_at = time.monotonic()
         body = org_body if org_body is not None else self.kube.custom_get("organizations", org_name)
         if body is None:
             return None
@@ -425,6 +440,7 @@ class Peer:
             plan,
             [e["metadata"]["name"] for e in environments_raw],
             components,
+            listed_at,
         )
 
     # ---------------------------------------------------------------- writing
@@ -670,13 +686,51 @@ def _namespace_member(
             for o in ctx.plan.desired
             if o["metadata"]["labels"].get(label) == name and L.PROJECT in o["metadata"]["labels"]
         ]
+        if kind == "Project":
+            # A Project on a data plane not in use yet brings its default Environments.
+            own += [
+                o
+                for o in ctx.plan.desired
+                if o["kind"] == "Environment" and o["metadata"]["name"] not in ctx.environments
+            ]
         peer.ensure(own, update=update)
+        if (
+            kind == "Environment"
+            and body.get("metadata", {}).get("labels", {}).get(L.DEFAULT_ENVIRONMENT) != "true"
+        ):
+            _materialise_components_in(peer, ctx, namespace, name)
         verdict = ctx.plan.verdicts.get((kind, namespace, name))
         if verdict is None:
             raise kopf.TemporaryError(
                 f"{kind} {name} not in its organization's plan yet", delay=RETRY_DELAY
             )
         _set_status(patch, status, verdict, generation)
+
+
+def _materialise_components_in(peer: Peer, ctx: OrgContext, namespace: str, env: str) -> None:
+    """A user's Environment made after some Components were handled: their objects
+    in its runtime namespaces (their handlers planned without it), and their status
+    from the plan that has it. Default Environments need none of this: a
+    Component's plan has the default Environments of its Project's data plane."""
+    env_namespaces = {rt.namespace for (_, e), rt in ctx.plan.runtimes.items() if e == env}
+    for obj in peer.kube.custom_list("components", namespace):
+        try:
+            spec = ComponentSpec.model_validate(obj.get("spec") or {})
+        except ValidationError:
+            continue  # its own handler reports it
+        cplan, billing = _plan_component(ctx, obj, spec)
+        if cplan.verdict is not None:
+            continue
+        peer.ensure(
+            [o for o in cplan.desired if o["metadata"].get("namespace") in env_namespaces],
+            update=False,
+        )
+        meta = obj["metadata"]
+        key = (namespace, meta["name"])
+        generation = int(meta.get("generation") or 0)
+        status = dict(obj.get("status") or {})
+        _track(peer, key, spec, generation, cplan, billing, status, ctx.listed_at)
+        peer.report(namespace, meta["name"])
 
 
 @kopf.on.resume(GROUP, VERSION, "projects")
@@ -765,18 +819,7 @@ def component(
         ctx = peer.context(org_name)
         if ctx is None:
             raise kopf.TemporaryError(f"organization {org_name} not found", delay=RETRY_DELAY)
-        comp = resource_of(dict(body), spec)
-        tier = ctx.org.spec.tier
-        billing = (
-            Billing.PAID
-            if all_paid(tier)
-            else component_billing(
-                tier, ctx.org.spec.allow_paid_components, _parsed(ctx.components, ComponentSpec)
-            ).get(name)
-        )
-        cplan = plan_component(
-            ctx.plan, comp, admitted=billing is not None, environments_present=ctx.environments
-        )
+        cplan, billing = _plan_component(ctx, dict(body), spec)
         if (
             cplan.verdict is not None
             and cplan.verdict.reason in AWAITED
@@ -792,8 +835,29 @@ def component(
                 raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY) from exc
             if update:
                 peer.prune(_component_selector(org_name, name), COMPONENT_KINDS, cplan.desired)
-        _track(peer, key, spec, generation, cplan, billing, current)
+        _track(peer, key, spec, generation, cplan, billing, current, ctx.listed_at)
         peer.report(namespace, name)
+
+
+def _plan_component(
+    ctx: OrgContext, obj: Obj, spec: ComponentSpec
+) -> tuple[ComponentPlan, Billing | None]:
+    """The component's plan against its organization's, and its billing class."""
+    tier = ctx.org.spec.tier
+    billing = (
+        Billing.PAID
+        if all_paid(tier)
+        else component_billing(
+            tier, ctx.org.spec.allow_paid_components, _parsed(ctx.components, ComponentSpec)
+        ).get(obj["metadata"]["name"])
+    )
+    cplan = plan_component(
+        ctx.plan,
+        resource_of(obj, spec),
+        admitted=billing is not None,
+        environments_present=ctx.environments,
+    )
+    return cplan, billing
 
 
 def _component_selector(org_name: str, name: str) -> str:
@@ -818,13 +882,20 @@ def _track(
     cplan: ComponentPlan,
     billing: Billing | None,
     current: Obj,
+    planned_at: float = 0.0,
 ) -> None:
     """What the Component's status is computed from now (in place, under its lock,
-    so that a Deployment event never reports from a half-replaced plan)."""
-    tracked = peer.components.setdefault(key, Tracked(spec, generation, cplan, billing, current))
+    so that a Deployment event never reports from a half-replaced plan); a plan
+    from an older snapshot than the one tracked is dropped."""
+    tracked = peer.components.setdefault(
+        key, Tracked(spec, generation, cplan, billing, current, planned_at)
+    )
     with tracked.lock:
+        if planned_at < tracked.planned_at and generation <= tracked.generation:
+            return
         tracked.spec, tracked.generation = spec, generation
         tracked.cplan, tracked.billing = cplan, billing
+        tracked.planned_at = planned_at
 
 
 @kopf.on.delete(GROUP, VERSION, "components")
