@@ -372,7 +372,10 @@ class Peer:
         self.workloads: dict[tuple[str, str, str], Obj] = {}
         #: (namespace, name) of a Component -> what its status is computed from
         self.components: dict[tuple[str, str], Tracked] = {}
+        #: How many of the workloads are Deployments (for the bench's settle check).
+        self.deployments = 0
         metrics.depth.set_function(self.depth)
+        metrics.managed.labels("Deployment").set_function(lambda: self.deployments)
 
     # ---------------------------------------------------------------- bookkeeping
     @contextlib.contextmanager
@@ -480,19 +483,16 @@ class Peer:
             return
         key = _workload_key(live)
         with self._lock:
-            if replace or key not in self.workloads:
-                self.workloads[key] = live_state(live)
-            self._count_deployments()
+            if key not in self.workloads:
+                self.deployments += key[0] == "Deployment"
+            elif not replace:
+                return
+            self.workloads[key] = live_state(live)
 
     def forget_workload(self, key: tuple[str, str, str]) -> None:
         with self._lock:
-            self.workloads.pop(key, None)
-            self._count_deployments()
-
-    def _count_deployments(self) -> None:
-        self.metrics.managed.labels("Deployment").set(
-            sum(1 for k in self.workloads if k[0] == "Deployment")
-        )
+            if self.workloads.pop(key, None) is not None:
+                self.deployments -= key[0] == "Deployment"
 
     def entry(self, rt: Runtime, component: str, spec: ComponentSpec) -> Obj:
         """One environment's status entry (as the operator's apply/workload_status.py
