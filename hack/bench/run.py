@@ -656,10 +656,13 @@ class Bench:
         extras = {} if extras is None else extras
         deployments = len(wl.render({}).deployments())
         idle = self.args.idle_at.get(n, self.args.idle_seconds)
-        extras["idle"] = await self.idle(op, idle)
+        if not self.args.idle_last:
+            extras["idle"] = await self.idle(op, idle)
         extras["restart"] = await self.restart(op, deployments, n)
         extras["latency"] = await self.latency(wl, self.args.latency_samples)
         extras["rss_after_latency_mib"] = round(status_kib(self.pid(op), "VmHWM") / 1024, 1)
+        if self.args.idle_last:  # of the restarted operator, with the latency samples
+            extras["idle"] = await self.idle(op, idle)
         return extras
 
     async def peer(
@@ -971,7 +974,18 @@ def markdown(report: dict[str, Any]) -> str:
             if args.get("fresh_clusters") and args.get("shared_sizes")
             else ""
         )
-        + f"; idle period {args['idle_seconds']:.0f} s; "
+        + f"; idle period {args['idle_seconds']:.0f} s"
+        + (
+            " (" + ", ".join(f"N={k}: {v} s" for k, v in args["idle_at"].items()) + ")"
+            if args.get("idle_at")
+            else ""
+        )
+        + (
+            ", measured last (the restarted operator, after the latency samples)"
+            if args.get("idle_last")
+            else ""
+        )
+        + "; "
         f"{args['latency_samples']} latency samples.",
         "",
         "| shape | N | orgs | converge (s) | floor (s) | ratio | writes/component (min) "
@@ -1148,6 +1162,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="another idle period for some sizes, e.g. 1000:60 (N:seconds, comma-separated)",
     )
     p.add_argument(
+        "--idle-last",
+        action="store_true",
+        help="measure the idle period after the restart and latency (of the restarted "
+        "operator), so that a run cut short keeps those",
+    )
+    p.add_argument(
         "--peer-sizes",
         default="",
         help="also run the Kopf peer (hack/bench/kopf_peer) at these sizes of --peer-shape, "
@@ -1314,6 +1334,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             "shared_sizes": args.shared_list,
             "repeats_at": args.repeats_at,
             "idle_at": args.idle_at,
+            "idle_last": args.idle_last,
             "peer_sizes": [n for _, n in args.peer_plan],
             "peer_shape": args.peer_shape,
             "peer_timeout": args.peer_timeout,
