@@ -881,6 +881,7 @@ def _row(label: str, s: dict[str, Any]) -> str:
     rdy = lat.get("to_ready", {})
     floor = s.get("median_floor_seconds")
     ratio = s.get("median_ratio")
+    bound = "" if s.get("converged", True) else "> "  # a lower bound: not converged
     return (
         f"| {label} | {s['n']} | {s.get('organizations', 1)} "
         + (
@@ -889,7 +890,7 @@ def _row(label: str, s: dict[str, Any]) -> str:
             else f"| > {s['median_operator_seconds']:.0f} (bound) "
         )
         + f"| {'-' if floor is None else f'{floor:.1f}'} "
-        f"| {'-' if ratio is None else f'{ratio:.2f}'} "
+        f"| {'-' if ratio is None else bound + f'{ratio:.2f}'} "
         f"| {s['writes_per_component']:.2f} ({s['minimum_writes_per_component']:.2f}) "
         f"| {s.get('idle', {}).get('writes', '-')} "
         f"| {s.get('idle', {}).get('operator_cpu_seconds', '-')} "
@@ -1023,7 +1024,7 @@ def markdown(report: dict[str, Any]) -> str:
         big = max(shared, key=lambda s: s["n"])
         lat = big.get("latency", {}).get("to_all_deployments", {})
         restart = big.get("restart", {})
-        growth_ok = True
+        growth_ok: bool | None = None  # one size: not measured
         if len(shared) > 1:
             small = min(shared, key=lambda s: s["n"])
             f = big["n"] / small["n"]
@@ -1057,8 +1058,9 @@ def markdown(report: dict[str, Any]) -> str:
             ),
             (f"shared: peak RSS <= 512 MiB (N={big['n']}: {_rss(big):.0f} MiB)", _rss(big) <= 512),
             (
-                "shared: growth no worse than linear (convergence, writes, peak RSS; within 10 %)",
-                growth_ok,
+                "shared: growth no worse than linear (convergence, writes, peak RSS; within 10 %)"
+                + ("" if growth_ok is not None else ": **not measured** (one size)"),
+                bool(growth_ok),
             ),
         ]
     targets += [
@@ -1082,7 +1084,9 @@ def markdown(report: dict[str, Any]) -> str:
         ),
     ]
     lines += ["", "Targets:", ""]
-    lines += [f"- {text}: {_met(ok)}" for text, ok in targets]
+    lines += [
+        f"- {text}" if "not measured" in text else f"- {text}: {_met(ok)}" for text, ok in targets
+    ]
     growth = _growth(sorted(single, key=lambda s: s["n"])) + _growth(
         sorted(shared, key=lambda s: s["n"])
     )
