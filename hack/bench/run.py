@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ for p in (HERE, REPO / "hack", REPO / "tests", REPO):
 
 import yaml  # noqa: E402
 from kapi import Kube, kind_path  # noqa: E402
+from kopf_peer.process import USER_AGENT_PREFIX as PEER_UA  # noqa: E402
+from kopf_peer.process import KopfPeerProcess  # noqa: E402
 from observe import (  # noqa: E402
     Tracker,
     component_ready,
@@ -61,20 +64,48 @@ from observe import (  # noqa: E402
 from tests.e2e.operator_harness import OperatorProcess  # noqa: E402
 from workload import (  # noqa: E402
     DATA_PLANES,
-    ENVIRONMENTS,
+    SharedWorkload,
     Workload,
-    component_spec,
-    expected_pods,
-    render,
 )
 
 import localcluster  # noqa: E402  (hack/localcluster.py)
-from cdp_operator.models.naming import runtime_namespace_name  # noqa: E402
+from cdp_operator.models import naming  # noqa: E402
 from kit import AuditLog, breakdown  # noqa: E402
 
 OPERATOR_UA = "cdp-operator/"
 BENCH_UA = "cdp-bench/"
 DEFAULT_SIZES = (100, 300, 1000)
+DEFAULT_SHARED_SIZES = (1000, 3000, 10000)
+SHAPES = ("single", "shared")
+MANAGED = "app.kubernetes.io/managed-by=cdp-operator"
+
+#: Either shape's input (workload.py): the same interface.
+AnyWorkload = Workload | SharedWorkload
+#: The operator, or the Kopf peer (hack/bench/kopf_peer): the same interface.
+Contender = OperatorProcess | KopfPeerProcess
+
+
+def user_agent(op: Contender) -> str:
+    return PEER_UA if isinstance(op, KopfPeerProcess) else OPERATOR_UA
+
+
+def make_workload(shape: str, name: str, n: int) -> AnyWorkload:
+    """The input of one run: `name` is the organization (single) or the prefix of
+    the organizations' names (shared)."""
+    return Workload(name, n) if shape == "single" else SharedWorkload(name, n)
+
+
+def run_name(shape: str, n: int, tag: str, side: str) -> str:
+    """A fresh organization name (or prefix) per run: b1000r0o, s10000r0f."""
+    return f"{'b' if shape == 'single' else 's'}{n}{tag}{side}"
+
+
+def component_watch_path(wl: AnyWorkload) -> str:
+    if isinstance(wl, Workload):
+        return kind_path("cdp.dev/v1alpha1", "Component", wl.namespace)
+    return kind_path("cdp.dev/v1alpha1", "Component")
+
+
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 PODS_PER_NODE = 1000  # what hack/localcluster.py gives each fake node
 
@@ -119,7 +150,12 @@ class Bench:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.profile_dir: Path | None = Path(args.profile) if args.profile else None
         #: Every process the bench started, stopped in close() whatever happens.
-        self.operators: list[OperatorProcess] = []
+        self.operators: list[Contender] = []
+        #: Pods of the largest workload (fake nodes are sized for them).
+        self.max_pods = 0
+        #: The size being measured, as far as it got (see amain).
+        self.partial: Callable[[], dict[str, Any]] | None = None
+        self.clusters_made = 0
         self.profilers: list[subprocess.Popen[bytes]] = []
 
     async def close(self) -> None:
@@ -130,7 +166,7 @@ class Bench:
         await self.kube.close()
 
     # ---------------------------------------------------------------- setup
-    async def setup(self, max_size: int) -> None:
+    async def setup(self, pods: int) -> None:
         log("installing the CRDs and the DataPlanes")
         for path in sorted((REPO / "crds").glob("*.yaml")):
             for doc in yaml.safe_load_all(path.read_text()):
@@ -156,12 +192,12 @@ class Bench:
         for dp in DATA_PLANES:
             await self.kube.apply(dp)
         if self.cluster is not None:
-            await self._add_nodes(max_size)
+            await self._add_nodes(pods)
 
-    async def _add_nodes(self, max_size: int) -> None:
-        """Enough fake nodes for the largest size's pods (plus the latency samples)."""
+    async def _add_nodes(self, pods: int) -> None:
+        """Enough fake nodes for the largest workload's pods (plus the latency samples)."""
         assert self.cluster is not None
-        pods = expected_pods(max_size) + 3 * self.args.latency_samples
+        pods += 5 * self.args.latency_samples
         nodes = max(2, math.ceil(pods * 1.25 / PODS_PER_NODE))
         names = list(localcluster.NODE_NAMES)
         for i in range(len(names), nodes):
@@ -182,7 +218,7 @@ class Bench:
                 )
             }
             if set(names) <= ready:
-                log(f"{len(names)} fake nodes ready ({pods} pods expected at N={max_size})")
+                log(f"{len(names)} fake nodes ready (for {pods} pods)")
                 return
             await asyncio.sleep(0.5)
         raise TimeoutError("fake nodes did not become Ready")
@@ -197,21 +233,25 @@ class Bench:
     def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
         return {k: round(after.get(k, 0.0) - v, 2) for k, v in before.items()}
 
-    async def start_operator(self, tag: str) -> OperatorProcess:
-        op = OperatorProcess(
-            str(self.kubeconfig), self.logs / f"operator-{tag}.log", self.args.operator_arg
-        )
+    async def start_operator(self, tag: str, peer: bool = False) -> Contender:
+        op: Contender
+        if peer:
+            op = KopfPeerProcess(str(self.kubeconfig), self.logs / f"kopf-peer-{tag}.log")
+        else:
+            op = OperatorProcess(
+                str(self.kubeconfig), self.logs / f"operator-{tag}.log", self.args.operator_arg
+            )
         self.operators.append(op)
         await asyncio.to_thread(op.start)
         return op
 
     @staticmethod
-    def pid(op: OperatorProcess) -> int | None:
+    def pid(op: Contender) -> int | None:
         return op.proc.pid if op.proc is not None and op.proc.poll() is None else None
 
     async def settle(
         self,
-        op: OperatorProcess,
+        op: Contender,
         *,
         quiet: float = 3.0,
         timeout: float = 600,
@@ -249,69 +289,108 @@ class Bench:
             await asyncio.sleep(0.2)
         raise TimeoutError(f"operator did not settle within {timeout:.0f}s")
 
-    async def wait_namespace(self, name: str, timeout: float = 120) -> None:
+    async def wait_namespaces(self, names: list[str], timeout: float = 900) -> None:
+        """Until every namespace in `names` exists (the operator makes them)."""
         deadline = time.monotonic() + timeout
-        while await self.kube.get(f"/api/v1/namespaces/{name}") is None:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"namespace {name} not created within {timeout:.0f}s")
-            await asyncio.sleep(0.02)
+        if len(names) == 1:
+            while await self.kube.get(f"/api/v1/namespaces/{names[0]}") is None:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"namespace {names[0]} not created within {timeout:.0f}s")
+                await asyncio.sleep(0.02)
+            return
+        tracker = Tracker(self.kube, "/api/v1/namespaces", lambda o: True)
+        await tracker.start()
+        try:
+            wanted = {("", n) for n in names}
+            await tracker.wait(
+                lambda t: wanted <= t.seen_at.keys(), timeout, f"{len(names)} org namespaces"
+            )
+        finally:
+            await tracker.stop()
 
-    async def cleanup(self, org: str) -> float:
-        """Delete the organization and its namespaces; wait until they are gone."""
+    async def cleanup(self, orgs: list[str]) -> float:
+        """Delete the organizations and their namespaces; wait until they are gone."""
         t0 = time.monotonic()
-        await self.kube.delete(f"/apis/cdp.dev/v1alpha1/organizations/{org}")
-        selector = f"cdp.dev/organization={org}"
-        items, _ = await self.kube.list("/api/v1/namespaces", labelSelector=selector)
+        names = set(orgs)
         await asyncio.gather(
-            *(self.kube.delete(f"/api/v1/namespaces/{i['metadata']['name']}") for i in items)
+            *(self.kube.delete(f"/apis/cdp.dev/v1alpha1/organizations/{o}") for o in orgs)
+        )
+
+        async def remaining() -> list[str]:
+            items, _ = await self.kube.list("/api/v1/namespaces", labelSelector=MANAGED)
+            return [
+                i["metadata"]["name"]
+                for i in items
+                if (i["metadata"].get("labels") or {}).get("cdp.dev/organization") in names
+            ]
+
+        await asyncio.gather(
+            *(self.kube.delete(f"/api/v1/namespaces/{ns}") for ns in await remaining())
         )
         deadline = time.monotonic() + self.args.cleanup_timeout
         while time.monotonic() < deadline:
-            items, _ = await self.kube.list("/api/v1/namespaces", labelSelector=selector)
-            org_obj = await self.kube.get(f"/apis/cdp.dev/v1alpha1/organizations/{org}")
-            if not items and org_obj is None:
+            items, _ = await self.kube.list("/apis/cdp.dev/v1alpha1/organizations")
+            if not await remaining() and not names & {i["metadata"]["name"] for i in items}:
                 return time.monotonic() - t0
             await asyncio.sleep(2)
-        raise TimeoutError(f"namespaces of {org} not gone within {self.args.cleanup_timeout}s")
+        raise TimeoutError(
+            f"namespaces of {len(orgs)} organization(s) not gone within "
+            f"{self.args.cleanup_timeout}s"
+        )
 
-    async def create_all(self, objs: list[dict[str, Any]]) -> None:
-        await asyncio.gather(*(self.kube.create(o) for o in objs))
+    async def create_all(self, objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(self.kube.create(o) for o in objs)))
 
     # ---------------------------------------------------- convergence: operator
-    async def operator_run(self, n: int, tag: str) -> tuple[dict[str, Any], OperatorProcess]:
-        org = f"b{n}{tag}o"
-        wl = Workload(org, n)
-        op = await self.start_operator(f"{n}-{tag}")
+    async def operator_run(
+        self, shape: str, n: int, tag: str, peer: bool = False
+    ) -> tuple[dict[str, Any], Contender]:
+        """The operator's convergence (or, peer=True, the Kopf peer's, bounded by
+        --peer-timeout: where it stood at the bound is the result then)."""
+        wl = make_workload(shape, run_name(shape, n, tag, "k" if peer else "o"), n)
+        who = "kopf peer" if peer else "operator"
+        op = await self.start_operator(f"{shape}-{n}-{tag}", peer)
         await self.settle(op)
-        tracker = Tracker(
-            self.kube,
-            kind_path("cdp.dev/v1alpha1", "Component", wl.namespace),
-            component_ready,
-        )
+        tracker = Tracker(self.kube, component_watch_path(wl), component_ready)
         await tracker.start()
-        names = {(wl.namespace, c["metadata"]["name"]) for c in wl.component_objs}
+        names = {(c["metadata"]["namespace"], c["metadata"]["name"]) for c in wl.component_objs}
         pid = self.pid(op)
-        profiler = self.start_profiler(pid, f"{n}-{tag}")
+        profiler = self.start_profiler(pid, f"{'peer-' if peer else ''}{shape}-{n}-{tag}")
         cpu0, cp0, audit0 = cpu_seconds(pid), self.control_plane_cpu(), self.audit.mark()
         t0 = time.monotonic()
-        await self.kube.create(wl.org_obj)
-        await self.wait_namespace(wl.namespace)
-        t_ns = time.monotonic()
-        await self.create_all(wl.project_objs + wl.component_objs)
-        t_created = time.monotonic()
-        await tracker.wait(
-            lambda t: names <= t.ready_at.keys(),
-            self.args.converge_timeout,
-            f"{n} Components Ready (operator run {tag})",
+        await self.create_all(wl.org_objs)
+        await self.wait_namespaces(
+            [naming.organization_namespace_name(o["metadata"]["name"]) for o in wl.org_objs]
         )
-        t_ready = max(tracker.ready_at[k] for k in names)
+        t_ns = time.monotonic()
+        await self.create_all(wl.namespaced_objs)
+        t_created = time.monotonic()
+        bound = self.args.peer_timeout if peer else self.args.converge_timeout
+        converged = True
+        try:
+            await tracker.wait(
+                lambda t: names <= t.ready_at.keys(),
+                bound,
+                f"{n} Components Ready ({who} run {shape} {tag})",
+            )
+        except TimeoutError:
+            if not peer:
+                raise
+            converged = False
+        ready = [tracker.ready_at[k] for k in names if k in tracker.ready_at]
+        t_ready = max(ready) if converged else time.monotonic()
         await tracker.stop()
         cpu1, cp1 = cpu_seconds(pid), self.control_plane_cpu()
         self.stop_profiler(profiler)
-        settled = await self.settle(op)
-        writes = self.audit.writes(audit0, user_agent_prefix=OPERATOR_UA)
+        settled = (
+            await self.settle(op, timeout=self.args.converge_timeout) if converged else t_ready
+        )
+        writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
         result = {
-            "org": org,
+            "org": [o["metadata"]["name"] for o in wl.org_objs],
+            "converged": converged,
+            "components_ready": len(ready),
+            "bound_seconds": bound,
             "seconds": round(t_ready - t0, 3),
             "org_namespace_after": round(t_ns - t0, 3),
             "created_after": round(t_created - t0, 3),
@@ -323,63 +402,66 @@ class Bench:
             "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),
         }
         log(
-            f"N={n} {tag} operator: {result['seconds']:.1f}s, {len(writes)} writes, "
+            f"{shape} N={n} {tag} {who}: {result['seconds']:.1f}s"
+            + ("" if converged else f" (bound; {len(ready)} of {n} Ready)")
+            + f", {len(writes)} writes, "
             f"cpu {result['operator_cpu_seconds']}s, peak RSS {result['peak_rss_mib']} MiB"
         )
         return result, op
 
     # ------------------------------------------------------- convergence: floor
-    async def floor_run(self, n: int, tag: str) -> dict[str, Any]:
-        org = f"b{n}{tag}f"
-        wl = Workload(org, n)
-        rendered = render(wl, "")
-        expected = {
-            (o["metadata"]["namespace"], o["metadata"]["name"])
-            for o in rendered.others
-            if o["kind"] == "Deployment"
-        }
+    async def floor_run(self, shape: str, n: int, tag: str) -> dict[str, Any]:
+        wl = make_workload(shape, run_name(shape, n, tag, "f"), n)
+        org_names = {o["metadata"]["name"] for o in wl.org_objs}
         tracker = Tracker(
             self.kube,
             "/apis/apps/v1/deployments",
             deployment_available,
-            params={"labelSelector": f"cdp.dev/organization={org}"},
+            params={
+                "labelSelector": f"cdp.dev/organization={next(iter(org_names))}"
+                if len(org_names) == 1
+                else MANAGED
+            },
         )
         await tracker.start()
         cp0, audit0 = self.control_plane_cpu(), self.audit.mark()
         t0 = time.monotonic()
-        created_org = await self.kube.create(wl.org_obj)
-        uid = created_org["metadata"]["uid"]
-        for obj in rendered.namespaces + rendered.others:
-            for ref in obj["metadata"].get("ownerReferences") or []:
-                ref["uid"] = uid
+        created_orgs = await self.create_all(wl.org_objs)
+        # Rendered once the organizations' uids are known (the namespaces' owner);
+        # the client's own rendering is not the floor's work: not counted.
+        r0 = time.monotonic()
+        rendered = wl.render({o["metadata"]["name"]: o["metadata"]["uid"] for o in created_orgs})
+        expected = rendered.deployments()
+        render_seconds = time.monotonic() - r0
         await self.create_all(rendered.namespaces)
-        await self.create_all(rendered.others + wl.project_objs + wl.component_objs)
+        await self.create_all(rendered.others + wl.namespaced_objs)
         t_created = time.monotonic()
         await tracker.wait(
             lambda t: expected <= t.ready_at.keys(),
             self.args.converge_timeout,
-            f"{len(expected)} Deployments Available (floor run {tag})",
+            f"{len(expected)} Deployments Available (floor run {shape} {tag})",
         )
         t_ready = max([t_created, *(tracker.ready_at[k] for k in expected)])
         await tracker.stop()
         cp1 = self.control_plane_cpu()
         writes = self.audit.writes(audit0, user_agent_prefix=BENCH_UA)
         result = {
-            "org": org,
-            "seconds": round(t_ready - t0, 3),
-            "created_after": round(t_created - t0, 3),
+            "org": sorted(org_names),
+            "seconds": round(t_ready - t0 - render_seconds, 3),
+            "render_seconds": round(render_seconds, 3),
+            "created_after": round(t_created - t0 - render_seconds, 3),
             "objects": rendered.total,
-            "user_resources": 1 + len(wl.project_objs) + len(wl.component_objs),
+            "user_resources": len(wl.org_objs) + len(wl.namespaced_objs),
             # Successful ones: a create retried while its namespace appears is one object.
             "bench_writes": sum(1 for w in writes if _succeeded(w)),
             "bench_failed_writes": sum(1 for w in writes if not _succeeded(w)),
             "control_plane_cpu_seconds": self.cpu_delta(cp0, cp1),
         }
-        log(f"N={n} {tag} floor: {result['seconds']:.1f}s ({rendered.total} objects)")
+        log(f"{shape} N={n} {tag} floor: {result['seconds']:.1f}s ({rendered.total} objects)")
         return result
 
     # ---------------------------------------------------------------- extras
-    async def idle(self, op: OperatorProcess, seconds: float) -> dict[str, Any]:
+    async def idle(self, op: Contender, seconds: float) -> dict[str, Any]:
         await self.settle(op)
         pid = self.pid(op)
         m0 = await asyncio.to_thread(op.metrics)
@@ -387,7 +469,7 @@ class Bench:
         log(f"idle for {seconds:.0f}s")
         await asyncio.sleep(seconds)
         cpu1, m1 = cpu_seconds(pid), await asyncio.to_thread(op.metrics)
-        writes = self.audit.writes(audit0, user_agent_prefix=OPERATOR_UA)
+        writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
 
         return {
             "seconds": seconds,
@@ -397,7 +479,7 @@ class Bench:
             "reconciles": int(m1.sum("cdp_reconcile_total") - m0.sum("cdp_reconcile_total")),
         }
 
-    async def restart(self, op: OperatorProcess, deployments: int, n: int) -> dict[str, Any]:
+    async def restart(self, op: Contender, deployments: int, n: int) -> dict[str, Any]:
         await asyncio.to_thread(op.stop)
         audit0 = self.audit.mark()
         t0 = time.monotonic()
@@ -408,7 +490,7 @@ class Bench:
         settled = await self.settle(
             op, min_deployments=deployments, min_component_reconciles=n, quiet=5.0, timeout=1800
         )
-        writes = self.audit.writes(audit0, user_agent_prefix=OPERATOR_UA)
+        writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
         m = await asyncio.to_thread(op.metrics)
         result = {
             "seconds": round(settled - t0, 3),
@@ -421,22 +503,23 @@ class Bench:
         log(f"restart: settled after {result['seconds']:.1f}s with {len(writes)} writes")
         return result
 
-    async def latency(self, org: str, samples: int) -> dict[str, Any]:
-        wl = Workload(org, 0)
+    async def latency(self, wl: AnyWorkload, samples: int) -> dict[str, Any]:
+        """Sequential samples: one more Component (a service: a Deployment per environment
+        of its project) with the rest of the converged workload present."""
+        probe = wl.latency_probe()
         deployments = Tracker(
             self.kube,
             "/apis/apps/v1/deployments",
             lambda o: True,
-            params={"labelSelector": f"cdp.dev/organization={org}"},
+            params={"labelSelector": f"cdp.dev/organization={probe.org}"},
         )
         components = Tracker(
-            self.kube, kind_path("cdp.dev/v1alpha1", "Component", wl.namespace), component_ready
+            self.kube, kind_path("cdp.dev/v1alpha1", "Component", probe.namespace), component_ready
         )
         await deployments.start()
         await components.start()
-        # component_spec(0, ...) is a service in project p00: a Deployment per environment.
-        spec = component_spec(0, wl.projects)
-        rendered_ns = [runtime_namespace_name(org, spec["project"], e) for e in ENVIRONMENTS]
+        spec = probe.spec
+        rendered_ns = probe.deployment_namespaces
         to_deploy, to_first, to_ready = [], [], []
         try:
             for i in range(samples):
@@ -444,13 +527,13 @@ class Bench:
                 obj = {
                     "apiVersion": "cdp.dev/v1alpha1",
                     "kind": "Component",
-                    "metadata": {"name": name, "namespace": wl.namespace},
+                    "metadata": {"name": name, "namespace": probe.namespace},
                     "spec": spec,
                 }
                 keys = {(ns, name) for ns in rendered_ns}
                 t0 = time.monotonic()
                 await self.kube.create(obj)
-                key = (wl.namespace, name)
+                key = (probe.namespace, name)
 
                 def exist(t: Tracker, keys: set[tuple[str, str]] = keys) -> bool:
                     return keys <= t.seen_at.keys()
@@ -462,7 +545,7 @@ class Bench:
                 await components.wait(ready, 120, f"{name} Ready")
                 to_first.append(min(deployments.seen_at[k] for k in keys) - t0)
                 to_deploy.append(max(deployments.seen_at[k] for k in keys) - t0)
-                to_ready.append(components.ready_at[(wl.namespace, name)] - t0)
+                to_ready.append(components.ready_at[key] - t0)
                 await asyncio.sleep(0.2)
         finally:
             await deployments.stop()
@@ -477,6 +560,7 @@ class Bench:
 
         result: dict[str, Any] = {
             "samples": samples,
+            "organization": probe.org,
             "namespaces": rendered_ns,
             "to_first_deployment": summary(to_first),
             "to_all_deployments": summary(to_deploy),
@@ -536,47 +620,163 @@ class Bench:
             proc.wait(10)
 
     # ---------------------------------------------------------------- a size
-    async def size(self, n: int) -> dict[str, Any]:
+    async def between_runs(self, fresh: bool, orgs: list[str]) -> float:
+        """Leave the cluster as the next run needs it: a fresh control plane (shape
+        shared: deleting 100,000 objects takes the cluster longer than making them), or
+        the run's organizations deleted and gone. Returns the seconds it took."""
+        t0 = time.monotonic()
+        if fresh and self.cluster is not None:
+            await self.fresh_cluster()
+        else:
+            await self.cleanup(orgs)
+        return round(time.monotonic() - t0, 1)
+
+    async def fresh_cluster(self) -> None:
+        """Replace the control plane by a new, empty one (same settings)."""
+        assert self.cluster is not None
+        old = self.cluster
+        log("replacing the control plane by a fresh one")
+        await asyncio.to_thread(old.down)
+        self.clusters_made += 1
+        cdir = old.dir.parent / f"c{self.clusters_made}"
+        cluster = BenchCluster(cdir, localcluster.free_base_port(self.args.base_port), old.qps)
+        self.cluster = cluster
+        await asyncio.to_thread(cluster.up)
+        await self.kube.close()
+        self.kubeconfig = cluster.kubeconfig
+        self.kube = Kube(self.kubeconfig, concurrency=self.args.client_concurrency)
+        self.audit = AuditLog(cluster.audit_log)
+        await self.setup(self.max_pods)
+
+    async def extras(
+        self, op: Contender, wl: AnyWorkload, n: int, extras: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Idle, restart, latency and memory of a contender that converged wl (into
+        `extras` as each is measured, when given)."""
+        extras = {} if extras is None else extras
+        deployments = len(wl.render({}).deployments())
+        idle = self.args.idle_at.get(n, self.args.idle_seconds)
+        if not self.args.idle_last:
+            extras["idle"] = await self.idle(op, idle)
+        extras["restart"] = await self.restart(op, deployments, n)
+        extras["latency"] = await self.latency(wl, self.args.latency_samples)
+        extras["rss_after_latency_mib"] = round(status_kib(self.pid(op), "VmHWM") / 1024, 1)
+        if self.args.idle_last:  # of the restarted operator, with the latency samples
+            extras["idle"] = await self.idle(op, idle)
+        return extras
+
+    async def peer(
+        self, shape: str, n: int, floor_seconds: float | None, last: bool
+    ) -> dict[str, Any]:
+        """The Kopf peer on the same input, on a clean cluster, bounded by --peer-timeout."""
+        fresh = shape == "shared" and self.args.fresh_clusters
+        result, op = await self.operator_run(shape, n, "r0", peer=True)
+        wl = make_workload(shape, run_name(shape, n, "r0", "k"), n)
+        extras: dict[str, Any] = {}
+        try:
+            if result["converged"]:
+                extras = await self.extras(op, wl, n)
+            if not last and not (fresh and self.cluster is not None):
+                # Kopf put finalizers on the Components: clean up while it runs.
+                result["cleanup_seconds"] = round(await self.cleanup(result["org"]), 1)
+        finally:
+            await asyncio.to_thread(op.stop)
+        if not last and fresh and self.cluster is not None:
+            result["cleanup_seconds"] = await self.between_runs(True, result["org"])
+        rendered = wl.render({})
+        minimum = rendered.total + wl.user_resources
+        note = (
+            f"converged in {result['seconds']} s"
+            if result["converged"]
+            else f"**not converged** within the bound of {result['bound_seconds']:.0f} s: "
+            f"{result['components_ready']} of {n} Components Ready then"
+        )
+        return {
+            "shape": shape,
+            "n": n,
+            "organizations": len(wl.org_objs),
+            "operator": [result],
+            "converged": result["converged"],
+            "bound_seconds": result["bound_seconds"],
+            "median_operator_seconds": result["seconds"],
+            "median_floor_seconds": floor_seconds,
+            "median_ratio": round(result["seconds"] / floor_seconds, 3) if floor_seconds else None,
+            "median_operator_writes": result["operator_writes"],
+            "writes_per_component": round(result["operator_writes"] / n, 2),
+            "minimum_writes_per_component": round(minimum / n, 2),
+            "peak_rss_mib": result["peak_rss_mib"],
+            "note": f"{note}; {result['operator_writes']} writes (user agent {PEER_UA}), "
+            f"CPU {result['operator_cpu_seconds']} s during convergence; floor of the same "
+            "run's size for the ratio",
+            **extras,
+        }
+
+    async def size(self, shape: str, n: int) -> dict[str, Any]:
         operator_runs: list[dict[str, Any]] = []
         floor_runs: list[dict[str, Any]] = []
         extras: dict[str, Any] = {}
-        repeats = self.args.repeats
+        repeats = self.args.repeats_at.get(n, self.args.repeats)
+        fresh = shape == "shared" and self.args.fresh_clusters
+        with_peer = (shape, n) in self.args.peer_plan
+        no_floor = (shape, n) in self.args.no_floor_plan
+        # What is measured so far, for a run interrupted in the middle of this size.
+        self.partial = lambda: self.summary(shape, n, operator_runs, floor_runs, extras)
         for r in range(repeats):
             order = ("operator", "floor") if r % 2 == 0 else ("floor", "operator")
+            if no_floor:
+                order = ("operator",)
             for side in order:
+                last = not with_peer and self.last_run(shape, n, r, side, repeats, order)
                 if side == "floor":
-                    floor_runs.append(await self.floor_run(n, f"r{r}"))
-                    floor_runs[-1]["cleanup_seconds"] = round(
-                        await self.cleanup(floor_runs[-1]["org"]), 1
-                    )
+                    floor_runs.append(await self.floor_run(shape, n, f"r{r}"))
+                    if not last:
+                        floor_runs[-1]["cleanup_seconds"] = await self.between_runs(
+                            fresh, floor_runs[-1]["org"]
+                        )
                     continue
-                result, op = await self.operator_run(n, f"r{r}")
+                result, op = await self.operator_run(shape, n, f"r{r}")
                 operator_runs.append(result)
                 try:
                     if r == repeats - 1:  # the last operator run: the other figures
-                        rendered = render(Workload(result["org"], n), "")
-                        deployments = sum(1 for o in rendered.others if o["kind"] == "Deployment")
-                        extras["idle"] = await self.idle(op, self.args.idle_seconds)
-                        extras["restart"] = await self.restart(op, deployments, n)
-                        extras["latency"] = await self.latency(
-                            result["org"], self.args.latency_samples
-                        )
-                        extras["rss_after_latency_mib"] = round(
-                            status_kib(self.pid(op), "VmHWM") / 1024, 1
-                        )
+                        wl = make_workload(shape, run_name(shape, n, f"r{r}", "o"), n)
+                        await self.extras(op, wl, n, extras)
                 finally:
                     await asyncio.to_thread(op.stop)
-                result["cleanup_seconds"] = round(await self.cleanup(result["org"]), 1)
-        wl = Workload("x", n)
-        rendered = render(wl, "")
-        statuses = 1 + len(wl.project_objs) + 2 + n  # org, projects, default envs, components
-        minimum = rendered.total + statuses
+                if not last:
+                    result["cleanup_seconds"] = await self.between_runs(fresh, result["org"])
+        if with_peer:
+            final = (shape, n) == self.args.plan[-1] and self.cluster is not None
+            floor_seconds = (
+                statistics.median(f["seconds"] for f in floor_runs) if floor_runs else None
+            )
+            extras["peer"] = await self.peer(shape, n, floor_seconds, final)
+        self.partial = None
+        return self.summary(shape, n, operator_runs, floor_runs, extras)
+
+    @staticmethod
+    def summary(
+        shape: str,
+        n: int,
+        operator_runs: list[dict[str, Any]],
+        floor_runs: list[dict[str, Any]],
+        extras: dict[str, Any],
+    ) -> dict[str, Any]:
+        """A size's entry of the report, from its runs."""
+        wl = make_workload(shape, "x", n)
+        rendered = wl.render({})
+        minimum = rendered.total + wl.user_resources  # every object once, every status once
         ratios = [
-            o["seconds"] / f["seconds"] for o, f in zip(operator_runs, floor_runs, strict=True)
+            o["seconds"] / f["seconds"] for o, f in zip(operator_runs, floor_runs, strict=False)
         ]
         op_writes = statistics.median(o["operator_writes"] for o in operator_runs)
+        floor_seconds = statistics.median(f["seconds"] for f in floor_runs) if floor_runs else None
         return {
+            "shape": shape,
             "n": n,
+            "organizations": len(wl.org_objs),
+            "tiers": wl.tiers()
+            if isinstance(wl, SharedWorkload)
+            else {"payg": {"organizations": 1, "components": n}},
             "rendered_objects": rendered.total,
             "rendered_by_kind": rendered.count_by_kind(),
             "pods": rendered.pods,
@@ -584,15 +784,22 @@ class Bench:
             "operator": operator_runs,
             "floor": floor_runs,
             "median_operator_seconds": statistics.median(o["seconds"] for o in operator_runs),
-            "median_floor_seconds": statistics.median(f["seconds"] for f in floor_runs),
+            "median_floor_seconds": floor_seconds,
             "ratios": [round(x, 3) for x in ratios],
-            "median_ratio": round(statistics.median(ratios), 3),
+            "median_ratio": round(statistics.median(ratios), 3) if ratios else None,
             "median_operator_writes": op_writes,
             "writes_per_component": round(op_writes / n, 2),
             "minimum_writes_per_component": round(minimum / n, 2),
             "peak_rss_mib": max(o["peak_rss_mib"] for o in operator_runs),
             **extras,
         }
+
+    def last_run(
+        self, shape: str, n: int, r: int, side: str, repeats: int, order: tuple[str, ...]
+    ) -> bool:
+        """The bench's very last run: nothing to clean up after it (the cluster goes)."""
+        final = (shape, n) == self.args.plan[-1] and r == repeats - 1
+        return final and side == order[-1] and self.cluster is not None
 
 
 # ---------------------------------------------------------------- reporting
@@ -650,8 +857,83 @@ def versions() -> dict[str, str]:
     return result
 
 
+def _x(ratio: float | None) -> str:
+    return "not measured (no floor run)" if ratio is None else f"{ratio:.2f}x"
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
+
+
+def _rss(s: dict[str, Any]) -> float:
+    return float(
+        max(
+            s["peak_rss_mib"],
+            s.get("restart", {}).get("peak_rss_mib", 0),
+            s.get("rss_after_latency_mib", 0),
+        )
+    )
+
+
+def _row(label: str, s: dict[str, Any]) -> str:
+    lat = s.get("latency", {})
+    dep = lat.get("to_all_deployments", {})
+    rdy = lat.get("to_ready", {})
+    floor = s.get("median_floor_seconds")
+    ratio = s.get("median_ratio")
+    bound = "" if s.get("converged", True) else "> "  # a lower bound: not converged
+    return (
+        f"| {label} | {s['n']} | {s.get('organizations', 1)} "
+        + (
+            f"| {s['median_operator_seconds']:.1f} "
+            if s.get("converged", True)
+            else f"| > {s['median_operator_seconds']:.0f} (bound) "
+        )
+        + f"| {'-' if floor is None else f'{floor:.1f}'} "
+        f"| {'-' if ratio is None else bound + f'{ratio:.2f}'} "
+        f"| {s['writes_per_component']:.2f} ({s['minimum_writes_per_component']:.2f}) "
+        f"| {s.get('idle', {}).get('writes', '-')} "
+        f"| {s.get('idle', {}).get('operator_cpu_seconds', '-')} "
+        f"| {s.get('restart', {}).get('seconds', '-')} "
+        f"| {s.get('restart', {}).get('writes', '-')} "
+        f"| {dep.get('p50', '-')} / {dep.get('p95', '-')} "
+        f"| {rdy.get('p50', '-')} / {rdy.get('p95', '-')} | {_rss(s):.0f} |"
+    )
+
+
+def _growth(rows: list[dict[str, Any]]) -> list[str]:
+    """How each figure grows from the smallest to the largest size of a shape,
+    against the growth of N (linear: the same factor)."""
+    if len(rows) < 2:
+        return []
+    a, b = rows[0], rows[-1]
+    factor = b["n"] / a["n"]
+
+    def grow(key: str, x: float | None, y: float | None) -> str:
+        if not x or y is None:
+            return f"{key} -"
+        return f"{key} x{y / x:.1f}"
+
+    lat_a = a.get("latency", {}).get("to_all_deployments", {}).get("p50")
+    lat_b = b.get("latency", {}).get("to_all_deployments", {}).get("p50")
+    parts = [
+        grow("convergence", a["median_operator_seconds"], b["median_operator_seconds"]),
+        grow("floor", a.get("median_floor_seconds"), b.get("median_floor_seconds")),
+        grow("writes", a["median_operator_writes"], b["median_operator_writes"]),
+        grow("restart", a.get("restart", {}).get("seconds"), b.get("restart", {}).get("seconds")),
+        grow("create→Deployment p50", lat_a, lat_b),
+        grow("peak RSS", _rss(a), _rss(b)),
+        grow(
+            "RSS above the 1-component base",
+            _rss(a) - RSS_BASE_MIB,
+            _rss(b) - RSS_BASE_MIB,
+        ),
+    ]
+    return [f"N {a['n']} → {b['n']} (x{factor:.0f}): " + ", ".join(parts) + "."]
+
+
+#: The operator's RSS with (almost) nothing to cache, for the growth figures.
+RSS_BASE_MIB = 65.0
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -681,84 +963,167 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ".",
         "",
-        f"Control plane: {report['cluster']}. Repeats: {args['repeats']} (operator and "
-        f"floor alternate); idle period {args['idle_seconds']:.0f} s; "
+        f"Control plane: {report['cluster']}. Repeats: {args['repeats']}"
+        + (
+            " (" + ", ".join(f"N={k}: {v}" for k, v in args["repeats_at"].items()) + ")"
+            if args.get("repeats_at")
+            else ""
+        )
+        + " (operator and floor alternate)"
+        + (
+            "; shape shared: each run on a fresh control plane"
+            if args.get("fresh_clusters") and args.get("shared_sizes")
+            else ""
+        )
+        + f"; idle period {args['idle_seconds']:.0f} s"
+        + (
+            " (" + ", ".join(f"N={k}: {v} s" for k, v in args["idle_at"].items()) + ")"
+            if args.get("idle_at")
+            else ""
+        )
+        + (
+            ", measured last (the restarted operator, after the latency samples)"
+            if args.get("idle_last")
+            else ""
+        )
+        + "; "
         f"{args['latency_samples']} latency samples.",
         "",
-        "| N | operator (s) | floor (s) | ratio | writes/component (min) "
+        "| shape | N | orgs | converge (s) | floor (s) | ratio | writes/component (min) "
         "| idle writes | idle CPU (s) | restart (s) | restart writes "
         "| create→Deployment p50/p95 (s) | create→Ready p50/p95 (s) | peak RSS (MiB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sizes:
-        lat = s.get("latency", {})
-        dep = lat.get("to_all_deployments", {})
-        rdy = lat.get("to_ready", {})
-        rss = max(
-            s["peak_rss_mib"],
-            s.get("restart", {}).get("peak_rss_mib", 0),
-            s.get("rss_after_latency_mib", 0),
-        )
-        lines.append(
-            f"| {s['n']} | {s['median_operator_seconds']:.1f} | {s['median_floor_seconds']:.1f} "
-            f"| {s['median_ratio']:.2f} | {s['writes_per_component']:.2f} "
-            f"({s['minimum_writes_per_component']:.2f}) "
-            f"| {s.get('idle', {}).get('writes', '-')} "
-            f"| {s.get('idle', {}).get('operator_cpu_seconds', '-')} "
-            f"| {s.get('restart', {}).get('seconds', '-')} "
-            f"| {s.get('restart', {}).get('writes', '-')} "
-            f"| {dep.get('p50', '-')} / {dep.get('p95', '-')} "
-            f"| {rdy.get('p50', '-')} / {rdy.get('p95', '-')} | {rss:.0f} |"
-        )
-    big = max(sizes, key=lambda s: s["n"])
-    lat = big.get("latency", {}).get("to_all_deployments", {})
-    rss = max(
-        big["peak_rss_mib"],
-        big.get("restart", {}).get("peak_rss_mib", 0),
-        big.get("rss_after_latency_mib", 0),
-    )
-    targets = [
-        (
-            f"convergence <= 1.3x floor (N={big['n']}: {big['median_ratio']:.2f}x)",
-            big["median_ratio"] <= 1.3,
-        ),
+        label = s.get("shape", "single") + (" (interrupted)" if s.get("interrupted") else "")
+        lines.append(_row(label, s))
+    for s in report.get("peer", []):
+        lines.append(_row(f"Kopf peer ({s['shape']})", s))
+    targets: list[tuple[str, bool]] = []
+    single = [s for s in sizes if s.get("shape", "single") == "single"]
+    shared = [s for s in sizes if s.get("shape") == "shared"]
+    if single:
+        big = max(single, key=lambda s: s["n"])
+        lat = big.get("latency", {}).get("to_all_deployments", {})
+        targets += [
+            (
+                f"single: convergence <= 1.3x floor (N={big['n']}: {_x(big['median_ratio'])})",
+                big["median_ratio"] is not None and big["median_ratio"] <= 1.3,
+            ),
+            (
+                f"single: p50 create→Deployment < 0.3 s (N={big['n']}: {lat.get('p50')} s)",
+                bool(lat) and lat.get("p50", 99) < 0.3,
+            ),
+            (
+                f"single: peak RSS < 150 MB at N={big['n']} ({_rss(big):.0f} MiB)"
+                + ("" if big["n"] >= 1000 else "; the target is stated for N=1000"),
+                _rss(big) * 1.048576 < 150,
+            ),
+        ]
+    if shared:
+        big = max(shared, key=lambda s: s["n"])
+        lat = big.get("latency", {}).get("to_all_deployments", {})
+        restart = big.get("restart", {})
+        growth_ok: bool | None = None  # one size: not measured
+        if len(shared) > 1:
+            small = min(shared, key=lambda s: s["n"])
+            f = big["n"] / small["n"]
+            growth_ok = all(
+                y <= x * f * 1.1
+                for x, y in (
+                    (small["median_operator_seconds"], big["median_operator_seconds"]),
+                    (small["median_operator_writes"], big["median_operator_writes"]),
+                    (_rss(small), _rss(big)),
+                )
+            )
+        targets += [
+            (
+                f"shared: convergence <= 1.2x floor (N={big['n']}: {_x(big['median_ratio'])}"
+                + (
+                    f", repeats {', '.join(f'{x:.2f}' for x in big['ratios'])})"
+                    if big["ratios"]
+                    else ")"
+                ),
+                big["median_ratio"] is not None and big["median_ratio"] <= 1.2,
+            ),
+            (
+                f"shared: restart <= 20 s with 0 writes (N={big['n']}: "
+                f"{restart.get('seconds')} s, {restart.get('writes')} writes)",
+                bool(restart) and restart["seconds"] <= 20 and restart["writes"] == 0,
+            ),
+            (
+                f"shared: p50 create→Deployment <= 0.1 s (N={big['n']}: {lat.get('p50')} s, "
+                f"p95 {lat.get('p95')} s)",
+                bool(lat) and lat.get("p50", 99) <= 0.1,
+            ),
+            (f"shared: peak RSS <= 512 MiB (N={big['n']}: {_rss(big):.0f} MiB)", _rss(big) <= 512),
+            (
+                "shared: growth no worse than linear (convergence, writes, peak RSS; within 10 %)"
+                + ("" if growth_ok is not None else ": **not measured** (one size)"),
+                bool(growth_ok),
+            ),
+        ]
+    targets += [
         (
             "zero idle writes ("
-            + ", ".join(f"N={s['n']}: {s.get('idle', {}).get('writes')}" for s in sizes)
+            + ", ".join(
+                f"{s.get('shape', 'single')} N={s['n']}: {s.get('idle', {}).get('writes')}"
+                for s in sizes
+            )
             + ")",
             all(s.get("idle", {}).get("writes") == 0 for s in sizes),
         ),
         (
             "zero restart writes ("
-            + ", ".join(f"N={s['n']}: {s.get('restart', {}).get('writes')}" for s in sizes)
+            + ", ".join(
+                f"{s.get('shape', 'single')} N={s['n']}: {s.get('restart', {}).get('writes')}"
+                for s in sizes
+            )
             + ")",
             all(s.get("restart", {}).get("writes") == 0 for s in sizes),
         ),
-        (
-            f"p50 create→Deployment < 0.3 s (N={big['n']}: {lat.get('p50')} s)",
-            bool(lat) and lat.get("p50", 99) < 0.3,
-        ),
-        (
-            f"peak RSS < 150 MB at N={big['n']} ({rss:.0f} MiB)"
-            + ("" if big["n"] >= 1000 else "; the target is stated for N=1000"),
-            rss * 1.048576 < 150,
-        ),
     ]
     lines += ["", "Targets:", ""]
-    lines += [f"- {text}: {_met(ok)}" for text, ok in targets]
+    lines += [
+        f"- {text}" if "not measured" in text else f"- {text}: {_met(ok)}" for text, ok in targets
+    ]
+    growth = _growth(sorted(single, key=lambda s: s["n"])) + _growth(
+        sorted(shared, key=lambda s: s["n"])
+    )
+    if growth:
+        lines += ["", "Growth (largest size against the smallest of a shape; linear = xN):", ""]
+        lines += [f"- {g}" for g in growth]
     lines += ["", "Per size (medians of the repeats; all figures in the JSON):", ""]
     for s in sizes:
         op_cpu = statistics.median(o["operator_cpu_seconds"] for o in s["operator"])
+        tiers = s.get("tiers") or {}
         lines.append(
-            f"- N={s['n']}: {s['rendered_objects']} rendered objects "
+            f"- {s.get('shape', 'single')} N={s['n']}: "
+            + (
+                ", ".join(
+                    f"{v['organizations']} {k} organizations ({v['components']} components)"
+                    for k, v in sorted(tiers.items())
+                )
+                + "; "
+                if s.get("shape") == "shared"
+                else ""
+            )
+            + f"{s['rendered_objects']} rendered objects "
             f"({', '.join(f'{v} {k}' for k, v in s['rendered_by_kind'].items())}), "
             f"{s['pods']} pods; operator runs "
             f"{', '.join(str(o['seconds']) for o in s['operator'])} s, "
-            f"floor runs {', '.join(str(f['seconds']) for f in s['floor'])} s (ratios "
-            f"{', '.join(f'{x:.2f}' for x in s['ratios'])}); operator CPU "
+            + (
+                f"floor runs {', '.join(str(f['seconds']) for f in s['floor'])} s (ratios "
+                f"{', '.join(f'{x:.2f}' for x in s['ratios'])}); "
+                if s["floor"]
+                else "**no floor run** at this size (time); "
+            )
+            + "operator CPU "
             f"during convergence {op_cpu:.1f} s; operator writes {s['median_operator_writes']:.0f} "
             f"vs minimum {s['minimum_writes']}."
         )
+    for s in report.get("peer", []):
+        lines.append(f"- Kopf peer ({s['shape']}) N={s['n']}: {s.get('note', '')}")
     lines += ["", END]
     return "\n".join(lines)
 
@@ -780,7 +1145,56 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, help="components (default 1000; alone: only this size)")
     p.add_argument("--sizes", help="comma-separated sizes (default 100,300,1000)")
+    p.add_argument(
+        "--shape",
+        choices=(*SHAPES, "both"),
+        help="single: one payg organization (--n, --sizes); shared: a shared data plane of "
+        "many organizations (--shared-sizes); both. Default: the shape(s) whose sizes are "
+        "given, both when none or both are",
+    )
+    p.add_argument(
+        "--shared-sizes",
+        help="comma-separated sizes of the shared shape (default 1000,3000,10000; '' for none)",
+    )
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--repeats-at",
+        help="fewer repeats for some sizes, e.g. 10000:1 (N:repeats, comma-separated)",
+    )
+    p.add_argument(
+        "--idle-at",
+        help="another idle period for some sizes, e.g. 1000:60 (N:seconds, comma-separated)",
+    )
+    p.add_argument(
+        "--idle-last",
+        action="store_true",
+        help="measure the idle period after the restart and latency (of the restarted "
+        "operator), so that a run cut short keeps those",
+    )
+    p.add_argument(
+        "--peer-sizes",
+        default="",
+        help="also run the Kopf peer (hack/bench/kopf_peer) at these sizes of --peer-shape, "
+        "after the operator and floor of the same size (e.g. 1000)",
+    )
+    p.add_argument("--peer-shape", choices=SHAPES, default="shared")
+    p.add_argument(
+        "--no-floor-at",
+        help="sizes measured without a floor run (no ratio), when time does not allow it",
+    )
+    p.add_argument(
+        "--peer-timeout",
+        type=float,
+        default=1200,
+        help="bound on the peer's convergence (s): where it stood then is its result",
+    )
+    p.add_argument(
+        "--no-fresh-clusters",
+        dest="fresh_clusters",
+        action="store_false",
+        help="shape shared: delete each run's organizations instead of replacing the "
+        "control plane by a fresh one between runs",
+    )
     p.add_argument("--idle-seconds", type=float, default=300)
     p.add_argument("--latency-samples", type=int, default=50)
     p.add_argument("--kubeconfig", help="use this cluster instead of starting one")
@@ -832,6 +1246,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="do not say the machine was shared with other work",
     )
     args = p.parse_args(argv)
+    if args.shape is None:
+        single, shared = bool(args.n or args.sizes), args.shared_sizes is not None
+        args.shape = (
+            "single" if single and not shared else "shared" if shared and not single else "both"
+        )
+    shapes = SHAPES if args.shape == "both" else (args.shape,)
+    args.shared_list = (
+        # In the order given: the largest first, when the time is short.
+        list(dict.fromkeys(int(s) for s in args.shared_sizes.split(",") if s.strip()))
+        if args.shared_sizes is not None
+        else list(DEFAULT_SHARED_SIZES)
+    )
+
+    def per_size(option: str | None) -> dict[int, int]:
+        return {
+            int(k): int(v)
+            for k, v in (item.split(":") for item in (option or "").split(",") if item)
+        }
+
+    args.repeats_at = per_size(args.repeats_at)
+    args.idle_at = per_size(args.idle_at)
     if args.sizes:
         args.size_list = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     elif args.n:
@@ -840,6 +1275,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.size_list = list(DEFAULT_SIZES)
     if args.n and args.n not in args.size_list:
         args.size_list = sorted({*args.size_list, args.n})
+    if "single" not in shapes:
+        args.size_list = []
+    if "shared" not in shapes:
+        args.shared_list = []
+    args.plan = [("single", n) for n in args.size_list] + [("shared", n) for n in args.shared_list]
+    if not args.plan:
+        p.error("nothing to measure: no sizes for the chosen shape(s)")
+    no_floor = {int(s) for s in (args.no_floor_at or "").split(",") if s.strip()}
+    args.no_floor_plan = [(shape, n) for shape, n in args.plan if n in no_floor]
+    peer_sizes = {int(s) for s in (args.peer_sizes or "").split(",") if s.strip()}
+    args.peer_plan = [
+        (shape, n) for shape, n in args.plan if shape == args.peer_shape and n in peer_sizes
+    ]
+    if len(args.peer_plan) != len(peer_sizes):
+        p.error(f"--peer-sizes must be sizes of the {args.peer_shape} shape being measured")
     args.stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return args
 
@@ -885,6 +1335,15 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         "cluster": where,
         "args": {
             "sizes": args.size_list,
+            "shared_sizes": args.shared_list,
+            "repeats_at": args.repeats_at,
+            "idle_at": args.idle_at,
+            "idle_last": args.idle_last,
+            "peer_sizes": [n for _, n in args.peer_plan],
+            "peer_shape": args.peer_shape,
+            "peer_timeout": args.peer_timeout,
+            "no_floor_at": [n for _, n in args.no_floor_plan],
+            "fresh_clusters": args.fresh_clusters,
             "repeats": args.repeats,
             "idle_seconds": args.idle_seconds,
             "latency_samples": args.latency_samples,
@@ -897,18 +1356,32 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         "sizes": [],
     }
     try:
-        await bench.setup(max(args.size_list))
-        for n in args.size_list:
-            log(f"size N={n}")
-            report["sizes"].append(await bench.size(n))
+        bench.max_pods = max(
+            make_workload(shape, "sizing", n).render({}).pods for shape, n in args.plan
+        )
+        await bench.setup(bench.max_pods)
+        for i, (shape, n) in enumerate(args.plan):
+            log(f"shape {shape}, N={n}")
+            size = await bench.size(shape, n)
+            if "peer" in size:
+                report.setdefault("peer", []).append(size.pop("peer"))
+            report["sizes"].append(size)
             report["wall_seconds"] = round(time.monotonic() - started, 1)
             report["machine"]["loadavg_at_end"] = os.getloadavg()
-            report["complete"] = n == args.size_list[-1]
+            report["complete"] = i == len(args.plan) - 1
             save(args, report)  # after every size: an interrupted run keeps what it measured
     finally:
+        if bench.partial is not None:  # interrupted (SIGTERM) in the middle of a size
+            with contextlib.suppress(Exception):  # e.g. no operator run finished yet
+                size = bench.partial()
+                size["interrupted"] = True
+                report["sizes"].append(size)
+                report["wall_seconds"] = round(time.monotonic() - started, 1)
+                report["machine"]["loadavg_at_end"] = os.getloadavg()
+                save(args, report)
         await bench.close()
-        if cluster is not None and not args.keep_cluster:
-            await asyncio.to_thread(cluster.down)
+        if bench.cluster is not None and not args.keep_cluster:
+            await asyncio.to_thread(bench.cluster.down)
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
     return report

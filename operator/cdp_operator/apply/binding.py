@@ -35,30 +35,42 @@ def is_managed(obj: Obj) -> bool:
 
 
 def owner_keys(obj: Obj) -> list[Hashable]:
-    """(organization, "") and (organization, component) of a managed object."""
+    """(organization, "") and (organization, component) of a managed object; for
+    one no component is labelled on (the organization reconcile's own, among a
+    few thousand of its components'), (organization, None) instead."""
     labels = obj["metadata"].get("labels") or {}
     if labels.get(L.MANAGED_BY) != L.MANAGED_BY_VALUE or L.ORGANIZATION not in labels:
         return []
     org = labels[L.ORGANIZATION]
-    keys: list[Hashable] = [(org, "")]
-    if L.COMPONENT in labels:
-        keys.append((org, labels[L.COMPONENT]))
-    return keys
+    return [(org, ""), (org, labels.get(L.COMPONENT))]
+
+
+#: Kinds kept packed in the cache (runtime/cache.py): the bulk of what the operator
+#: makes, each read only by the reconcile of its owner. Namespaces and the users'
+#: resources, read by many reconciles, stay parsed.
+PACKED_KINDS = frozenset(
+    k.kind for k in (K.DEPLOYMENT, K.SERVICE, K.NETWORK_POLICY, K.PDB, K.INGRESS, K.CRONJOB, K.JOB)
+)
 
 
 class Cache(runtime_cache.Cache):
     """The runtime's cache, indexed by the organization and component labels
-    of what the operator made."""
+    of what the operator made, counting the managed objects of each kind."""
 
     def __init__(self) -> None:
-        super().__init__(index=owner_keys)
+        super().__init__(index=owner_keys, counted=is_managed, packed=PACKED_KINDS)
 
     def owned_by(self, organization: str, component: str | None = None) -> list[Obj]:
         """Managed objects labelled with this organization (and component, when given)."""
         return self.indexed((organization, component or ""))
 
+    def org_level(self, organization: str, kinds: frozenset[str] | None = None) -> list[Obj]:
+        """Managed objects labelled with this organization and no component (of
+        these kinds, when given)."""
+        return self.indexed((organization, None), kinds)
+
     def count_managed(self, kind: str) -> int:
-        return self.count(kind, is_managed)
+        return self.counted_total(kind)
 
 
 class Client(runtime_client.Client):

@@ -61,7 +61,16 @@ class Shared:
         return component_billing(tier, allow_paid, [resource_of(c, None) for c in components])
 
     def org_of_namespace(self, namespace: str) -> str | None:
-        """The Organization whose namespace this is, if any."""
+        """The Organization whose namespace this is, if any.
+
+        By name first (one lookup: this runs for every Component event and
+        reconcile, with hundreds of Organizations cached); a scan only for a
+        name that could be a hashed organization namespace."""
+        name = naming.organization_of_namespace(namespace)
+        if name is not None and self.cache.get("Organization", None, name) is not None:
+            return name
+        if not namespace.startswith("cdp-org-"):  # naming.organization_namespace_name
+            return None  # no organization's namespace has another prefix
         for org in self.cache.all("Organization"):
             name = str(org["metadata"]["name"])
             if naming.organization_namespace_name(name) == namespace:

@@ -70,6 +70,8 @@ class Intake:
         self.synced = asyncio.Event()
         self._unlisted: set[str] = set()
         self._expected = 0
+        #: kind -> (pod objects, keys of other objects) of the list being paged in
+        self._pages: dict[str, tuple[list[Obj], set[Key]]] = {}
 
     def expect_kinds(self, kinds: Iterable[str]) -> None:
         """The kinds that must be listed before the first reconcile (wait-for-sync)."""
@@ -78,15 +80,30 @@ class Intake:
         if not self._unlisted:
             self.synced.set()
 
+    def listed_page(self, kind: K.Kind, items: list[Obj], first: bool) -> None:
+        """A page of a list (the informer's paged delivery): objects go to the
+        cache at once; `listed` ends the list. Pods are summarised per page too
+        but replace the index only as a whole list."""
+        if first:
+            self._pages[kind.kind] = ([], set())
+        pods, keys = self._pages.setdefault(kind.kind, ([], set()))
+        if kind.kind in self.pod_indexes:
+            pods.extend(items)  # transformed by their informer: small summaries' input
+            return
+        for obj in items:
+            keys.add(key_of(obj))
+            self.observe(None, obj)
+
     def listed(self, kind: K.Kind, items: list[Obj], resource_version: str) -> None:
-        """A complete list of a kind: the first one fills the cache; a later one
-        (after a watch could not resume) also tells what was deleted meanwhile."""
+        """A complete list of a kind (or the end of its pages): the first one fills
+        the cache; a later one (after a watch could not resume) also tells what
+        was deleted meanwhile."""
         self.shared.metrics.lists.labels(kind.kind).inc()
+        pages, keys = self._pages.pop(kind.kind, ([], set()))
         if (index := self.pod_indexes.get(kind.kind)) is not None:
-            self.enqueue(index.replace_all(items))
+            self.enqueue(index.replace_all([*pages, *items]))
             self._mark_listed(kind)
             return
-        keys = set()
         for obj in items:
             keys.add(key_of(obj))
             self.observe(None, obj)

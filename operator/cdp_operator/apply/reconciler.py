@@ -78,6 +78,9 @@ class Reconciler:
     def expect_kinds(self, kinds: Iterable[str]) -> None:
         self.intake.expect_kinds(kinds)
 
+    def listed_page(self, kind: K.Kind, items: list[Obj], first: bool) -> None:
+        self.intake.listed_page(kind, items, first)
+
     def listed(self, kind: K.Kind, items: list[Obj], resource_version: str) -> None:
         self.intake.listed(kind, items, resource_version)
 

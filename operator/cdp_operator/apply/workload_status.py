@@ -15,6 +15,9 @@ from ..render.readiness import component_verdict, held_entry, job_state, live_st
 from ..render.verdict import OrgPlan, Resource, Verdict
 from .context import Shared
 
+#: The kinds whose objects in a held namespace get a status entry.
+HELD_KINDS = frozenset({"Deployment", "CronJob"})
+
 
 class WorkloadStatus:
     def __init__(self, shared: Shared) -> None:
@@ -37,10 +40,12 @@ class WorkloadStatus:
 
     def held_entries(self, org: str, plan: OrgPlan, component: str) -> list[dict[str, Any]]:
         """Status entries for the component's workloads in held runtime namespaces."""
-        entries = []
-        for obj in self.cache.owned_by(org, component):
+        entries: list[dict[str, Any]] = []
+        if not plan.held_namespaces:
+            return entries  # the common case: no need to read the component's objects
+        for obj in self.cache.indexed((org, component), HELD_KINDS):
             why = plan.held_namespaces.get(obj["metadata"].get("namespace") or "")
-            if why is not None and obj["kind"] in ("Deployment", "CronJob"):
+            if why is not None:
                 entries.append(held_entry(obj, why))
         return sorted(entries, key=lambda e: str(e["name"]))
 

@@ -11,7 +11,7 @@ the types of a verdict in verdict.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..models import labels as L
@@ -47,7 +47,7 @@ def plan_organization(
     environments: Sequence[Resource[EnvironmentSpec]],
     projects: Sequence[Resource[ProjectSpec]],
     *,
-    foreign_namespaces: Iterable[str] = (),
+    foreign_namespaces: Container[str] = (),
     scope: Iterable[str] | None = None,
     materialised: Mapping[str, tuple[str, str]] | None = None,
     present: Iterable[tuple[str, str]] = (),
@@ -57,7 +57,8 @@ def plan_organization(
 
     foreign_namespaces: names of existing namespaces the operator did not create
     for this organization (a desired name among them is a conflict, never a
-    takeover). scope: the data planes this operator instance serves (None: all).
+    takeover); only asked whether a name is among them. scope: the data
+    planes this operator instance serves (None: all).
     materialised: the runtime namespaces this organization has now, name ->
     (project, environment). present: (kind, name) of every Project and
     Environment that exists, including those whose spec does not parse.
@@ -66,7 +67,7 @@ def plan_organization(
     """
     tier = org.spec.tier
     org_ns = naming.organization_namespace_name(org.name)
-    foreign = set(foreign_namespaces)
+    foreign = foreign_namespaces
     plan = OrgPlan(
         organization=org.name,
         namespace=org_ns,
@@ -207,7 +208,7 @@ def _plan_runtimes(
     plan: OrgPlan,
     organization: str,
     data_planes: Mapping[str, DataPlaneSpec],
-    foreign: set[str],
+    foreign: Container[str],
 ) -> dict[str, list[str]]:
     """Runtime namespaces: every admitted project x admitted environment on its
     data plane. Returns the conflicts per project (a name taken by a stranger)."""

@@ -40,10 +40,18 @@ MAX_BACKOFF = 30.0
 
 class Sink(Protocol):
     def listed(self, kind: Kind, items: list[Obj], resource_version: str) -> None:
-        """A complete list of `kind` (selector applied) as of `resource_version`."""
+        """A complete list of `kind` (selector applied) as of `resource_version`; for
+        a sink that has `listed_page`, the end of the pages it was given."""
 
     def event(self, kind: Kind, event_type: str, obj: Obj) -> None:
         """One watch event: ADDED, MODIFIED or DELETED."""
+
+
+class PagedSink(Sink, Protocol):
+    def listed_page(self, kind: Kind, items: list[Obj], first: bool) -> None:
+        """A page of a list as it arrives (then `listed` with no items: the list is
+        complete), so that neither side holds a list of 20,000 objects at once.
+        `first`: a list (re)starts with it; forget the pages of an earlier attempt."""
 
 
 class Gone(Exception):
@@ -132,8 +140,11 @@ class Informer:
         return self.api.call_api(method, url, header_params=headers, _request_timeout=timeout)
 
     def _list(self) -> tuple[list[Obj], str]:
+        """The whole list; for a sink with `listed_page`, every page goes to it
+        as it arrives, and nothing is returned but the list's version."""
         items: list[Obj] = []
         token = ""
+        paged = hasattr(self.sink, "listed_page")
         while True:
             query = [("limit", str(PAGE_SIZE))]
             if self.selector:
@@ -155,7 +166,10 @@ class Informer:
                 obj["apiVersion"] = self.kind.api_version
                 items.append(self._keep(obj))  # drop the bulk now, not after the whole list
             del page
-            token = meta.get("continue") or ""
+            first, token = not token, meta.get("continue") or ""
+            if paged:
+                self._deliver(self.sink.listed_page, self.kind, items, first)  # type: ignore[attr-defined]
+                items = []
             if not token:
                 return items, str(meta.get("resourceVersion") or "")
 
