@@ -211,3 +211,21 @@ def test_an_organization_whose_data_plane_comes_in_the_same_commit_waits_for_it(
     assert conditions["Ready"]["reason"] == "DataPlaneNotFound"
     assert conditions["Stalled"]["status"] == "True"
     assert queued == []
+
+
+def test_default_environments_a_pass_creates_queue_their_organization_again(
+    api: FakeApi, reconciler: Reconciler
+) -> None:
+    """Their watch events queue nothing (the cache holds the create's answer), so
+    without this their status waited for the operator's next restart."""
+    run(reconciler.reconcile_data_plane("us"))
+    run(reconciler.reconcile_org("acme"))
+    assert reconciler.queue.is_queued(("org", "acme")), "defaults made, not judged yet"
+    environments = [o for k, o in api.objects.items() if k[0] == K.ENVIRONMENT.collection_path]
+    assert {e["metadata"]["name"] for e in environments} == {"development", "production"}
+    assert all(not (e.get("status") or {}).get("conditions") for e in environments)
+    reconciler.queue.reset()
+    run(reconciler.reconcile_org("acme"))
+    for env in ("development", "production"):
+        assert _ready(api, K.ENVIRONMENT, env, ORG_NS)["status"] == "True"
+    assert not reconciler.queue.is_queued(("org", "acme")), "judged: nothing more to look at"

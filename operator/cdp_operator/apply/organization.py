@@ -109,6 +109,18 @@ class OrganizationReconciler(KindReconciler):
             )
         await self._write_statuses(name, plan)
         self._requeue_components_if_changed(name, plan)
+        self._requeue_for_new_environments(name, plan)
+
+    def _requeue_for_new_environments(self, name: str, plan: OrgPlan) -> None:
+        """Default Environments this pass created have no verdict in its plan, and
+        their watch events queue nothing (the cache already holds the create's
+        answer): look again, so their status is written now, not at a restart."""
+        for obj in plan.desired:
+            meta = obj["metadata"]
+            key = ("Environment", meta.get("namespace"), meta["name"])
+            if obj["kind"] == "Environment" and key not in plan.verdicts and self.cache.get(*key):
+                self.shared.queue.add(("org", name))
+                return
 
     async def _plan(self, name: str, org: Resource[OrganizationSpec]) -> OrgPlan:
         """The organization's plan from the cache, with its Ready's billing counts."""
