@@ -38,25 +38,35 @@ class OperatorProcess:
         self.metrics_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
+    #: How errors name the process.
+    name = "operator"
+
+    def command(self) -> list[str]:
+        """The command line (``metrics_port`` is chosen before each start)."""
+        return [
+            sys.executable,
+            "-m",
+            "cdp_operator",
+            "--kubeconfig",
+            self.kubeconfig,
+            "--metrics-port",
+            str(self.metrics_port),
+            *self.extra_args,
+        ]
+
+    def child_env(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
+
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.metrics_port = free_port()
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cdp_operator",
-                "--kubeconfig",
-                self.kubeconfig,
-                "--metrics-port",
-                str(self.metrics_port),
-                *self.extra_args,
-            ],
+            self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **self.env},
+            env=self.child_env(),
             cwd=REPO,
         )
         log.close()
@@ -83,6 +93,10 @@ class OperatorProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.running and self.proc is not None else None
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -96,14 +110,16 @@ class OperatorProcess:
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"operator exited with {self.proc.returncode}:\n{self.logs()[-4000:]}"
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.logs()[-4000:]}"
                 )
             try:
                 self.metrics()
                 return
             except OSError:
                 time.sleep(0.2)
-        raise TimeoutError(f"operator metrics not served within {timeout}s:\n{self.logs()[-4000:]}")
+        raise TimeoutError(
+            f"{self.name} metrics not served within {timeout}s:\n{self.logs()[-4000:]}"
+        )
 
     def total(self, name: str, **labels: str) -> float:
         """The sum of the samples ``name`` whose labels include ``labels``."""
@@ -119,7 +135,7 @@ class OperatorProcess:
         stable_since = time.monotonic()
         while time.monotonic() < deadline:
             if not self.running:
-                raise RuntimeError(f"operator died:\n{self.logs()[-4000:]}")
+                raise RuntimeError(f"{self.name} died:\n{self.logs()[-4000:]}")
             m = self.metrics()
             depth = m.get("cdp_work_queue_depth", 0.0)
             now = (m.sum("cdp_reconcile_total"), m.sum("cdp_api_writes_total"))
@@ -130,4 +146,4 @@ class OperatorProcess:
                 stable_since = time.monotonic()
                 last = now
             time.sleep(0.25)
-        raise TimeoutError(f"operator did not settle within {timeout}s")
+        raise TimeoutError(f"{self.name} did not settle within {timeout}s")

@@ -45,31 +45,22 @@ as run.py has them: ``from kopf_peer.process import KopfPeerProcess, USER_AGENT_
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
-if str(REPO / "tests") not in sys.path:
-    sys.path.insert(0, str(REPO / "tests"))
+for _p in (REPO / "tests", REPO):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
 
-from kit import Metrics, scrape  # noqa: E402
+from tests.e2e.operator_harness import OperatorProcess  # noqa: E402
 
 #: The user agent of every request the peer makes (see handlers.USER_AGENT).
 USER_AGENT_PREFIX = "cdp-kopf-peer/"
 #: The environment variable that tells handlers.py where to serve its metrics.
 METRICS_PORT_ENV = "CDP_KOPF_PEER_METRICS_PORT"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def release_finalizers(kubeconfig: str, namespace: str) -> int:
@@ -100,22 +91,11 @@ def release_finalizers(kubeconfig: str, namespace: str) -> int:
     return released
 
 
-class KopfPeerProcess:
-    """The Kopf peer, started with ``kopf run`` as Kopf's documentation shows."""
+class KopfPeerProcess(OperatorProcess):
+    """The Kopf peer, started with ``kopf run`` as Kopf's documentation shows; the
+    rest (stop, metrics, settling) is the operator harness's."""
 
-    def __init__(
-        self,
-        kubeconfig: str,
-        log_path: Path,
-        extra_args: list[str] | None = None,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        self.kubeconfig = kubeconfig
-        self.log_path = log_path
-        self.extra_args = extra_args or []
-        self.env = env or {}
-        self.metrics_port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+    name = "kopf peer"
 
     def command(self) -> list[str]:
         return [
@@ -130,101 +110,14 @@ class KopfPeerProcess:
             *self.extra_args,
         ]
 
-    def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.metrics_port = free_port()
+    def child_env(self) -> dict[str, str]:
         path = [str(REPO / "operator"), str(HERE.parent)]
         if os.environ.get("PYTHONPATH"):
             path.append(os.environ["PYTHONPATH"])
-        env = {
+        return {
             **os.environ,
             "KUBECONFIG": self.kubeconfig,
             "PYTHONPATH": os.pathsep.join(path),
             METRICS_PORT_ENV: str(self.metrics_port),
             **self.env,
         }
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
-        self.proc = subprocess.Popen(
-            self.command(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=REPO,
-        )
-        log.close()
-        self.wait_metrics()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    # ----------------------------------------------------------------- metrics
-    def metrics(self) -> Metrics:
-        """One scrape of the peer's metrics."""
-        return scrape(f"http://127.0.0.1:{self.metrics_port}/metrics")
-
-    def wait_metrics(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"kopf peer exited with {self.proc.returncode}:\n{self.logs()[-4000:]}"
-                )
-            try:
-                self.metrics()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(
-            f"kopf peer metrics not served within {timeout}s:\n{self.logs()[-4000:]}"
-        )
-
-    def total(self, name: str, **labels: str) -> float:
-        return float(self.metrics().sum(name, **labels))
-
-    def wait_settled(self, quiet: float = 3.0, timeout: float = 180) -> float:
-        """Wait until nothing is running or waiting for a retry and no handler ran and
-        no write was made for `quiet` seconds; return when activity ended (monotonic).
-
-        A bound on waiting, not an assertion on speed.
-        """
-        deadline = time.monotonic() + timeout
-        last = (-1.0, -1.0)
-        changed = time.monotonic()
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError(f"kopf peer died:\n{self.logs()[-4000:]}")
-            m = self.metrics()
-            depth = float(m.get("cdp_work_queue_depth", 0.0))
-            now = (m.sum("cdp_reconcile_total"), m.sum("cdp_api_writes_total"))
-            if depth > 0 or now != last:
-                last, changed = now, time.monotonic()
-            elif time.monotonic() - changed >= quiet:
-                return changed
-            time.sleep(0.25)
-        raise TimeoutError(f"kopf peer did not settle within {timeout}s")
