@@ -72,7 +72,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import aiohttp
 import kopf
 import kubernetes
 from kubernetes.client.exceptions import ApiException
@@ -89,6 +88,7 @@ from cdp_operator.models.resources import (
     ProjectSpec,
 )
 from cdp_operator.models.tiers import Billing
+from cdp_operator.process.login import session_with_user_agent
 from cdp_operator.render import workloads as render_workloads
 from cdp_operator.render.addresses import endpoint_addresses
 from cdp_operator.render.billing import all_paid, resource_of
@@ -567,19 +567,7 @@ def _peer(memo: Any) -> Peer:
 @kopf.on.login()
 async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
     """Kopf's own requests (watches, patches, Events) with the peer's user agent."""
-    info = kopf.login_via_client(**kwargs)
-    if info is None:
-        return None
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
-        headers={**info.as_http_headers(), "User-Agent": USER_AGENT},
-    )
-    return kopf.AiohttpSession(
-        aiohttp_session=session,
-        server=info.server,
-        default_namespace=info.default_namespace,
-        expiration=info.expiration,
-    )
+    return session_with_user_agent(USER_AGENT, **kwargs)
 
 
 @kopf.on.startup()

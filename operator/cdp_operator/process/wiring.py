@@ -21,7 +21,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import kopf
 
 from .. import USER_AGENT
@@ -34,6 +33,7 @@ from ..render.pod_health import pod_fields
 from ..runtime.client import load_configuration
 from ..runtime.informer import Informer
 from ..runtime.peering import PeeringGuard
+from .login import session_with_user_agent
 
 logger = logging.getLogger("cdp_operator")
 
@@ -61,19 +61,7 @@ class Options:
 @kopf.on.login()
 async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
     """Kopf's own connection, identified as cdp-operator in the audit log."""
-    info = kopf.login_via_client(**kwargs)
-    if info is None:
-        return None
-    session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=0, ssl=info.as_ssl_context()),
-        headers={**info.as_http_headers(), "User-Agent": USER_AGENT},
-    )
-    return kopf.AiohttpSession(
-        aiohttp_session=session,
-        server=info.server,
-        default_namespace=info.default_namespace,
-        expiration=info.expiration,
-    )
+    return session_with_user_agent(USER_AGENT, **kwargs)
 
 
 @kopf.on.startup()
