@@ -14,8 +14,10 @@ import pytest
 from cdp_operator.process import login
 
 
-def _session(monkeypatch: pytest.MonkeyPatch, info: kopf.ConnectionInfo | None) -> dict[str, str]:
-    monkeypatch.setattr(login.kopf, "login_via_client", lambda **_: info)
+def _session(
+    monkeypatch: pytest.MonkeyPatch, info: kopf.ConnectionInfo | None
+) -> dict[str, str] | None:
+    monkeypatch.setattr(kopf, "login_via_client", lambda **_: info)
 
     async def make() -> dict[str, str] | None:
         session = login.session_with_user_agent("cdp-test/1.2", logger=None)
@@ -28,7 +30,7 @@ def _session(monkeypatch: pytest.MonkeyPatch, info: kopf.ConnectionInfo | None) 
         finally:
             await session.aiohttp_session.close()
 
-    return asyncio.run(make())  # type: ignore[return-value]
+    return asyncio.run(make())
 
 
 def test_the_session_sends_the_user_agent_and_the_credentials(
@@ -38,6 +40,7 @@ def test_the_session_sends_the_user_agent_and_the_credentials(
         server="https://127.0.0.1:6443", token="s3cret", default_namespace="team-a"
     )
     headers = _session(monkeypatch, info)
+    assert headers is not None
     assert headers["User-Agent"] == "cdp-test/1.2"
     assert headers["Authorization"] == "Bearer s3cret"
 
