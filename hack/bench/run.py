@@ -357,6 +357,7 @@ class Bench:
         pid = self.pid(op)
         profiler = self.start_profiler(pid, f"{'peer-' if peer else ''}{shape}-{n}-{tag}")
         cpu0, cp0, audit0 = cpu_seconds(pid), self.control_plane_cpu(), self.audit.mark()
+        client0 = cpu_seconds(os.getpid())
         t0 = time.monotonic()
         await self.create_all(wl.org_objs)
         await self.wait_namespaces(
@@ -381,6 +382,7 @@ class Bench:
         t_ready = max(ready) if converged else time.monotonic()
         await tracker.stop()
         cpu1, cp1 = cpu_seconds(pid), self.control_plane_cpu()
+        client1 = cpu_seconds(os.getpid())
         self.stop_profiler(profiler)
         settled = (
             await self.settle(op, timeout=self.args.converge_timeout) if converged else t_ready
@@ -397,6 +399,8 @@ class Bench:
             "settled_after": round(settled - t0, 3),
             "operator_cpu_seconds": round(cpu1 - cpu0, 2),
             "control_plane_cpu_seconds": self.cpu_delta(cp0, cp1),
+            # The benchmark's own process: its creates and its watch of the Components.
+            "client_cpu_seconds": round(client1 - client0, 2),
             "operator_writes": len(writes),
             "operator_writes_by_request": breakdown(writes),
             "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),
@@ -425,6 +429,7 @@ class Bench:
         )
         await tracker.start()
         cp0, audit0 = self.control_plane_cpu(), self.audit.mark()
+        client0 = cpu_seconds(os.getpid())
         t0 = time.monotonic()
         created_orgs = await self.create_all(wl.org_objs)
         # Rendered once the organizations' uids are known (the namespaces' owner);
@@ -444,6 +449,7 @@ class Bench:
         t_ready = max([t_created, *(tracker.ready_at[k] for k in expected)])
         await tracker.stop()
         cp1 = self.control_plane_cpu()
+        client1 = cpu_seconds(os.getpid())
         writes = self.audit.writes(audit0, user_agent_prefix=BENCH_UA)
         result = {
             "org": sorted(org_names),
@@ -456,6 +462,9 @@ class Bench:
             "bench_writes": sum(1 for w in writes if _succeeded(w)),
             "bench_failed_writes": sum(1 for w in writes if not _succeeded(w)),
             "control_plane_cpu_seconds": self.cpu_delta(cp0, cp1),
+            # The floor's client (this process): its creates, the watch of the
+            # Deployments, and the rendering (render_seconds) included.
+            "client_cpu_seconds": round(client1 - client0, 2),
         }
         log(f"{shape} N={n} {tag} floor: {result['seconds']:.1f}s ({rendered.total} objects)")
         return result
@@ -1120,12 +1129,37 @@ def markdown(report: dict[str, Any]) -> str:
             )
             + "operator CPU "
             f"during convergence {op_cpu:.1f} s; operator writes {s['median_operator_writes']:.0f} "
-            f"vs minimum {s['minimum_writes']}."
+            f"vs minimum {s['minimum_writes']}" + _machine_cpu_note(s) + "."
         )
     for s in report.get("peer", []):
         lines.append(f"- Kopf peer ({s['shape']}) N={s['n']}: {s.get('note', '')}")
     lines += ["", END]
     return "\n".join(lines)
+
+
+def _machine_cpu(run: dict[str, Any]) -> float | None:
+    """CPU seconds the whole convergence cost the machine: control plane,
+    operator (operator runs) and the benchmark's client (None in results made
+    before the client's CPU was recorded)."""
+    if "client_cpu_seconds" not in run:
+        return None
+    return (
+        sum(run.get("control_plane_cpu_seconds", {}).values())
+        + run.get("operator_cpu_seconds", 0.0)
+        + run["client_cpu_seconds"]
+    )
+
+
+def _machine_cpu_note(s: dict[str, Any]) -> str:
+    """On a machine the control plane saturates, time follows total CPU."""
+    op = [c for o in s["operator"] if (c := _machine_cpu(o)) is not None]
+    floor = [c for f in s["floor"] if (c := _machine_cpu(f)) is not None]
+    if not op:
+        return ""
+    text = f"; CPU of the whole machine during convergence {statistics.median(op):.0f} s"
+    if floor:
+        text += f" (floor runs: {statistics.median(floor):.0f} s)"
+    return text
 
 
 def write_docs(path: Path, generated: str) -> None:
