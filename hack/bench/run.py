@@ -1396,7 +1396,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         await bench.setup(bench.max_pods)
         for i, (shape, n) in enumerate(args.plan):
             after_single = i > 0 and args.plan[i - 1][0] == "single"
-            if shape == "shared" and after_single and args.fresh_clusters and bench.cluster:
+            fresh = args.fresh_clusters and bench.cluster is not None
+            if shape == "shared" and after_single and fresh:
                 # The single shape's runs left their leftovers (a grown store and audit
                 # log): each shared run starts on a fresh control plane.
                 await bench.fresh_cluster()
