@@ -366,7 +366,15 @@ class Bench:
         t_ns = time.monotonic()
         await self.create_all(wl.namespaced_objs)
         t_created = time.monotonic()
-        bound = self.args.peer_timeout if peer else self.args.converge_timeout
+        # The peer, and the operator with --operator-bound, are bounded: where they
+        # stood at the bound is their result. Otherwise a timeout fails the run.
+        bounded = peer or self.args.operator_bound is not None
+        if peer:
+            bound = self.args.peer_timeout
+        elif self.args.operator_bound is not None:
+            bound = self.args.operator_bound
+        else:
+            bound = self.args.converge_timeout
         converged = True
         try:
             await tracker.wait(
@@ -375,7 +383,7 @@ class Bench:
                 f"{n} Components Ready ({who} run {shape} {tag})",
             )
         except TimeoutError:
-            if not peer:
+            if not bounded:
                 raise
             converged = False
         ready = [tracker.ready_at[k] for k in names if k in tracker.ready_at]
@@ -731,7 +739,8 @@ class Bench:
         # What is measured so far, for a run interrupted in the middle of this size.
         self.partial = lambda: self.summary(shape, n, operator_runs, floor_runs, extras)
         for r in range(repeats):
-            order = ("operator", "floor") if r % 2 == 0 else ("floor", "operator")
+            operator_first = r % 2 == (1 if self.args.floor_first else 0)
+            order = ("operator", "floor") if operator_first else ("floor", "operator")
             if no_floor:
                 order = ("operator",)
             for side in order:
@@ -746,7 +755,8 @@ class Bench:
                 result, op = await self.operator_run(shape, n, f"r{r}")
                 operator_runs.append(result)
                 try:
-                    if r == repeats - 1:  # the last operator run: the other figures
+                    # The last operator run: the other figures, of a converged workload.
+                    if r == repeats - 1 and result["converged"]:
                         wl = make_workload(shape, run_name(shape, n, f"r{r}", "o"), n)
                         await self.extras(op, wl, n, extras)
                 finally:
@@ -782,6 +792,8 @@ class Bench:
         return {
             "shape": shape,
             "n": n,
+            # False when a run stopped at --operator-bound: its time and ratio are lower bounds.
+            "converged": all(o.get("converged", True) for o in operator_runs),
             "organizations": len(wl.org_objs),
             "tiers": wl.tiers()
             if isinstance(wl, SharedWorkload)
@@ -1255,6 +1267,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="requests in flight from the benchmark client",
     )
     p.add_argument("--converge-timeout", type=float, default=1800)
+    p.add_argument(
+        "--operator-bound",
+        type=float,
+        help="bound on the operator's convergence (s): where it stood then is its result "
+        "(not converged; no idle, restart or latency figures) instead of a failed run",
+    )
+    p.add_argument(
+        "--floor-first",
+        action="store_true",
+        help="the first repeat runs the floor before the operator (then they alternate)",
+    )
     p.add_argument("--cleanup-timeout", type=float, default=900)
     p.add_argument(
         "--operator-arg",
@@ -1377,6 +1400,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             "peer_shape": args.peer_shape,
             "peer_timeout": args.peer_timeout,
             "no_floor_at": [n for _, n in args.no_floor_plan],
+            "floor_first": args.floor_first,
+            "operator_bound": args.operator_bound,
             "fresh_clusters": args.fresh_clusters,
             "repeats": args.repeats,
             "idle_seconds": args.idle_seconds,
