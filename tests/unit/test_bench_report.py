@@ -45,3 +45,36 @@ def test_no_note_for_results_without_the_clients_cpu() -> None:
     assert run._machine_cpu_note(only_operator) == (
         "; CPU of the whole machine during convergence 151 s"
     )
+
+
+def _op(seconds: float, converged: bool = True) -> dict[str, Any]:
+    return {
+        "seconds": seconds,
+        "converged": converged,
+        "operator_writes": 1000,
+        "peak_rss_mib": 100,
+    }
+
+
+def test_a_run_stopped_at_the_operator_bound_is_a_lower_bound() -> None:
+    """--operator-bound: the size is marked not converged and its row says the
+    time and ratio are lower bounds, not figures."""
+    floor = [{"seconds": 2000.0}]
+    size = run.Bench.summary("shared", 100, [_op(4200.0, converged=False)], floor, {})
+    assert size["converged"] is False
+    row = run._row("shared", size)
+    assert "| > 4200 (bound) |" in row
+    assert "| > 2.10 |" in row
+    done = run.Bench.summary("shared", 100, [_op(2400.0)], floor, {})
+    assert done["converged"] is True
+    assert "| 2400.0 |" in run._row("shared", done)
+    assert "| 1.20 |" in run._row("shared", done)
+
+
+def test_floor_first_and_operator_bound_options() -> None:
+    args = run.parse_args(["--shared-sizes", "100", "--floor-first", "--operator-bound", "60"])
+    assert args.floor_first is True
+    assert args.operator_bound == 60.0
+    plain = run.parse_args(["--shared-sizes", "100"])
+    assert plain.floor_first is False
+    assert plain.operator_bound is None
