@@ -49,8 +49,9 @@ for p in (HERE, REPO / "hack", REPO / "tests", REPO):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
+import aiohttp  # noqa: E402
 import yaml  # noqa: E402
-from kapi import Kube, kind_path  # noqa: E402
+from kapi import ApiError, Kube, kind_path  # noqa: E402
 from kopf_peer.process import USER_AGENT_PREFIX as PEER_UA  # noqa: E402
 from kopf_peer.process import KopfPeerProcess  # noqa: E402
 from observe import (  # noqa: E402
@@ -229,6 +230,26 @@ class Bench:
             return {}
         return {name: cpu_seconds(pid) for name, pid in self.cluster.running().items() if pid}
 
+    async def allocator(self) -> tuple[float, int] | None:
+        """The ClusterIP allocator's totals (allocator_totals); None when the
+        API server's metrics cannot be read (an existing cluster, no permission)."""
+        try:
+            _, text = await self.kube.request("GET", "/metrics")
+        except (ApiError, aiohttp.ClientError, TimeoutError):
+            return None
+        return allocator_totals(text) if isinstance(text, str) else None
+
+    @staticmethod
+    def allocator_delta(
+        before: tuple[float, int] | None, after: tuple[float, int] | None
+    ) -> dict[str, Any]:
+        if before is None or after is None:
+            return {}
+        return {
+            "clusterip_allocator_seconds": round(after[0] - before[0], 1),
+            "clusterip_allocations": after[1] - before[1],
+        }
+
     @staticmethod
     def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
         return {k: round(after.get(k, 0.0) - v, 2) for k, v in before.items()}
@@ -356,6 +377,7 @@ class Bench:
         names = {(c["metadata"]["namespace"], c["metadata"]["name"]) for c in wl.component_objs}
         pid = self.pid(op)
         profiler = self.start_profiler(pid, f"{'peer-' if peer else ''}{shape}-{n}-{tag}")
+        alloc0 = await self.allocator()
         cpu0, cp0, audit0 = cpu_seconds(pid), self.control_plane_cpu(), self.audit.mark()
         client0 = cpu_seconds(os.getpid())
         t0 = time.monotonic()
@@ -391,6 +413,7 @@ class Bench:
         await tracker.stop()
         cpu1, cp1 = cpu_seconds(pid), self.control_plane_cpu()
         client1 = cpu_seconds(os.getpid())
+        alloc1 = await self.allocator()
         self.stop_profiler(profiler)
         settled = (
             await self.settle(op, timeout=self.args.converge_timeout) if converged else t_ready
@@ -409,6 +432,7 @@ class Bench:
             "control_plane_cpu_seconds": self.cpu_delta(cp0, cp1),
             # The benchmark's own process: its creates and its watch of the Components.
             "client_cpu_seconds": round(client1 - client0, 2),
+            **self.allocator_delta(alloc0, alloc1),
             "operator_writes": len(writes),
             "operator_writes_by_request": breakdown(writes),
             "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),
@@ -436,6 +460,7 @@ class Bench:
             },
         )
         await tracker.start()
+        alloc0 = await self.allocator()
         cp0, audit0 = self.control_plane_cpu(), self.audit.mark()
         client0 = cpu_seconds(os.getpid())
         t0 = time.monotonic()
@@ -458,6 +483,7 @@ class Bench:
         await tracker.stop()
         cp1 = self.control_plane_cpu()
         client1 = cpu_seconds(os.getpid())
+        alloc1 = await self.allocator()
         writes = self.audit.writes(audit0, user_agent_prefix=BENCH_UA)
         result = {
             "org": sorted(org_names),
@@ -473,6 +499,7 @@ class Bench:
             # The floor's client (this process): its creates, the watch of the
             # Deployments, and the rendering (render_seconds) included.
             "client_cpu_seconds": round(client1 - client0, 2),
+            **self.allocator_delta(alloc0, alloc1),
         }
         log(f"{shape} N={n} {tag} floor: {result['seconds']:.1f}s ({rendered.total} objects)")
         return result
@@ -1141,12 +1168,50 @@ def markdown(report: dict[str, Any]) -> str:
             )
             + "operator CPU "
             f"during convergence {op_cpu:.1f} s; operator writes {s['median_operator_writes']:.0f} "
-            f"vs minimum {s['minimum_writes']}" + _machine_cpu_note(s) + "."
+            f"vs minimum {s['minimum_writes']}" + _machine_cpu_note(s) + _allocator_note(s) + "."
         )
     for s in report.get("peer", []):
         lines.append(f"- Kopf peer ({s['shape']}) N={s['n']}: {s.get('note', '')}")
     lines += ["", END]
     return "\n".join(lines)
+
+
+#: The API server's ClusterIP allocator (Kubernetes 1.33 and later): each dynamic
+#: allocation runs under one lock and scans every IPAddress (finding 15).
+ALLOCATOR_METRIC = "kube_apiserver_clusterip_allocator_allocation_duration_seconds"
+
+
+def allocator_totals(metrics: str) -> tuple[float, int]:
+    """Seconds spent in, and number of, dynamic ClusterIP allocations so far, from
+    the API server's /metrics text (every Service CIDR added up)."""
+    seconds, count = 0.0, 0
+    for line in metrics.splitlines():
+        if line.startswith(ALLOCATOR_METRIC + "_sum"):
+            seconds += float(line.rsplit(" ", 1)[1])
+        elif line.startswith(ALLOCATOR_METRIC + "_count"):
+            count += int(float(line.rsplit(" ", 1)[1]))
+    return seconds, count
+
+
+def _allocator_note(s: dict[str, Any]) -> str:
+    """How much of each side's convergence the API server spent allocating
+    ClusterIPs one at a time (none in results made before it was recorded)."""
+    parts = []
+    for side, runs in (("operator", s["operator"]), ("floor", s["floor"])):
+        held = [
+            r["clusterip_allocator_seconds"] / r["seconds"]
+            for r in runs
+            if r.get("seconds") and r.get("clusterip_allocator_seconds") is not None
+        ]
+        if held:
+            parts.append(f"{side} {100 * statistics.median(held):.0f} %")
+    if not parts:
+        return ""
+    return (
+        "; the API server's ClusterIP allocator held its lock for "
+        + ", ".join(parts)
+        + (" of the convergence")
+    )
 
 
 def _machine_cpu(run: dict[str, Any]) -> float | None:

@@ -78,3 +78,35 @@ def test_floor_first_and_operator_bound_options() -> None:
     plain = run.parse_args(["--shared-sizes", "100"])
     assert plain.floor_first is False
     assert plain.operator_bound is None
+
+
+METRICS = """\
+# HELP kube_apiserver_clusterip_allocator_allocation_duration_seconds [ALPHA] Duration
+# TYPE kube_apiserver_clusterip_allocator_allocation_duration_seconds histogram
+kube_apiserver_clusterip_allocator_allocation_duration_seconds_bucket{le="0.1"} 7
+kube_apiserver_clusterip_allocator_allocation_duration_seconds_sum{cidr="10.96.0.0/16"} 183.5
+kube_apiserver_clusterip_allocator_allocation_duration_seconds_count{cidr="10.96.0.0/16"} 2766
+kube_apiserver_clusterip_allocator_allocation_duration_seconds_sum{cidr="10.97.0.0/16"} 1.5
+kube_apiserver_clusterip_allocator_allocation_duration_seconds_count{cidr="10.97.0.0/16"} 4
+kube_apiserver_clusterip_allocator_allocation_total{cidr="10.96.0.0/16",scope="dynamic"} 2766
+"""
+
+
+def test_allocator_totals_add_up_every_service_cidr() -> None:
+    assert run.allocator_totals(METRICS) == (185.0, 2770)
+    assert run.allocator_totals("") == (0.0, 0)
+
+
+def test_allocator_delta_and_note() -> None:
+    delta = run.Bench.allocator_delta((10.0, 100), (910.0, 10100))
+    assert delta == {"clusterip_allocator_seconds": 900.0, "clusterip_allocations": 10000}
+    assert run.Bench.allocator_delta(None, (1.0, 1)) == {}
+    size = {
+        "operator": [{"seconds": 1000.0, **delta}],
+        "floor": [{"seconds": 950.0, "clusterip_allocator_seconds": 931.0}],
+    }
+    assert run._allocator_note(size) == (
+        "; the API server's ClusterIP allocator held its lock for operator 90 %, "
+        "floor 98 % of the convergence"
+    )
+    assert run._allocator_note({"operator": [{"seconds": 5.0}], "floor": []}) == ""
