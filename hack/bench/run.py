@@ -1017,7 +1017,16 @@ def markdown(report: dict[str, Any]) -> str:
             if args.get("repeats_at")
             else ""
         )
-        + " (operator and floor alternate)"
+        + (
+            " (the floor first, then they alternate)"
+            if args.get("floor_first")
+            else " (operator and floor alternate)"
+        )
+        + (
+            f"; the operator bounded at {args['operator_bound']:.0f} s"
+            if args.get("operator_bound")
+            else ""
+        )
         + (
             "; shape shared: each run on a fresh control plane"
             if args.get("fresh_clusters") and args.get("shared_sizes")
