@@ -529,11 +529,13 @@ class Bench:
         t0 = time.monotonic()
         await asyncio.to_thread(op.start)
         pid = self.pid(op)
+        profiler = self.start_profiler(pid, f"restart-{n}")
         # Re-synced: every Deployment cached and every Component reconciled again
         # (Kopf fills the cache before it delivers the events that queue reconciles).
         settled = await self.settle(
             op, min_deployments=deployments, min_component_reconciles=n, quiet=5.0, timeout=1800
         )
+        self.stop_profiler(profiler)
         writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
         m = await asyncio.to_thread(op.metrics)
         result = {
@@ -1359,7 +1361,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="extra argument for the operator (repeatable)",
     )
-    p.add_argument("--profile", help="record py-spy profiles of the operator runs here")
+    p.add_argument(
+        "--profile", help="record py-spy profiles of the operator runs and restarts here"
+    )
     p.add_argument("--results-dir", default=str(REPO / "bench-results"))
     p.add_argument(
         "--docs",
