@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     from prometheus_client import start_http_server
 
     from .process import wiring
+    from .runtime import collector
 
     scope = None
     if args.data_plane:
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     options = wiring.Options(
         kubeconfig=args.kubeconfig, scope=scope, workers=args.workers, concurrency=args.concurrency
     )
+    collector.tune()  # before the cache fills (runtime/collector.py)
+    options.metrics.gc_clock.install()
     if args.metrics_port:
         start_http_server(
             args.metrics_port, addr=args.metrics_address, registry=options.metrics.registry

@@ -84,6 +84,8 @@ def test_metrics_events_and_json_logs(
     assert m.value("cdp_active") == 1
     for kind in ("Component", "Deployment", "Namespace", "NetworkPolicy"):
         assert m.value("cdp_informer_lists_total", kind=kind) == 1, kind
+    # The collector's pauses are counted (the operator tuned it: runtime/collector.py).
+    assert m.value("cdp_gc_collections_total", generation="0") is not None
 
     # A Kubernetes Event on the custom resource, for the transition.
     def warning() -> bool:

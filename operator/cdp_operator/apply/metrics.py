@@ -8,6 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from ..runtime.collector import PauseClock
 
 _DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -95,6 +99,9 @@ class Metrics:
             extra: dict[str, Any] = {"buckets": _DURATION_BUCKETS} if metric is Histogram else {}
             collector = metric(name, documentation, labels, registry=self.registry, **extra)
             setattr(self, attribute, collector)
+        #: The garbage collector's pauses, once the process installs the clock.
+        self.gc_clock = PauseClock()
+        self.registry.register(_GcPauses(self.gc_clock))
 
     @contextmanager
     def reconcile(self, kind: str) -> Iterator[None]:
@@ -110,6 +117,29 @@ class Metrics:
 
     def write(self, kind: str, operation: str) -> None:
         self.writes.labels(kind, operation).inc()
+
+
+class _GcPauses(Collector):
+    """cdp_gc_pause_seconds_total and cdp_gc_collections_total per generation."""
+
+    def __init__(self, clock: PauseClock) -> None:
+        self.clock = clock
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        seconds = CounterMetricFamily(
+            "cdp_gc_pause_seconds",
+            "Time spent in Python's cyclic garbage collector, per generation (2: a pass "
+            "over every tracked object of the process).",
+            labels=["generation"],
+        )
+        collections = CounterMetricFamily(
+            "cdp_gc_collections", "Collections, per generation.", labels=["generation"]
+        )
+        for generation in range(3):
+            seconds.add_metric([str(generation)], self.clock.seconds[generation])
+            collections.add_metric([str(generation)], self.clock.collections[generation])
+        yield seconds
+        yield collections
 
 
 def _check_declarations() -> None:
