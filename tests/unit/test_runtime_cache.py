@@ -90,6 +90,29 @@ def test_slim_keeps_who_wrote_the_object_so_created_not_applied_still_answers() 
     assert "managedFields" not in slim(only_status)["metadata"]
 
 
+def test_get_returns_an_object_read_earlier_while_the_cache_holds_its_version() -> None:
+    """A reconcile reads its children once (each read of a packed kind unpacks a
+    copy) and looks each up again to compare and to report: the earlier copy is
+    returned while it is current, a fresh one once the cache holds a newer version
+    or the object is gone."""
+    cache = Cache(packed=["Deployment"])
+    cache.upsert(obj("a", 5))
+    earlier = cache.get("Deployment", "n", "a")
+    assert earlier is not None
+    known = {key_of(earlier): earlier}
+    assert cache.get("Deployment", "n", "a", known) is earlier
+    assert cache.get("Deployment", "n", "a") is not earlier, "packed: each read is a copy"
+    cache.upsert(obj("a", 6))
+    newer = cache.get("Deployment", "n", "a", known)
+    assert newer == obj("a", 6) and newer is not earlier
+    cache.remove(obj("a", 7))
+    assert cache.get("Deployment", "n", "a", known) is None
+    # Without a version to compare, never the earlier copy.
+    unversioned = {"kind": "Deployment", "metadata": {"name": "b", "namespace": "n"}}
+    cache.upsert(unversioned)
+    assert cache.get("Deployment", "n", "b", {key_of(unversioned): unversioned}) is not unversioned
+
+
 def test_a_late_answer_does_not_bring_back_what_a_watch_saw_deleted() -> None:
     """A write answered at version 6, handled after the watch reported the
     object deleted at 7, must not put it back: the cache would then hold a

@@ -19,7 +19,7 @@ from ..render.gitops import AWAITED_REASONS, awaiting_reference, not_served_verd
 from ..render.runs import invalid_run_request
 from ..render.status import billed, not_in_org_namespace
 from ..render.verdict import OrgPlan, Resource, Verdict
-from ..runtime.objects import Obj
+from ..runtime.objects import Key, Obj, key_of
 from ..runtime.queue import Requeue
 from .kit import KindReconciler, Kit
 from .runs import ManualRuns
@@ -61,6 +61,9 @@ class Attempt:
     component: Resource[ComponentSpec]
     billing: Billing | None = None
     owned: list[Obj] = field(default_factory=list)
+    #: The owned objects by key: looked up again to compare and to report
+    #: (Cache.get's `known`: not unpacked a second and third time).
+    known: dict[Key, Obj] = field(default_factory=dict)
     cplan: ComponentPlan = field(default_factory=ComponentPlan)
     run_status: dict[str, Any] | None = None
 
@@ -140,6 +143,7 @@ class ComponentReconciler(KindReconciler):
             ).get(a.component.name)
         )
         a.owned = self.cache.owned_by(a.org, a.component.name)
+        a.known = {key_of(o): o for o in a.owned}
         a.cplan = plan_component(
             plan,
             a.component,
@@ -213,7 +217,7 @@ class ComponentReconciler(KindReconciler):
     async def _materialise(self, a: Attempt) -> Done | None:
         """Write what differs, prune what is no longer wanted, keep the newest runs."""
         try:
-            conflicts = await self.writer.ensure_all(a.cplan.desired)
+            conflicts = await self.writer.ensure_all(a.cplan.desired, a.known)
         except ApplyRejected as exc:
             # The API server refused an object rendered from this spec: say which
             # and why, instead of retrying in silence. A spec change re-queues it.
@@ -241,7 +245,7 @@ class ComponentReconciler(KindReconciler):
         """Readiness from its workloads; a rollout's progress is coalesced."""
         held = self.workloads.held_entries(a.org, a.plan, a.component.name)
         verdict = self.workloads.readiness(
-            a.component, a.component.spec, a.cplan, a.run_status, held
+            a.component, a.component.spec, a.cplan, a.run_status, held, a.known
         )
         return await self.status.write(
             a.obj, billed(a.cplan.complete(verdict), a.billing), coalesce=PROGRESS_INTERVAL

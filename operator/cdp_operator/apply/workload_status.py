@@ -3,6 +3,7 @@ for render/readiness.py, which judges them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ..models.resources import ComponentSpec
@@ -13,6 +14,7 @@ from ..render.context import Runtime
 from ..render.pod_health import diagnose
 from ..render.readiness import component_verdict, held_entry, job_state, live_state
 from ..render.verdict import OrgPlan, Resource, Verdict
+from ..runtime.objects import Key, Obj
 from .context import Shared
 
 #: The kinds whose objects in a held namespace get a status entry.
@@ -31,11 +33,13 @@ class WorkloadStatus:
         cplan: ComponentPlan,
         run_status: dict[str, Any] | None,
         held: list[dict[str, Any]],
+        known: Mapping[Key, Obj] | None = None,
     ) -> Verdict:
         """Readiness from the workloads of every admitted environment; environments
-        held as they are (`held`, see held_entries) are listed, not judged."""
+        held as they are (`held`, see held_entries) are listed, not judged.
+        `known`: the component's objects as the reconcile read them (Cache.get)."""
         token = (run_status or {}).get("token")
-        envs = [self.entry(rt, component.name, spec, token) for rt in cplan.runtimes]
+        envs = [self.entry(rt, component.name, spec, token, known) for rt in cplan.runtimes]
         return component_verdict(spec, cplan.runtimes, envs, held, run_status)
 
     def held_entries(self, org: str, plan: OrgPlan, component: str) -> list[dict[str, Any]]:
@@ -50,7 +54,12 @@ class WorkloadStatus:
         return sorted(entries, key=lambda e: str(e["name"]))
 
     def entry(
-        self, rt: Runtime, component: str, spec: ComponentSpec, run_token: str | None = None
+        self,
+        rt: Runtime,
+        component: str,
+        spec: ComponentSpec,
+        run_token: str | None = None,
+        known: Mapping[Key, Obj] | None = None,
     ) -> dict[str, Any]:
         """The status entry of one environment (with `stalled` and a pod problem's
         `reason` for render.readiness.component_verdict)."""
@@ -65,7 +74,7 @@ class WorkloadStatus:
             return entry
         kind, wname = ref
         entry.update(workloadKind=kind, workloadName=wname)
-        live = self.cache.get(kind, rt.namespace, wname)
+        live = self.cache.get(kind, rt.namespace, wname, known)
         if live is None:
             entry.update(ready=False, message=f"{kind} not created yet")
             return entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from kubernetes.client.exceptions import ApiException
 
@@ -13,7 +13,7 @@ from ..models import labels as L
 from ..render.prune import owner_uids, to_prune
 from ..runtime.client import AlreadyExists, api_status
 from ..runtime.diff import is_subset
-from ..runtime.objects import Obj
+from ..runtime.objects import Key, Obj
 from . import kinds as K
 from .binding import created_not_applied
 from .context import Shared
@@ -57,8 +57,11 @@ class Writer:
         self.cache = shared.cache
         self.metrics = shared.metrics
 
-    async def ensure_all(self, desired: list[Obj]) -> list[str]:
-        """Create or update every object; what could not be, as conflict messages."""
+    async def ensure_all(
+        self, desired: list[Obj], known: Mapping[Key, Obj] | None = None
+    ) -> list[str]:
+        """Create or update every object; what could not be, as conflict messages.
+        `known`: the live objects as the caller read them (Cache.get)."""
         # Nothing can be created in a namespace being deleted (the API server refuses
         # with 403 NamespaceTerminating): an Organization's deletion seen on its
         # namespaces before on itself would otherwise fail a reconcile. Skipped, not
@@ -66,7 +69,7 @@ class Writer:
         desired = [obj for obj in desired if not self._terminating(obj)]
         if not desired:
             return []
-        results = await asyncio.gather(*(self.ensure(obj) for obj in desired))
+        results = await asyncio.gather(*(self.ensure(obj, known) for obj in desired))
         return [r for r in results if r]
 
     def _terminating(self, obj: Obj) -> bool:
@@ -74,12 +77,12 @@ class Writer:
         ns = self.cache.get("Namespace", None, namespace) if namespace else None
         return bool(ns and ns["metadata"].get("deletionTimestamp"))
 
-    async def ensure(self, desired: Obj) -> str | None:
+    async def ensure(self, desired: Obj, known: Mapping[Key, Obj] | None = None) -> str | None:
         """Make desired so; a message instead when its name is taken by an object
         the operator did not create (left untouched, never adopted)."""
         kind = K.kind_of(desired)
         meta = desired["metadata"]
-        live = self.cache.get(desired["kind"], meta.get("namespace"), meta["name"])
+        live = self.cache.get(desired["kind"], meta.get("namespace"), meta["name"], known)
         if live is None:
             live = await self._create(kind, desired)
             if live is None:

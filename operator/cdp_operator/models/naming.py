@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -71,7 +72,11 @@ def organization_of_namespace(namespace: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=8192)
 def runtime_namespace_name(organization: str, project: str, environment: str) -> str:
+    # Memoised: every reconcile names the namespaces of its component's environments
+    # again (68,000 calls in a pass over shared N=3,000); a data plane has a few
+    # thousand of them.
     return bounded_name(organization, project, environment)
 
 

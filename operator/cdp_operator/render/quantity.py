@@ -16,6 +16,7 @@ binary-SI quantities our specs allow:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
@@ -41,6 +42,7 @@ _NANO = -9
 _MILLI = -3
 
 
+@functools.lru_cache(maxsize=1024)  # a handful of distinct quantities, rendered again and again
 def canonical_quantity(text: str) -> str:
     """The string the API server stores for the container resource quantity `text`."""
     match = _QUANTITY.fullmatch(text)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import pickle
 import sys
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from .objects import Key, Obj, key_of, resource_version
@@ -172,9 +172,22 @@ class Cache:
         self._by_index: dict[Hashable, set[Key]] = defaultdict(set)
         self._removed: OrderedDict[Key, int] = OrderedDict()
 
-    def get(self, kind: str, namespace: str | None, name: str) -> Obj | None:
-        entry = self._by_kind[kind].get((kind, namespace or "", name))
-        return None if entry is None else _unpack(entry)
+    def get(
+        self, kind: str, namespace: str | None, name: str, known: Mapping[Key, Obj] | None = None
+    ) -> Obj | None:
+        """The cached object. `known`: objects read earlier (by key); one of them is
+        returned instead of unpacking the entry again while the cache still holds
+        it at the same version (a reconcile reads its children once, then looks
+        each up again to compare and to report)."""
+        key = (kind, namespace or "", name)
+        entry = self._by_kind[kind].get(key)
+        if entry is None:
+            return None
+        if known is not None and (earlier := known.get(key)) is not None:
+            version = _version(entry)
+            if version > 0 and resource_version(earlier) == version:
+                return earlier
+        return _unpack(entry)
 
     def all(self, kind: str) -> Iterator[Obj]:
         return iter([_unpack(e) for e in list(self._by_kind[kind].values())])

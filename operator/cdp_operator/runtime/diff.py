@@ -31,6 +31,8 @@ def is_subset(desired: Any, live: Any, parent: str = "") -> bool:
     server stores them in canonical form.
     """
     if isinstance(desired, dict):
+        if desired == live:  # most subtrees are equal: one comparison in C, no walk
+            return True
         if not isinstance(live, dict):
             return _empty(desired) and _empty(live)
         for key, value in desired.items():
@@ -42,6 +44,8 @@ def is_subset(desired: Any, live: Any, parent: str = "") -> bool:
                 return False
         return True
     if isinstance(desired, list):
+        if desired == live:
+            return True
         if not isinstance(live, list):
             return _empty(desired) and _empty(live)
         if len(desired) != len(live):
