@@ -72,6 +72,7 @@ from workload import (  # noqa: E402
 import localcluster  # noqa: E402  (hack/localcluster.py)
 from cdp_operator.models import naming  # noqa: E402
 from kit import AuditLog, breakdown  # noqa: E402
+from kit.metrics import Metrics  # noqa: E402
 
 OPERATOR_UA = "cdp-operator/"
 BENCH_UA = "cdp-bench/"
@@ -419,6 +420,7 @@ class Bench:
             await self.settle(op, timeout=self.args.converge_timeout) if converged else t_ready
         )
         writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
+        gc_pauses = gc_pause_seconds(await asyncio.to_thread(op.metrics)) if pid else None
         result = {
             "org": [o["metadata"]["name"] for o in wl.org_objs],
             "converged": converged,
@@ -436,6 +438,8 @@ class Bench:
             "operator_writes": len(writes),
             "operator_writes_by_request": breakdown(writes),
             "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),
+            # Since the operator started (a few seconds before the run): its collector.
+            "gc_pause_seconds": gc_pauses,
         }
         log(
             f"{shape} N={n} {tag} {who}: {result['seconds']:.1f}s"
@@ -545,6 +549,7 @@ class Bench:
             "operator_cpu_seconds": round(cpu_seconds(pid), 2),
             "reconciles": int(sum(v for k, v in m.items() if k.startswith("cdp_reconcile_total"))),
             "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),
+            "gc_pause_seconds": gc_pause_seconds(m),
         }
         log(f"restart: settled after {result['seconds']:.1f}s with {len(writes)} writes")
         return result
@@ -1260,6 +1265,14 @@ def write_docs(path: Path, generated: str) -> None:
             return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# Benchmarks\n\n" + generated + "\n")
+
+
+def gc_pause_seconds(m: Metrics) -> dict[str, float] | None:
+    """The operator's time in Python's garbage collector per generation (its
+    cdp_gc_pause_seconds_total; None for a process without it: the Kopf peer)."""
+    if "cdp_gc_pause_seconds" not in m.families:
+        return None
+    return {gen: round(m.sum("cdp_gc_pause_seconds_total", generation=gen), 3) for gen in "012"}
 
 
 # ---------------------------------------------------------------- main

@@ -110,3 +110,16 @@ def test_allocator_delta_and_note() -> None:
         "floor 98 % of the convergence"
     )
     assert run._allocator_note({"operator": [{"seconds": 5.0}], "floor": []}) == ""
+
+
+def test_gc_pause_seconds_per_generation_and_none_without_the_metric() -> None:
+    from kit.metrics import Metrics
+
+    text = (
+        "# TYPE cdp_gc_pause_seconds_total counter\n"
+        'cdp_gc_pause_seconds_total{generation="0"} 0.5\n'
+        'cdp_gc_pause_seconds_total{generation="1"} 0.25\n'
+        'cdp_gc_pause_seconds_total{generation="2"} 1.0\n'
+    )
+    assert run.gc_pause_seconds(Metrics(text)) == {"0": 0.5, "1": 0.25, "2": 1.0}
+    assert run.gc_pause_seconds(Metrics("# TYPE other counter\nother_total 1\n")) is None
