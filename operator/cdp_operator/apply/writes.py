@@ -42,6 +42,11 @@ async def _write(kind: K.Kind, name: str, request: Awaitable[Obj]) -> Obj:
         raise
 
 
+def _ours(desired: Obj, live: Obj) -> bool:
+    """The operator made live (its label), or it has the owner desired names."""
+    return L.is_managed(live["metadata"]) or bool(owner_uids(desired) & owner_uids(live))
+
+
 def _not_ours(kind: K.Kind, meta: Obj) -> str:
     where = f" in namespace {meta['namespace']!r}" if meta.get("namespace") else ""
     return (
@@ -67,10 +72,20 @@ class Writer:
         # namespaces before on itself would otherwise fail a reconcile. Skipped, not
         # an error: the deletion (or a later reconcile) settles it.
         desired = [obj for obj in desired if not self._terminating(obj)]
-        if not desired:
+        # What is already so needs no task: a converged reconcile (every one of a
+        # restart's) writes nothing and would otherwise make one per object.
+        pending = [obj for obj in desired if not self._in_place(obj, known)]
+        if not pending:
             return []
-        results = await asyncio.gather(*(self.ensure(obj, known) for obj in desired))
+        results = await asyncio.gather(*(self.ensure(obj, known) for obj in pending))
         return [r for r in results if r]
+
+    def _in_place(self, desired: Obj, known: Mapping[Key, Obj] | None) -> bool:
+        """Cached, ours, and holding every field of desired: what ensure() would
+        leave alone without a request."""
+        meta = desired["metadata"]
+        live = self.cache.get(desired["kind"], meta.get("namespace"), meta["name"], known)
+        return live is not None and _ours(desired, live) and is_subset(desired, live)
 
     def _terminating(self, obj: Obj) -> bool:
         namespace = obj["metadata"].get("namespace")
@@ -87,7 +102,7 @@ class Writer:
             live = await self._create(kind, desired)
             if live is None:
                 return None
-        if not (L.is_managed(live["metadata"]) or owner_uids(desired) & owner_uids(live)):
+        if not _ours(desired, live):
             # Not cached either: no watch would keep it current.
             message = _not_ours(kind, meta)
             logger.warning("%s", message)
