@@ -47,7 +47,7 @@ class PauseClock:
         if phase == "start":
             self._start = time.perf_counter()
             return
-        generation = min(max(int(info.get("generation", 0)), 0), 2)
+        generation = info["generation"]  # 0, 1 or 2
         self.seconds[generation] += time.perf_counter() - self._start
         self.collections[generation] += 1
 
