@@ -29,8 +29,9 @@ from ..apply.binding import Client, EventRecorder
 from ..apply.metrics import Metrics
 from ..apply.reconciler import Reconciler
 from ..models import labels as L
-from ..render.pod_health import pod_fields
+from ..render.pod_health import PodFields, pod_fields
 from ..runtime.client import load_configuration
+from ..runtime.decode import SPEC_STATUS, Shape
 from ..runtime.informer import Informer
 from ..runtime.peering import PeeringGuard
 from .login import session_with_user_agent
@@ -135,6 +136,7 @@ def _start_informers(
             selector=selector,
             listing=listing,
             transform=pod_fields if kind in (K.POD, K.RUN_POD) else None,
+            shape=_POD_SHAPE if kind in (K.POD, K.RUN_POD) else SPEC_STATUS,
         )
         options.informers.append(informer)
         informer.start()
@@ -165,6 +167,8 @@ async def cleanup(memo: Any, **_: Any) -> None:
 
 
 _MANAGED = f"{L.MANAGED_BY}={L.MANAGED_BY_VALUE}"
+#: Pods are parsed into what `pod_fields` reads: the rest of a pod is skipped.
+_POD_SHAPE = Shape(PodFields)
 #: The pods of the operator's Deployments: its pod templates carry the managed-by
 #: label; a Job's pods (manual and scheduled tasks) also carry the Job controller's
 #: label, and are left out (the index also drops any pod no ReplicaSet controls).

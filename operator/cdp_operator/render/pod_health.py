@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from cdp_operator.models import labels as lbl
 
@@ -120,6 +120,49 @@ def _controller(pod: Mapping[str, Any]) -> tuple[str, str]:
 
 _META_KEPT = ("name", "namespace", "uid", "resourceVersion", "labels", "deletionTimestamp")
 _STATUS_KEPT = ("state", "lastState", "restartCount", "ready")
+
+
+class _PodMeta(TypedDict, total=False):
+    name: str
+    namespace: str
+    uid: str
+    resourceVersion: str
+    labels: dict[str, str]
+    deletionTimestamp: str
+    ownerReferences: list[Any]
+
+
+class _Container(TypedDict, total=False):
+    image: str
+
+
+class _PodSpec(TypedDict, total=False):
+    containers: list[_Container]
+
+
+class _ContainerStatus(TypedDict, total=False):
+    state: Any
+    lastState: Any
+    restartCount: int
+    ready: bool
+
+
+class _PodStatus(TypedDict, total=False):
+    conditions: list[Any]
+    containerStatuses: list[_ContainerStatus]
+
+
+class PodFields(TypedDict, total=False):
+    """The fields of a pod that `pod_fields` keeps (and a little more: every
+    condition and owner reference, which it then filters): the type the
+    informer parses pods with, so that the rest of a pod (most of it) is
+    skipped while parsing instead of built and dropped."""
+
+    apiVersion: str
+    kind: str
+    metadata: _PodMeta
+    spec: _PodSpec
+    status: _PodStatus
 
 
 def pod_fields(pod: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ connections that reconciles write through.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from .cache import compact, slim
+from .decode import WHOLE, Shape
 from .kind import Kind
 from .objects import Obj
 
@@ -69,6 +69,7 @@ class Informer:
         selector: str = "",
         listing: threading.Lock | None = None,
         transform: Callable[[Obj], Obj] | None = None,
+        shape: Shape = WHOLE,
     ) -> None:
         self.api = api
         self.kind = kind
@@ -79,6 +80,9 @@ class Informer:
         #: Applied to each object as it arrives (client-go's SetTransform): what the
         #: sink never reads is dropped before a whole list of it is held in memory.
         self.transform = transform
+        #: What the JSON is parsed into (runtime/decode.py): what the cache drops anyway
+        #: (managedFields' field sets, what `transform` drops) is skipped while parsing.
+        self.shape = shape
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"informer-{kind.plural}", daemon=True
@@ -158,7 +162,7 @@ class Informer:
                 continue
             if response.status >= 400:
                 raise ApiException(status=response.status, reason=response.reason)
-            page = json.loads(data)
+            page = self.shape.page(data)
             del data
             meta = page.get("metadata") or {}
             for obj in page.pop("items", None) or []:
@@ -200,7 +204,7 @@ class Informer:
             for line in _lines(raw):
                 if self._stop.is_set():
                     break
-                event = json.loads(line)
+                event = self.shape.event(line)
                 event_type = event.get("type")
                 obj = event.get("object") or {}
                 if event_type == "ERROR":
