@@ -20,6 +20,7 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
 from .cache import compact, is_entry, slim
+from .decode import decode_object
 from .kind import Kind
 from .objects import Obj
 
@@ -117,7 +118,7 @@ class Client:
                 raise exc
             # Parsed here, in the pool's thread: answers are cached, so their
             # strings are shared with the rest of the cache (runtime/cache.py).
-            parsed = json.loads(data) if data else None
+            parsed = decode_object(data) if data else None
             if raw or not isinstance(parsed, dict):
                 return parsed
             return compact(slim(parsed))

@@ -26,8 +26,6 @@ from typing import Any, TypedDict, cast
 
 import msgspec
 
-from .objects import Obj
-
 
 class ManagedFieldsEntry(TypedDict, total=False):
     """Who wrote an object, and how; the field sets (`fieldsV1`) are skipped."""
@@ -118,6 +116,7 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def decode_object(data: bytes) -> Obj:
-    """One object, whole (a write's answer)."""
-    return _as_dict(_generic.decode(data))
+def decode_object(data: bytes) -> Any:
+    """One JSON value, whole (a request's answer): its keys shared like those
+    of the informers' objects (msgspec's key cache)."""
+    return _generic.decode(data)
