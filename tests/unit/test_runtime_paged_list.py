@@ -6,6 +6,7 @@ operator on a shared data plane). Against the in-memory API; no threads."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -128,3 +129,41 @@ def test_the_operator_finds_what_was_deleted_while_unwatched_across_pages(
         assert reconciler.cache.count_managed("Deployment") == 3
     finally:
         loop.close()
+
+
+def test_the_next_page_is_asked_for_before_this_one_is_delivered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The API server prepares page 2 while page 1 is cut down and delivered: the
+    request for it is made before the sink gets page 1 (a restart's lists would
+    otherwise take the API server's time and the operator's one after the other)."""
+    monkeypatch.setattr(informer_module, "PAGE_SIZE", 2)
+    api, sink = FakeApi(), PagedSink()
+    for name in "abcde":
+        api.put(DEPLOYMENTS, deployment(name))
+    continued = threading.Event()
+
+    def note(request: Any) -> None:
+        if request.query.get("continue"):
+            continued.set()
+
+    api.before_request = note
+    asked_before_delivery: list[bool] = []
+
+    class Watching(PagedSink):
+        def listed_page(self, kind: Kind, items: list[Obj], first: bool) -> None:
+            if first:  # bounded: without the prefetch, this waits 5 s and notes False
+                asked_before_delivery.append(continued.wait(5))
+            super().listed_page(kind, items, first)
+
+    sink = Watching()
+    informer = Informer(api, K.DEPLOYMENT, sink, asyncio.new_event_loop())  # type: ignore[arg-type]
+    monkeypatch.setattr(informer, "_deliver", lambda fn, *args: fn(*args))
+    items, version = informer._list()
+    assert asked_before_delivery == [True]
+    assert [c for c in sink.calls if c[0] == "page"] == [
+        ("page", (["a", "b"], True)),
+        ("page", (["c", "d"], False)),
+        ("page", (["e"], False)),
+    ]
+    assert items == [] and version == str(api.revision)

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from kubernetes.client import ApiClient
@@ -145,37 +146,67 @@ class Informer:
 
     def _list(self) -> tuple[list[Obj], str]:
         """The whole list; for a sink with `listed_page`, every page goes to it
-        as it arrives, and nothing is returned but the list's version."""
+        as it arrives, and nothing is returned but the list's version.
+
+        The next page is asked for as soon as a page's continue token is read, so
+        the API server prepares it while this one is cut down and delivered (a
+        restart's lists take their time on both sides: turn about would add them
+        up; since the typed parse, runtime/decode.py, the API server's side is
+        the longer one). Still one request of this informer at a time."""
         items: list[Obj] = []
-        token = ""
         paged = hasattr(self.sink, "listed_page")
+        asked = ""  # the continue token of the page in flight ("": the first)
+        pending = self._prefetch(asked)
         while True:
-            query = [("limit", str(PAGE_SIZE))]
-            if self.selector:
-                query.append(("labelSelector", self.selector))
-            if token:
-                query.append(("continue", token))
-            response = self._request(query, (10, 120))
-            data = response.read()
-            if response.status == 410 and token:
-                items, token = [], ""  # the continue token expired: start over
+            status, reason, data = pending.result()
+            if status == 410 and asked:
+                items, asked = [], ""  # the continue token expired: start over
+                pending = self._prefetch(asked)
                 continue
-            if response.status >= 400:
-                raise ApiException(status=response.status, reason=response.reason)
+            if status >= 400:
+                raise ApiException(status=status, reason=reason)
             page = self.shape.page(data)
             del data
             meta = page.get("metadata") or {}
+            first, token = not asked, meta.get("continue") or ""
+            if token:
+                asked = token
+                pending = self._prefetch(asked)
             for obj in page.pop("items", None) or []:
                 obj["kind"] = self.kind.kind
                 obj["apiVersion"] = self.kind.api_version
                 items.append(self._keep(obj))  # drop the bulk now, not after the whole list
             del page
-            first, token = not token, meta.get("continue") or ""
             if paged:
                 self._deliver(self.sink.listed_page, self.kind, items, first)  # type: ignore[attr-defined]
                 items = []
             if not token:
                 return items, str(meta.get("resourceVersion") or "")
+
+    def _prefetch(self, token: str) -> Future[tuple[int, str, bytes]]:
+        """The page after `token`, asked for on a thread of its own (a daemon, like
+        the informer's: an operator that exits does not wait for it)."""
+        future: Future[tuple[int, str, bytes]] = Future()
+
+        def fetch() -> None:
+            try:
+                future.set_result(self._page(token))
+            except BaseException as exc:  # delivered to the informer's thread
+                future.set_exception(exc)
+
+        threading.Thread(target=fetch, name=f"list-{self.kind.plural}", daemon=True).start()
+        return future
+
+    def _page(self, token: str) -> tuple[int, str, bytes]:
+        """One page of the list: (HTTP status, reason, body)."""
+        query = [("limit", str(PAGE_SIZE))]
+        if self.selector:
+            query.append(("labelSelector", self.selector))
+        if token:
+            query.append(("continue", token))
+        response = self._request(query, (10, 120))
+        data: bytes = response.read()
+        return int(response.status), str(response.reason or ""), data
 
     def _keep(self, obj: Obj) -> Obj:
         if self.transform is not None:
