@@ -80,7 +80,6 @@ class Shape:
     """Decoders of a kind's list pages and watch events, typed with `item`."""
 
     def __init__(self, item: Any = Any) -> None:
-        self.item = item
         page = _typed_dict("Page", {"metadata": _ListMeta, "items": list[item]}, total=False)
         event = _typed_dict("Event", {"type": str, "object": item}, total=False)
         self._page = msgspec.json.Decoder(page)
