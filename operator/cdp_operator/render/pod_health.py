@@ -118,10 +118,6 @@ def _controller(pod: Mapping[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-_META_KEPT = ("name", "namespace", "uid", "resourceVersion", "labels", "deletionTimestamp")
-_STATUS_KEPT = ("state", "lastState", "restartCount", "ready")
-
-
 class _PodMeta(TypedDict, total=False):
     name: str
     namespace: str
@@ -163,6 +159,12 @@ class PodFields(TypedDict, total=False):
     metadata: _PodMeta
     spec: _PodSpec
     status: _PodStatus
+
+
+#: What `pod_fields` copies as it is: the types' fields, so that what is parsed
+#: and what is kept cannot drift apart (owner references are filtered instead).
+_META_KEPT = tuple(k for k in _PodMeta.__annotations__ if k != "ownerReferences")
+_STATUS_KEPT = tuple(_ContainerStatus.__annotations__)
 
 
 def pod_fields(pod: dict[str, Any]) -> dict[str, Any]:
