@@ -159,11 +159,60 @@ def test_the_next_page_is_asked_for_before_this_one_is_delivered(
     sink = Watching()
     informer = Informer(api, K.DEPLOYMENT, sink, asyncio.new_event_loop())  # type: ignore[arg-type]
     monkeypatch.setattr(informer, "_deliver", lambda fn, *args: fn(*args))
-    items, version = informer._list()
+    items, version, count = informer._list()
     assert asked_before_delivery == [True]
     assert [c for c in sink.calls if c[0] == "page"] == [
         ("page", (["a", "b"], True)),
         ("page", (["c", "d"], False)),
         ("page", (["e"], False)),
     ]
-    assert items == [] and version == str(api.revision)
+    assert items == [] and version == str(api.revision) and count == 5
+
+
+def test_informers_sharing_lanes_list_that_many_kinds_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator's informers share a semaphore (process/wiring.py LIST_LANES):
+    with two lanes, two lists run side by side and a third waits for a lane."""
+    monkeypatch.setattr(informer_module, "PAGE_SIZE", 1)
+    api = FakeApi()
+    for name in "ab":
+        api.put(DEPLOYMENTS, deployment(name))
+    lanes = threading.BoundedSemaphore(2)
+    lock = threading.Lock()
+    listing: set[int] = set()
+    most: list[int] = []
+
+    class Slow(PagedSink):
+        def __init__(self, ident: int) -> None:
+            super().__init__()
+            self.ident = ident
+
+        def listed_page(self, kind: Kind, items: list[Obj], first: bool) -> None:
+            with lock:
+                listing.add(self.ident)
+                most.append(len(listing))
+            threading.Event().wait(0.3)  # a page that takes its time to cut down
+
+        def listed(self, kind: Kind, items: list[Obj], resource_version: str) -> None:
+            with lock:
+                listing.discard(self.ident)
+
+    loop = asyncio.new_event_loop()
+    try:
+        informers = [
+            Informer(api, K.DEPLOYMENT, Slow(i), loop, listing=lanes)  # type: ignore[arg-type]
+            for i in range(3)
+        ]
+        for informer in informers:
+            monkeypatch.setattr(informer, "_deliver", lambda fn, *args: fn(*args))
+        threads = [threading.Thread(target=i.step, args=(None,)) for i in informers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        assert not any(t.is_alive() for t in threads)
+        assert max(most) == 2  # side by side, never three
+        assert not listing  # every list ended
+    finally:
+        loop.close()

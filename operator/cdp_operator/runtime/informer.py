@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from kubernetes.client import ApiClient
@@ -68,7 +70,7 @@ class Informer:
         loop: asyncio.AbstractEventLoop,
         *,
         selector: str = "",
-        listing: threading.Lock | None = None,
+        listing: AbstractContextManager[Any] | None = None,
         transform: Callable[[Obj], Obj] | None = None,
         shape: Shape = WHOLE,
     ) -> None:
@@ -77,7 +79,9 @@ class Informer:
         self.sink = sink
         self.loop = loop
         self.selector = selector
-        self.listing = listing or threading.Lock()
+        #: Held while listing: a semaphore shared by the informers bounds how many
+        #: kinds are listed at once (process/wiring.py: LIST_LANES).
+        self.listing: AbstractContextManager[Any] = listing or threading.Lock()
         #: Applied to each object as it arrives (client-go's SetTransform): what the
         #: sink never reads is dropped before a whole list of it is held in memory.
         self.transform = transform
@@ -122,8 +126,17 @@ class Informer:
         """
         try:
             if version is None:
-                with self.listing:  # one kind at a time: bounds the memory of a restart
-                    items, version = self._list()
+                asked = time.monotonic()
+                with self.listing:
+                    started = time.monotonic()
+                    items, version, count = self._list()
+                logger.info(
+                    "%s: listed %d in %.1fs (after %.1fs waiting to list)",
+                    self.kind.plural,
+                    count,
+                    time.monotonic() - started,
+                    started - asked,
+                )
                 self._deliver(self.sink.listed, self.kind, items, version)
             return self._watch(version)
         except Gone:
@@ -144,9 +157,10 @@ class Informer:
         )
         return self.api.call_api(method, url, header_params=headers, _request_timeout=timeout)
 
-    def _list(self) -> tuple[list[Obj], str]:
-        """The whole list; for a sink with `listed_page`, every page goes to it
-        as it arrives, and nothing is returned but the list's version.
+    def _list(self) -> tuple[list[Obj], str, int]:
+        """The whole list, its version and how many objects it had; for a sink
+        with `listed_page`, every page goes to it as it arrives, and no items are
+        returned.
 
         The next page is asked for as soon as a page's continue token is read, so
         the API server prepares it while this one is cut down and delivered (a
@@ -154,13 +168,14 @@ class Informer:
         up; since the typed parse, runtime/decode.py, the API server's side is
         the longer one). Still one request of this informer at a time."""
         items: list[Obj] = []
+        count = 0
         paged = hasattr(self.sink, "listed_page")
         asked = ""  # the continue token of the page in flight ("": the first)
         pending = self._prefetch(asked)
         while True:
             status, reason, data = pending.result()
             if status == 410 and asked:
-                items, asked = [], ""  # the continue token expired: start over
+                items, asked, count = [], "", 0  # the continue token expired: start over
                 pending = self._prefetch(asked)
                 continue
             if status >= 400:
@@ -172,16 +187,18 @@ class Informer:
             if token:
                 asked = token
                 pending = self._prefetch(asked)
-            for obj in page.pop("items", None) or []:
+            objs = page.pop("items", None) or []
+            count += len(objs)
+            for obj in objs:
                 obj["kind"] = self.kind.kind
                 obj["apiVersion"] = self.kind.api_version
                 items.append(self._keep(obj))  # drop the bulk now, not after the whole list
-            del page
+            del page, objs
             if paged:
                 self._deliver(self.sink.listed_page, self.kind, items, first)  # type: ignore[attr-defined]
                 items = []
             if not token:
-                return items, str(meta.get("resourceVersion") or "")
+                return items, str(meta.get("resourceVersion") or ""), count
 
     def _prefetch(self, token: str) -> Future[tuple[int, str, bytes]]:
         """The page after `token`, asked for on a thread of its own (a daemon, like
