@@ -397,7 +397,7 @@ class Bench:
         elif self.args.operator_bound is not None:
             bound = self.args.operator_bound
         else:
-            bound = self.args.converge_timeout
+            bound = self.converge_timeout(n)
         converged = True
         try:
             await tracker.wait(
@@ -416,9 +416,7 @@ class Bench:
         client1 = cpu_seconds(os.getpid())
         alloc1 = await self.allocator()
         self.stop_profiler(profiler)
-        settled = (
-            await self.settle(op, timeout=self.args.converge_timeout) if converged else t_ready
-        )
+        settled = await self.settle(op, timeout=self.converge_timeout(n)) if converged else t_ready
         writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
         gc_pauses = gc_pause_seconds(await asyncio.to_thread(op.metrics)) if pid else None
         result = {
@@ -450,6 +448,14 @@ class Bench:
         return result, op
 
     # ------------------------------------------------------- convergence: floor
+    def converge_timeout(self, n: int) -> float:
+        """--converge-timeout, or by default 1800 s or 0.5 s per component, whichever
+        is longer (shared 10,000 converges in about 3,000 s on 2 cores: a fixed
+        1,800 s failed such a run after its 49-minute floor)."""
+        if self.args.converge_timeout is not None:
+            return float(self.args.converge_timeout)
+        return max(1800.0, 0.5 * n)
+
     async def floor_run(self, shape: str, n: int, tag: str) -> dict[str, Any]:
         wl = make_workload(shape, run_name(shape, n, tag, "f"), n)
         org_names = {o["metadata"]["name"] for o in wl.org_objs}
@@ -480,7 +486,7 @@ class Bench:
         t_created = time.monotonic()
         await tracker.wait(
             lambda t: expected <= t.ready_at.keys(),
-            self.args.converge_timeout,
+            self.converge_timeout(n),
             f"{len(expected)} Deployments Available (floor run {shape} {tag})",
         )
         t_ready = max([t_created, *(tracker.ready_at[k] for k in expected)])
@@ -1355,7 +1361,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=64,
         help="requests in flight from the benchmark client",
     )
-    p.add_argument("--converge-timeout", type=float, default=1800)
+    p.add_argument(
+        "--converge-timeout",
+        type=float,
+        help="seconds a run may take to converge (default: 1800 or 0.5 per component, "
+        "whichever is longer)",
+    )
     p.add_argument(
         "--operator-bound",
         type=float,
