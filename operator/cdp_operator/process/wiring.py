@@ -120,7 +120,10 @@ def _start_informers(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     streaming = client.streaming_api(len(watched) + 2)
-    listing = threading.Lock()  # informers list one kind at a time (memory of a restart)
+    # Informers list one kind at a time: two at once were no faster at 10,000
+    # components and cost the operator and the API server more CPU
+    # (docs/benchmarks.md, finding 18).
+    listing = threading.Lock()
     for kind in watched:
         # All namespaces (to see name conflicts); only our own objects of other kinds.
         selector = _MANAGED if kind in K.CHILD_KINDS and kind is not K.NAMESPACE else ""

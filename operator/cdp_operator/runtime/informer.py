@@ -79,8 +79,8 @@ class Informer:
         self.sink = sink
         self.loop = loop
         self.selector = selector
-        #: Held while listing: a semaphore shared by the informers bounds how many
-        #: kinds are listed at once (process/wiring.py: LIST_LANES).
+        #: Held while listing: shared by the informers, it bounds how many kinds
+        #: are listed at once (process/wiring.py shares a lock: one at a time).
         self.listing: AbstractContextManager[Any] = listing or threading.Lock()
         #: Applied to each object as it arrives (client-go's SetTransform): what the
         #: sink never reads is dropped before a whole list of it is held in memory.
@@ -165,8 +165,7 @@ class Informer:
         The next page is asked for as soon as a page's continue token is read, so
         the API server prepares it while this one is cut down and delivered (a
         restart's lists take their time on both sides: turn about would add them
-        up; since the typed parse, runtime/decode.py, the API server's side is
-        the longer one). Still one request of this informer at a time."""
+        up). Still one request of this informer at a time."""
         items: list[Obj] = []
         count = 0
         paged = hasattr(self.sink, "listed_page")
