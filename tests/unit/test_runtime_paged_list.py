@@ -172,37 +172,46 @@ def test_the_next_page_is_asked_for_before_this_one_is_delivered(
 def test_informers_sharing_lanes_list_that_many_kinds_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The operator's informers share a semaphore (process/wiring.py LIST_LANES):
-    with two lanes, two lists run side by side and a third waits for a lane."""
+    """The informers share the listing bound (process/wiring.py: a lock): each
+    holds it for its whole list, every page delivered inside it; a bound of two
+    lanes lets two lists run side by side and a third wait for a lane."""
     monkeypatch.setattr(informer_module, "PAGE_SIZE", 1)
     api = FakeApi()
     for name in "ab":
         api.put(DEPLOYMENTS, deployment(name))
-    lanes = threading.BoundedSemaphore(2)
     lock = threading.Lock()
-    listing: set[int] = set()
+    holders: list[int] = []  # the threads holding a lane now
     most: list[int] = []
+    outside: list[int] = []  # pages delivered without a lane held (none)
+
+    class Lanes:
+        def __init__(self) -> None:
+            self.semaphore = threading.BoundedSemaphore(2)
+
+        def __enter__(self) -> None:
+            self.semaphore.acquire()
+            with lock:
+                holders.append(threading.get_ident())
+                most.append(len(holders))
+
+        def __exit__(self, *exc: object) -> None:
+            with lock:
+                holders.remove(threading.get_ident())
+            self.semaphore.release()
 
     class Slow(PagedSink):
-        def __init__(self, ident: int) -> None:
-            super().__init__()
-            self.ident = ident
-
         def listed_page(self, kind: Kind, items: list[Obj], first: bool) -> None:
             with lock:
-                listing.add(self.ident)
-                most.append(len(listing))
+                if threading.get_ident() not in holders:
+                    outside.append(threading.get_ident())
             threading.Event().wait(0.3)  # a page that takes its time to cut down
 
-        def listed(self, kind: Kind, items: list[Obj], resource_version: str) -> None:
-            with lock:
-                listing.discard(self.ident)
-
+    lanes = Lanes()
     loop = asyncio.new_event_loop()
     try:
         informers = [
-            Informer(api, K.DEPLOYMENT, Slow(i), loop, listing=lanes)  # type: ignore[arg-type]
-            for i in range(3)
+            Informer(api, K.DEPLOYMENT, Slow(), loop, listing=lanes)  # type: ignore[arg-type]
+            for _ in range(3)
         ]
         for informer in informers:
             monkeypatch.setattr(informer, "_deliver", lambda fn, *args: fn(*args))
@@ -212,7 +221,8 @@ def test_informers_sharing_lanes_list_that_many_kinds_at_once(
         for thread in threads:
             thread.join(20)
         assert not any(t.is_alive() for t in threads)
+        assert not outside, "every page is delivered while its informer holds a lane"
         assert max(most) == 2  # side by side, never three
-        assert not listing  # every list ended
+        assert len(most) == 3 and not holders  # every list took a lane and gave it back
     finally:
         loop.close()
