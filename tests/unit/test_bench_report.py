@@ -123,3 +123,34 @@ def test_gc_pause_seconds_per_generation_and_none_without_the_metric() -> None:
     )
     assert run.gc_pause_seconds(Metrics(text)) == {"0": 0.5, "1": 0.25, "2": 1.0}
     assert run.gc_pause_seconds(Metrics("# TYPE other counter\nother_total 1\n")) is None
+
+
+def _size(
+    n: int, seconds: float, floor: float | None, writes: float, rss: float, cpu: float
+) -> Any:
+    return {
+        "n": n,
+        "median_operator_seconds": seconds,
+        "median_floor_seconds": floor,
+        "median_ratio": seconds / floor if floor else None,
+        "median_operator_writes": writes,
+        "peak_rss_mib": rss,
+        "operator": [{"operator_cpu_seconds": cpu}],
+    }
+
+
+def test_growth_is_linear_in_the_operators_own_figures_and_its_ratio_to_the_floor() -> None:
+    small = _size(1000, 100.0, 90.0, 12_000, 100.0, 20.0)
+    linear = _size(10_000, 1050.0, 950.0, 125_000, 480.0, 210.0)
+    assert run.shared_growth(small, linear)[0]
+    # The API server grows as N squared, the floor with it: the ratio is what is judged.
+    squared = _size(10_000, 2200.0, 2600.0, 125_000, 480.0, 210.0)
+    ok, how = run.shared_growth(small, squared)
+    assert ok and "the floor's x28.9; ratio 1.11 → 0.85" in how, how
+    slower = _size(10_000, 3200.0, 2600.0, 125_000, 480.0, 210.0)  # ratio 1.11 -> 1.23
+    assert not run.shared_growth(small, slower)[0]
+    no_floor = _size(10_000, 2200.0, None, 125_000, 480.0, 210.0)
+    assert not run.shared_growth(small, no_floor)[0], "superlinear, nothing to blame"
+    for field, value in (("median_operator_writes", 200_000), ("peak_rss_mib", 1200.0)):
+        assert not run.shared_growth(small, {**linear, field: value})[0], field
+    assert not run.shared_growth(small, {**linear, "operator": [{"operator_cpu_seconds": 300}]})[0]
