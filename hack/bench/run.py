@@ -426,7 +426,8 @@ class Bench:
         self.stop_profiler(profiler)
         settled = await self.settle(op, timeout=self.converge_timeout(n)) if converged else t_ready
         writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
-        gc_pauses = gc_pause_seconds(await asyncio.to_thread(op.metrics)) if pid else None
+        final = await asyncio.to_thread(op.metrics) if pid else None
+        gc_pauses = gc_pause_seconds(final) if final is not None else None
         result = {
             "org": [o["metadata"]["name"] for o in wl.org_objs],
             "converged": converged,
@@ -444,8 +445,10 @@ class Bench:
             "operator_writes": len(writes),
             "operator_writes_by_request": breakdown(writes),
             "peak_rss_mib": round(status_kib(pid, "VmHWM") / 1024, 1),
-            # Since the operator started (a few seconds before the run): its collector.
+            # Since the operator started (a few seconds before the run): its collector,
+            # and its reconciles per kind (where its CPU went, per component).
             "gc_pause_seconds": gc_pauses,
+            "reconciles": reconciles_by_kind(final) if final is not None else None,
         }
         log(
             f"{shape} N={n} {tag} {who}: {result['seconds']:.1f}s"
@@ -1005,6 +1008,15 @@ def _growth(rows: list[dict[str, Any]]) -> list[str]:
         ),
     ]
     return [f"N {a['n']} → {b['n']} (x{factor:.0f}): " + ", ".join(parts) + "."]
+
+
+def reconciles_by_kind(m: Metrics) -> dict[str, int]:
+    """cdp_reconcile_total per kind label (the operator's and the peer's alike)."""
+    return {
+        labels.get("kind", ""): int(value)
+        for name, labels, value in m.samples
+        if name == "cdp_reconcile_total"
+    }
 
 
 def shared_growth(small: dict[str, Any], big: dict[str, Any]) -> tuple[bool, str]:

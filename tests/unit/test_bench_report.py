@@ -154,3 +154,15 @@ def test_growth_is_linear_in_the_operators_own_figures_and_its_ratio_to_the_floo
     for field, value in (("median_operator_writes", 200_000), ("peak_rss_mib", 1200.0)):
         assert not run.shared_growth(small, {**linear, field: value})[0], field
     assert not run.shared_growth(small, {**linear, "operator": [{"operator_cpu_seconds": 300}]})[0]
+
+
+def test_reconciles_by_kind() -> None:
+    from kit.metrics import Metrics
+
+    text = (
+        "# TYPE cdp_reconcile_total counter\n"
+        'cdp_reconcile_total{kind="component"} 12\n'
+        'cdp_reconcile_total{kind="org"} 3\n'
+        'cdp_reconcile_created{kind="org"} 1.7e9\n'
+    )
+    assert run.reconciles_by_kind(Metrics(text)) == {"component": 12, "org": 3}
