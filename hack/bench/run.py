@@ -279,16 +279,12 @@ class Bench:
         timeout: float = 600,
         min_deployments: int = 0,
         min_component_reconciles: int = 0,
-        listed: tuple[str, ...] = (),
     ) -> float:
         """Wait until the queue is empty, no reconcile or write happened for `quiet`
-        seconds, the cache holds `min_deployments` and every kind in `listed` was
-        listed; return when activity ended, or when the last of those lists was
-        seen if that was later (the pods are listed while the workers run)."""
+        seconds and the cache holds `min_deployments`; return when activity ended."""
         deadline = time.monotonic() + timeout
         last: tuple[float, float] | None = None
         changed = time.monotonic()
-        lists_seen = 0.0
         while time.monotonic() < deadline:
             if not op.running:
                 raise RuntimeError(f"operator died:\n{op.logs()[-3000:]}")
@@ -303,19 +299,15 @@ class Bench:
             deployments = m.value("cdp_managed_objects", kind="Deployment") or 0.0
             components = m.value("cdp_reconcile_total", kind="component") or 0.0
             state = (m.sum("cdp_reconcile_total"), m.sum("cdp_api_writes_total"))
-            unlisted = [k for k in listed if not m.value("cdp_informer_lists_total", kind=k)]
-            if not unlisted and not lists_seen:
-                lists_seen = now
             if (
                 state != last
                 or depth > 0
                 or deployments < min_deployments
                 or components < min_component_reconciles
-                or unlisted
             ):
                 last, changed = state, now
             elif now - changed >= quiet:
-                return max(changed, lists_seen)
+                return changed
             await asyncio.sleep(0.2)
         raise TimeoutError(f"operator did not settle within {timeout:.0f}s")
 
@@ -554,13 +546,7 @@ class Bench:
         # Re-synced: every Deployment cached and every Component reconciled again
         # (Kopf fills the cache before it delivers the events that queue reconciles).
         settled = await self.settle(
-            op,
-            min_deployments=deployments,
-            min_component_reconciles=n,
-            quiet=5.0,
-            timeout=1800,
-            # Our operator lists the pods while its workers run: done when both are.
-            listed=() if isinstance(op, KopfPeerProcess) else ("Pod", "ManualRunPod"),
+            op, min_deployments=deployments, min_component_reconciles=n, quiet=5.0, timeout=1800
         )
         self.stop_profiler(profiler)
         writes = self.audit.writes(audit0, user_agent_prefix=user_agent(op))
