@@ -1005,6 +1005,11 @@ def reconciles_by_kind(m: Metrics) -> dict[str, int]:
     }
 
 
+def _operator_cpu(s: dict[str, Any]) -> float:
+    """The operator's CPU seconds during convergence, the median of a size's runs."""
+    return float(statistics.median(o["operator_cpu_seconds"] for o in s["operator"]))
+
+
 def shared_growth(small: dict[str, Any], big: dict[str, Any]) -> tuple[bool, str]:
     """Whether the operator grows no worse than linearly from `small` to `big`
     (10 % slack), and the figures. Writes, peak RSS and the operator's CPU during
@@ -1014,23 +1019,18 @@ def shared_growth(small: dict[str, Any], big: dict[str, Any]) -> tuple[bool, str
     allocator scans every address per Service), and the operator's part of it
     is its ratio to the floor, which must then not grow."""
     f = big["n"] / small["n"]
-
-    def cpu(size: dict[str, Any]) -> float | None:
-        runs = [o["operator_cpu_seconds"] for o in size["operator"] if "operator_cpu_seconds" in o]
-        return statistics.median(runs) if runs else None
-
     ok, parts = True, []
     for name, x, y in (
         ("writes", small["median_operator_writes"], big["median_operator_writes"]),
         ("peak RSS", _rss(small), _rss(big)),
-        ("operator CPU", cpu(small), cpu(big)),
+        ("operator CPU", _operator_cpu(small), _operator_cpu(big)),
     ):
         if not x or y is None:
             ok = False
             parts.append(f"{name} not measured")
             continue
         ok = ok and y <= x * f * 1.1
-        parts.append(f"{name} x{y / x:.1f}")
+        parts.append(f"{name} x{y / x:.2f}")  # x3.33 fails x3 where x3.3 would not show why
     seconds = big["median_operator_seconds"] / small["median_operator_seconds"]
     how = f"convergence x{seconds:.1f}"
     if seconds > f * 1.1:
@@ -1209,7 +1209,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [f"- {g}" for g in growth]
     lines += ["", "Per size (medians of the repeats; all figures in the JSON):", ""]
     for s in sizes:
-        op_cpu = statistics.median(o["operator_cpu_seconds"] for o in s["operator"])
+        op_cpu = _operator_cpu(s)
         tiers = s.get("tiers") or {}
         lines.append(
             f"- {s.get('shape', 'single')} N={s['n']}: "
