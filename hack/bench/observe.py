@@ -129,6 +129,29 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def process_counters(pid: int | None) -> dict[str, float]:
+    """user and system CPU seconds and context switches (voluntary: waits;
+    involuntary: preempted) of a process so far; empty when it is gone."""
+    if not pid:
+        return {}
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    fields = stat.rsplit(")", 1)[1].split()
+    counters = {"user": int(fields[11]) / CLK_TCK, "system": int(fields[12]) / CLK_TCK}
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+            counters[key.split("_")[0]] = int(value)
+    return counters
+
+
+def counters_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: round(after[k] - before[k], 2) for k in before if k in after}
+
+
 def status_kib(pid: int | None, key: str) -> int:
     """A VmRSS / VmHWM style field of /proc/<pid>/status, in KiB."""
     if not pid:

@@ -57,9 +57,11 @@ from kopf_peer.process import KopfPeerProcess  # noqa: E402
 from observe import (  # noqa: E402
     Tracker,
     component_ready,
+    counters_delta,
     cpu_seconds,
     deployment_available,
     percentile,
+    process_counters,
     status_kib,
 )
 from tests.e2e.operator_harness import OperatorProcess  # noqa: E402
@@ -380,7 +382,8 @@ class Bench:
         profiler = self.start_profiler(pid, f"{'peer-' if peer else ''}{shape}-{n}-{tag}")
         alloc0 = await self.allocator()
         cpu0, cp0, audit0 = cpu_seconds(pid), self.control_plane_cpu(), self.audit.mark()
-        client0 = cpu_seconds(os.getpid())
+        client0, counters0 = cpu_seconds(os.getpid()), process_counters(pid)
+        metrics0 = await asyncio.to_thread(op.metrics) if pid else None
         t0 = time.monotonic()
         await self.create_all(wl.org_objs)
         await self.wait_namespaces(
@@ -413,7 +416,8 @@ class Bench:
         t_ready = max(ready) if converged else time.monotonic()
         await tracker.stop()
         cpu1, cp1 = cpu_seconds(pid), self.control_plane_cpu()
-        client1 = cpu_seconds(os.getpid())
+        client1, counters1 = cpu_seconds(os.getpid()), process_counters(pid)
+        metrics1 = await asyncio.to_thread(op.metrics) if pid else None
         alloc1 = await self.allocator()
         self.stop_profiler(profiler)
         settled = await self.settle(op, timeout=self.converge_timeout(n)) if converged else t_ready
@@ -441,6 +445,14 @@ class Bench:
             # and its reconciles per kind (where its CPU went, per component).
             "gc_pause_seconds": gc_pauses,
             "reconciles": reconciles_by_kind(final) if final is not None else None,
+            # During convergence only: user/system CPU and context switches, watch
+            # events and complete lists per kind (more events, or dearer ones?).
+            "operator_process": counters_delta(counters0, counters1),
+            **(
+                convergence_counters(metrics0, metrics1)
+                if metrics0 is not None and metrics1 is not None
+                else {}
+            ),
         }
         log(
             f"{shape} N={n} {tag} {who}: {result['seconds']:.1f}s"
@@ -1008,6 +1020,27 @@ def reconciles_by_kind(m: Metrics) -> dict[str, int]:
 def _operator_cpu(s: dict[str, Any]) -> float:
     """The operator's CPU seconds during convergence, the median of a size's runs."""
     return float(statistics.median(o["operator_cpu_seconds"] for o in s["operator"]))
+
+
+def convergence_counters(before: Metrics, after: Metrics) -> dict[str, dict[str, int]]:
+    """Watch events (per kind and type) and complete lists (per kind) the operator
+    received between two scrapes of its metrics."""
+
+    def count(m: Metrics, name: str, *labels: str) -> dict[str, int]:
+        return {
+            "/".join(values.get(label, "") for label in labels): int(value)
+            for metric, values, value in m.samples
+            if metric == name
+        }
+
+    out: dict[str, dict[str, int]] = {}
+    for key, name, labels in (
+        ("watch_events", "cdp_watch_events_total", ("kind", "type")),
+        ("informer_lists", "cdp_informer_lists_total", ("kind",)),
+    ):
+        a, b = count(before, name, *labels), count(after, name, *labels)
+        out[key] = {k: v - a.get(k, 0) for k, v in sorted(b.items()) if v - a.get(k, 0)}
+    return out
 
 
 def shared_growth(small: dict[str, Any], big: dict[str, Any]) -> tuple[bool, str]:

@@ -84,6 +84,8 @@ def test_metrics_events_and_json_logs(
     assert m.value("cdp_active") == 1
     for kind in ("Component", "Deployment", "Namespace", "NetworkPolicy"):
         assert m.value("cdp_informer_lists_total", kind=kind) == 1, kind
+    # Watch events per kind and type: the Deployments created were seen coming back.
+    assert m.value("cdp_watch_events_total", kind="Deployment", type="ADDED") >= 5
     # The collector's pauses are counted (the operator tuned it: runtime/collector.py).
     assert m.value("cdp_gc_collections_total", generation="0") is not None
 

@@ -166,3 +166,37 @@ def test_reconciles_by_kind() -> None:
         'cdp_reconcile_created{kind="org"} 1.7e9\n'
     )
     assert run.reconciles_by_kind(Metrics(text)) == {"component": 12, "org": 3}
+
+
+def test_convergence_counters_are_the_difference_of_two_scrapes() -> None:
+    from kit.metrics import Metrics
+
+    before = Metrics(
+        'cdp_watch_events_total{kind="Pod",type="ADDED"} 5\n'
+        'cdp_informer_lists_total{kind="Pod"} 1\n'
+        'cdp_informer_lists_total{kind="Deployment"} 1\n'
+    )
+    after = Metrics(
+        'cdp_watch_events_total{kind="Pod",type="ADDED"} 30\n'
+        'cdp_watch_events_total{kind="Pod",type="MODIFIED"} 7\n'
+        'cdp_informer_lists_total{kind="Pod"} 3\n'
+        'cdp_informer_lists_total{kind="Deployment"} 1\n'
+    )
+    assert run.convergence_counters(before, after) == {
+        "watch_events": {"Pod/ADDED": 25, "Pod/MODIFIED": 7},
+        "informer_lists": {"Pod": 2},
+    }
+
+
+def test_process_counters_of_this_process() -> None:
+    import os
+
+    from observe import counters_delta, process_counters
+
+    before = process_counters(os.getpid())
+    sum(i * i for i in range(200_000))
+    after = process_counters(os.getpid())
+    assert set(before) == {"user", "system", "voluntary", "nonvoluntary"}
+    delta = counters_delta(before, after)
+    assert delta["user"] + delta["system"] >= 0 and delta["voluntary"] >= 0
+    assert process_counters(None) == {}

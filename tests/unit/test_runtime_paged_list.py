@@ -226,3 +226,31 @@ def test_informers_sharing_lanes_list_that_many_kinds_at_once(
         assert len(most) == 3 and not holders  # every list took a lane and gave it back
     finally:
         loop.close()
+
+
+def test_watch_events_are_counted_per_kind_and_type() -> None:
+    """cdp_watch_events_total: what the cluster sent, beside the reconciles it caused
+    (the benchmark reads it to tell more events from dearer ones)."""
+    api, loop = FakeApi(), asyncio.new_event_loop()
+    from kubernetes.client import Configuration
+
+    reconciler = Reconciler(Client(Configuration(), api=api))
+    reconciler.expect_kinds(["Deployment"])
+    informer = Informer(api, K.DEPLOYMENT, reconciler, loop)  # type: ignore[arg-type]
+    managed = {"app.kubernetes.io/managed-by": "cdp-operator", "cdp.dev/organization": "acme"}
+    counter = reconciler.metrics.watch_events
+    try:
+        api.put(DEPLOYMENTS, deployment("a", **managed))
+        version = run_step(informer, loop, None)  # a list is not a watch event
+        assert counter.labels("Deployment", "ADDED")._value.get() == 0
+        api.put(DEPLOYMENTS, deployment("b", **managed))
+        changed = deployment("a", **managed)
+        changed["spec"]["replicas"] = 2
+        api.put(DEPLOYMENTS, changed)
+        api.remove(DEPLOYMENTS, "acme-shop-dev", "b")
+        run_step(informer, loop, version)
+        types = ("ADDED", "MODIFIED", "DELETED")
+        got = {t: counter.labels("Deployment", t)._value.get() for t in types}
+        assert got == {"ADDED": 1, "MODIFIED": 1, "DELETED": 1}
+    finally:
+        loop.close()

@@ -120,6 +120,7 @@ class Intake:
             self.synced.set()
 
     def event(self, kind: K.Kind, event_type: str, obj: Obj) -> None:
+        self.shared.metrics.watch_events.labels(kind.kind, event_type).inc()
         if (index := self.pod_indexes.get(kind.kind)) is not None:
             key = index.update(event_type, obj)
             self.enqueue(() if key is None else (key,))

@@ -68,6 +68,13 @@ _DECLARATIONS: dict[str, tuple[type[Counter | Gauge | Histogram], str, str, tupl
         "Complete lists per kind: 1 at start, +1 each time a watch could not resume.",
         ("kind",),
     ),
+    "watch_events": (
+        Counter,
+        "cdp_watch_events_total",
+        "Watch events received, per kind and type (ADDED, MODIFIED, DELETED; bookmarks "
+        "not counted): the work the cluster sends, beside the reconciles it causes.",
+        ("kind", "type"),
+    ),
     "active": (
         Gauge,
         "cdp_active",
@@ -90,6 +97,7 @@ class Metrics:
     paid: Gauge
     managed: Gauge
     lists: Counter
+    watch_events: Counter
     active: Gauge
     queue_depth: Gauge
 
