@@ -126,7 +126,13 @@ def test_gc_pause_seconds_per_generation_and_none_without_the_metric() -> None:
 
 
 def _size(
-    n: int, seconds: float, floor: float | None, writes: float, rss: float, cpu: float
+    n: int,
+    seconds: float,
+    floor: float | None,
+    writes: float,
+    rss: float,
+    cpu: float,
+    client_cpu: float | None = None,
 ) -> Any:
     return {
         "n": n,
@@ -136,6 +142,7 @@ def _size(
         "median_operator_writes": writes,
         "peak_rss_mib": rss,
         "operator": [{"operator_cpu_seconds": cpu}],
+        "floor": [] if client_cpu is None else [{"client_cpu_seconds": client_cpu}],
     }
 
 
@@ -200,3 +207,23 @@ def test_process_counters_of_this_process() -> None:
     delta = counters_delta(before, after)
     assert delta["user"] + delta["system"] >= 0 and delta["voluntary"] >= 0
     assert process_counters(None) == {}
+
+
+def test_the_operators_cpu_beyond_linear_is_judged_against_the_floor_clients() -> None:
+    """On a saturated machine CPU seconds per unit of work grow for every process:
+    the bare client making the same creates is the control (finding 20)."""
+    small = _size(1000, 100.0, 94.0, 13_000, 120.0, 17.2, client_cpu=9.2)
+    # The client grew x13.2, the operator x12.4: per client CPU 1.87 -> 1.76.
+    both = _size(10_000, 2200.0, 2600.0, 126_000, 495.0, 214.0, client_cpu=121.2)
+    ok, how = run.shared_growth(small, both)
+    assert ok, how
+    assert "operator CPU x12.44 (the floor client's x13.17; per client CPU 1.87 → 1.77)" in how
+    # The operator grew faster than the client did: not linear.
+    worse = _size(10_000, 2200.0, 2600.0, 126_000, 495.0, 260.0, client_cpu=121.2)
+    assert not run.shared_growth(small, worse)[0]
+    # The client grew no faster than N: the operator's growth is its own.
+    linear_client = _size(10_000, 2200.0, 2600.0, 126_000, 495.0, 214.0, client_cpu=90.0)
+    assert not run.shared_growth(small, linear_client)[0]
+    # No floor at the big size: nothing to compare with.
+    no_floor = _size(10_000, 2200.0, 2600.0, 126_000, 495.0, 214.0)
+    assert not run.shared_growth(small, no_floor)[0]
