@@ -1422,7 +1422,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--peer-shape", choices=SHAPES, default="shared")
     p.add_argument(
         "--no-floor-at",
-        help="sizes measured without a floor run (no ratio), when time does not allow it",
+        action="append",
+        default=[],
+        help="sizes measured without a floor run (no ratio), when time does not allow it "
+        "(comma-separated; repeatable)",
     )
     p.add_argument(
         "--peer-timeout",
@@ -1542,7 +1545,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.plan = [("single", n) for n in args.size_list] + [("shared", n) for n in args.shared_list]
     if not args.plan:
         p.error("nothing to measure: no sizes for the chosen shape(s)")
-    no_floor = {int(s) for s in (args.no_floor_at or "").split(",") if s.strip()}
+    no_floor = {int(s) for s in ",".join(args.no_floor_at).split(",") if s.strip()}
     args.no_floor_plan = [(shape, n) for shape, n in args.plan if n in no_floor]
     peer_sizes = {int(s) for s in (args.peer_sizes or "").split(",") if s.strip()}
     args.peer_plan = [

@@ -227,3 +227,13 @@ def test_the_operators_cpu_beyond_linear_is_judged_against_the_floor_clients() -
     # No floor at the big size: nothing to compare with.
     no_floor = _size(10_000, 2200.0, 2600.0, 126_000, 495.0, 214.0)
     assert not run.shared_growth(small, no_floor)[0]
+
+
+def test_no_floor_at_takes_a_list_and_repeats() -> None:
+    """Session 12 gave --no-floor-at twice and only the last one counted."""
+    args = run.parse_args(
+        ["--shared-sizes", "1000,3000,10000", "--no-floor-at", "1000", "--no-floor-at", "3000"]
+    )
+    assert args.no_floor_plan == [("shared", 1000), ("shared", 3000)]
+    listed = run.parse_args(["--shared-sizes", "1000,3000,10000", "--no-floor-at", "3000,10000"])
+    assert listed.no_floor_plan == [("shared", 3000), ("shared", 10000)]
