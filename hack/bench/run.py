@@ -1291,12 +1291,43 @@ def markdown(report: dict[str, Any]) -> str:
             )
             + "operator CPU "
             f"during convergence {op_cpu:.1f} s; operator writes {s['median_operator_writes']:.0f} "
-            f"vs minimum {s['minimum_writes']}" + _machine_cpu_note(s) + _allocator_note(s) + "."
+            f"vs minimum {s['minimum_writes']}"
+            + _events_note(s)
+            + _machine_cpu_note(s)
+            + _allocator_note(s)
+            + "."
         )
     for s in report.get("peer", []):
         lines.append(f"- Kopf peer ({s['shape']}) N={s['n']}: {s.get('note', '')}")
     lines += ["", END]
     return "\n".join(lines)
+
+
+def _events_note(s: dict[str, Any]) -> str:
+    """Watch events the operator received during convergence, per component (the
+    kinds with most of them), and its CPU per event; the floor client's CPU per
+    component beside it (none in results made before they were recorded)."""
+    runs = [r for r in s["operator"] if r.get("watch_events")]
+    if not runs:
+        return ""
+    n = s["n"]
+    per_kind: dict[str, int] = {}
+    for key, count in runs[0]["watch_events"].items():
+        kind = key.split("/")[0]
+        per_kind[kind] = per_kind.get(kind, 0) + count
+    total = sum(per_kind.values())
+    top = sorted(per_kind.items(), key=lambda kv: -kv[1])[:3]
+    cpu = runs[0]["operator_cpu_seconds"]
+    note = (
+        f"; watch events {total / n:.1f} per component ("
+        + ", ".join(f"{k} {v / n:.1f}" for k, v in top)
+        + f"), operator CPU {1000 * cpu / total:.2f} ms per event and "
+        f"{1000 * cpu / n:.1f} ms per component"
+    )
+    client = _client_cpu(s)
+    if client is not None:
+        note += f" (the floor client's {1000 * client / n:.1f})"
+    return note
 
 
 #: The API server's ClusterIP allocator (Kubernetes 1.33 and later): each dynamic

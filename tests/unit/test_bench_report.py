@@ -237,3 +237,23 @@ def test_no_floor_at_takes_a_list_and_repeats() -> None:
     assert args.no_floor_plan == [("shared", 1000), ("shared", 3000)]
     listed = run.parse_args(["--shared-sizes", "1000,3000,10000", "--no-floor-at", "3000,10000"])
     assert listed.no_floor_plan == [("shared", 3000), ("shared", 10000)]
+
+
+def test_events_note_says_events_per_component_and_cpu_per_event() -> None:
+    size = {
+        "n": 100,
+        "operator": [
+            {
+                "operator_cpu_seconds": 2.5,
+                "watch_events": {"Pod/ADDED": 300, "Pod/MODIFIED": 700,
+                                 "Deployment/ADDED": 250, "Deployment/MODIFIED": 500,
+                                 "Service/ADDED": 250, "Namespace/ADDED": 30},
+            }
+        ],
+        "floor": [{"client_cpu_seconds": 1.3}],
+    }  # fmt: skip
+    assert run._events_note(size) == (
+        "; watch events 20.3 per component (Pod 10.0, Deployment 7.5, Service 2.5), "
+        "operator CPU 1.23 ms per event and 25.0 ms per component (the floor client's 13.0)"
+    )
+    assert run._events_note({"n": 100, "operator": [{"operator_cpu_seconds": 1}]}) == ""
