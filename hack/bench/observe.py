@@ -117,6 +117,12 @@ class Tracker:
 
 
 # ------------------------------------------------------------------ /proc
+def _user_system(stat: str) -> tuple[float, float]:
+    """utime and stime in seconds, from the text of /proc/<pid>/stat."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
 def cpu_seconds(pid: int | None) -> float:
     """utime + stime of a process, in seconds (0 when it is gone)."""
     if not pid:
@@ -125,8 +131,7 @@ def cpu_seconds(pid: int | None) -> float:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return sum(_user_system(stat))
 
 
 def process_counters(pid: int | None) -> dict[str, float]:
@@ -139,8 +144,8 @@ def process_counters(pid: int | None) -> dict[str, float]:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return {}
-    fields = stat.rsplit(")", 1)[1].split()
-    counters = {"user": int(fields[11]) / CLK_TCK, "system": int(fields[12]) / CLK_TCK}
+    user, system = _user_system(stat)
+    counters = {"user": user, "system": system}
     for line in status.splitlines():
         key, _, value = line.partition(":")
         if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
