@@ -381,8 +381,8 @@ class Bench:
         pid = self.pid(op)
         profiler = self.start_profiler(pid, f"{'peer-' if peer else ''}{shape}-{n}-{tag}")
         alloc0 = await self.allocator()
-        cpu0, cp0, audit0 = cpu_seconds(pid), self.control_plane_cpu(), self.audit.mark()
-        client0, counters0 = cpu_seconds(os.getpid()), process_counters(pid)
+        counters0, cp0, audit0 = process_counters(pid), self.control_plane_cpu(), self.audit.mark()
+        client0 = cpu_seconds(os.getpid())
         metrics0 = await asyncio.to_thread(op.metrics) if pid else None
         t0 = time.monotonic()
         await self.create_all(wl.org_objs)
@@ -415,8 +415,8 @@ class Bench:
         ready = [tracker.ready_at[k] for k in names if k in tracker.ready_at]
         t_ready = max(ready) if converged else time.monotonic()
         await tracker.stop()
-        cpu1, cp1 = cpu_seconds(pid), self.control_plane_cpu()
-        client1, counters1 = cpu_seconds(os.getpid()), process_counters(pid)
+        counters1, cp1 = process_counters(pid), self.control_plane_cpu()
+        client1 = cpu_seconds(os.getpid())
         metrics1 = await asyncio.to_thread(op.metrics) if pid else None
         alloc1 = await self.allocator()
         self.stop_profiler(profiler)
@@ -433,7 +433,7 @@ class Bench:
             "org_namespace_after": round(t_ns - t0, 3),
             "created_after": round(t_created - t0, 3),
             "settled_after": round(settled - t0, 3),
-            "operator_cpu_seconds": round(cpu1 - cpu0, 2),
+            "operator_cpu_seconds": round(_cpu(counters1) - _cpu(counters0), 2),
             "control_plane_cpu_seconds": self.cpu_delta(cp0, cp1),
             # The benchmark's own process: its creates and its watch of the Components.
             "client_cpu_seconds": round(client1 - client0, 2),
@@ -1008,13 +1008,23 @@ def _growth(rows: list[dict[str, Any]]) -> list[str]:
     return [f"N {a['n']} → {b['n']} (x{factor:.0f}): " + ", ".join(parts) + "."]
 
 
+def counts_by_labels(m: Metrics, name: str, *labels: str) -> dict[str, int]:
+    """A counter's samples keyed by their label values joined with "/"."""
+    return {
+        "/".join(values.get(label, "") for label in labels): int(value)
+        for metric, values, value in m.samples
+        if metric == name
+    }
+
+
 def reconciles_by_kind(m: Metrics) -> dict[str, int]:
     """cdp_reconcile_total per kind label (the operator's and the peer's alike)."""
-    return {
-        labels.get("kind", ""): int(value)
-        for name, labels, value in m.samples
-        if name == "cdp_reconcile_total"
-    }
+    return counts_by_labels(m, "cdp_reconcile_total", "kind")
+
+
+def _cpu(counters: dict[str, float]) -> float:
+    """user + system CPU seconds of process_counters (0 for a process gone)."""
+    return counters.get("user", 0.0) + counters.get("system", 0.0)
 
 
 def _operator_cpu(s: dict[str, Any]) -> float:
@@ -1032,20 +1042,12 @@ def _client_cpu(s: dict[str, Any]) -> float | None:
 def convergence_counters(before: Metrics, after: Metrics) -> dict[str, dict[str, int]]:
     """Watch events (per kind and type) and complete lists (per kind) the operator
     received between two scrapes of its metrics."""
-
-    def count(m: Metrics, name: str, *labels: str) -> dict[str, int]:
-        return {
-            "/".join(values.get(label, "") for label in labels): int(value)
-            for metric, values, value in m.samples
-            if metric == name
-        }
-
     out: dict[str, dict[str, int]] = {}
     for key, name, labels in (
         ("watch_events", "cdp_watch_events_total", ("kind", "type")),
         ("informer_lists", "cdp_informer_lists_total", ("kind",)),
     ):
-        a, b = count(before, name, *labels), count(after, name, *labels)
+        a, b = counts_by_labels(before, name, *labels), counts_by_labels(after, name, *labels)
         out[key] = {k: v - a.get(k, 0) for k, v in sorted(b.items()) if v - a.get(k, 0)}
     return out
 
