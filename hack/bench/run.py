@@ -1108,7 +1108,8 @@ RSS_BASE_MIB = 65.0
 
 def markdown(report: dict[str, Any]) -> str:
     args = report["args"]
-    sizes = report["sizes"]
+    # The single shape first, then by size (a run may take its sizes in any order).
+    sizes = sorted(report["sizes"], key=lambda s: (s.get("shape", "single") != "single", s["n"]))
     m = report["machine"]
     lines = [
         BEGIN,
