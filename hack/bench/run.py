@@ -1401,13 +1401,21 @@ def _machine_cpu_note(s: dict[str, Any]) -> str:
     return text
 
 
+def replace_between(text: str, begin: str, end: str, generated: str) -> str | None:
+    """text with what stands from `begin` to `end` (both included) replaced by
+    `generated`; None when text lacks either marker."""
+    if begin not in text or end not in text:
+        return None
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return head + generated + tail
+
+
 def write_docs(path: Path, generated: str) -> None:
     if path.exists():
-        text = path.read_text()
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
-            path.write_text(head + generated + tail)
+        replaced = replace_between(path.read_text(), BEGIN, END, generated)
+        if replaced is not None:
+            path.write_text(replaced)
             return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# Benchmarks\n\n" + generated + "\n")

@@ -196,12 +196,10 @@ def markdown(named: list[tuple[str, dict[str, Any]]]) -> str:
 
 
 def write_docs(path: Path, generated: str) -> None:
-    text = path.read_text()
-    if BEGIN not in text or END not in text:
+    replaced = run.replace_between(path.read_text(), BEGIN, END, generated)
+    if replaced is None:
         raise SystemExit(f"{path}: no {BEGIN} ... {END} to replace")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(head + generated + tail)
+    path.write_text(replaced)
 
 
 def main(argv: list[str] | None = None) -> int:
